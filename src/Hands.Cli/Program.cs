@@ -1,0 +1,27 @@
+using System.CommandLine;
+using Hands.Cli;
+using Hands.Cli.Commands;
+using Hands.Protocol.Client;
+
+var root = new RootCommand("Hands: the hands of Claude Managed Agents. Self-hosted sandboxes, workers and a local control plane.");
+root.Options.Add(CliContext.BaseUrl);
+root.Options.Add(CliContext.ApiKey);
+root.Subcommands.Add(ControlPlaneCommand.Create());
+root.Subcommands.Add(EnvCommand.Create());
+root.Subcommands.Add(AgentCommand.Create());
+root.Subcommands.Add(DemoCommand.Create());
+
+try
+{
+    return await root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false });
+}
+catch (CliException ex)
+{
+    Console.Error.WriteLine($"hands: {ex.Message}");
+    return 1;
+}
+catch (ManagedAgentsException ex)
+{
+    Console.Error.WriteLine($"hands: {ex.Message}");
+    return 1;
+}

@@ -1,0 +1,57 @@
+using Hands.ControlPlane.Infrastructure;
+using Hands.ControlPlane.Scripted;
+using Hands.ControlPlane.Sessions;
+using Hands.ControlPlane.Storage;
+using Hands.ControlPlane.Webhooks;
+
+namespace Hands.ControlPlane;
+
+/// <summary>The shared state of one control plane: database, clock, wake-up hubs, scenarios, webhook dispatcher.</summary>
+public sealed class ControlPlaneCore : IDisposable
+{
+    public ControlPlaneCore(ControlPlaneOptions options)
+    {
+        Options = options;
+        Directory.CreateDirectory(options.DataDirectory);
+        Database = new Database(Path.Combine(options.DataDirectory, "control-plane.db"));
+        Scenarios = new ScenarioLibrary(options.ScenariosDirectory);
+    }
+
+    public ControlPlaneOptions Options { get; }
+    public Database Database { get; }
+    public ScenarioLibrary Scenarios { get; }
+    public SignalHub SessionSignals { get; } = new();
+    public SignalHub EnvironmentSignals { get; } = new();
+    public WebhookDispatcher? Webhooks { get; set; }
+    public DateTimeOffset Now => Options.Time.GetUtcNow();
+
+    /// <summary>Runs <paramref name="work"/> in one transaction, then wakes the streams, polls and webhooks it touched.</summary>
+    public async Task<T> WriteAsync<T>(Func<WriteScope, T> work, CancellationToken cancellationToken = default)
+    {
+        WriteScope? scope = null;
+        var result = await Database.WriteAsync(sql =>
+        {
+            scope = new WriteScope(sql, Now);
+            return work(scope);
+        }, cancellationToken).ConfigureAwait(false);
+        scope!.Publish(SessionSignals, EnvironmentSignals, Webhooks);
+        return result;
+    }
+
+    /// <summary>Synchronous twin of <see cref="WriteAsync{T}"/> for background sweeps.</summary>
+    public T Write<T>(Func<WriteScope, T> work)
+    {
+        WriteScope? scope = null;
+        var result = Database.Write(sql =>
+        {
+            scope = new WriteScope(sql, Now);
+            return work(scope);
+        });
+        scope!.Publish(SessionSignals, EnvironmentSignals, Webhooks);
+        return result;
+    }
+
+    public T Read<T>(Func<Sql, T> work) => Database.Read(work);
+
+    public void Dispose() => Database.Dispose();
+}

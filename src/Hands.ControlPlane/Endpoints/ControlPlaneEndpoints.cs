@@ -1,0 +1,125 @@
+using Hands.ControlPlane.Agents;
+using Hands.ControlPlane.Auth;
+using Hands.ControlPlane.Environments;
+using Hands.ControlPlane.Infrastructure;
+using Hands.ControlPlane.Sessions;
+using Hands.ControlPlane.Skills;
+using Hands.ControlPlane.Webhooks;
+using Hands.ControlPlane.Work;
+using Hands.Protocol.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Hands.ControlPlane.Endpoints;
+
+/// <summary>The HTTP surface: the hosted service's paths, plus the local extensions (keys, webhook endpoints, skill upload).</summary>
+public static class ControlPlaneEndpoints
+{
+    private static readonly ProtocolJsonContext J = ProtocolJsonContext.Default;
+
+    // Every handler takes a second parameter: a lambda of HttpContext alone binds to RequestDelegate, which would
+    // silently discard the IResult it returns.
+    public static void Map(IEndpointRouteBuilder app)
+    {
+        app.MapGet("/healthz", () => Results.Text("{\"status\":\"ok\"}", "application/json"));
+
+        var env = app.ServiceProvider.GetService(typeof(EnvironmentService)) as EnvironmentService ?? throw new InvalidOperationException();
+        var agents = (AgentService)app.ServiceProvider.GetService(typeof(AgentService))!;
+        var sessions = (SessionService)app.ServiceProvider.GetService(typeof(SessionService))!;
+        var streamer = (EventStreamer)app.ServiceProvider.GetService(typeof(EventStreamer))!;
+        var work = (WorkService)app.ServiceProvider.GetService(typeof(WorkService))!;
+        var skills = (SkillService)app.ServiceProvider.GetService(typeof(SkillService))!;
+        var hooks = (WebhookEndpointService)app.ServiceProvider.GetService(typeof(WebhookEndpointService))!;
+
+        // environments
+        app.MapPost("/v1/environments", async (HttpContext c, CancellationToken _) =>
+            Results.Json(await env.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.AgentEnvironment));
+        app.MapGet("/v1/environments", (HttpContext c, CancellationToken _) => Results.Json(env.List(Caller.Of(c), c.Request.Query), J.PageAgentEnvironment));
+        app.MapGet("/v1/environments/{id}", (HttpContext c, string id) => Results.Json(env.Get(Caller.Of(c), id), J.AgentEnvironment));
+        app.MapPost("/v1/environments/{id}", async (HttpContext c, string id) =>
+            Results.Json(await env.UpdateAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.AgentEnvironment));
+        app.MapDelete("/v1/environments/{id}", async (HttpContext c, string id) =>
+            Results.Json(await env.DeleteAsync(Caller.Of(c), id, c.RequestAborted), J.DeletedResource));
+        app.MapPost("/v1/environments/{id}/archive", async (HttpContext c, string id) =>
+            Results.Json(await env.ArchiveAsync(Caller.Of(c), id, c.RequestAborted), J.AgentEnvironment));
+        app.MapPost("/v1/environments/{id}/keys", async (HttpContext c, string id) =>
+            Results.Json(await env.CreateKeyAsync(Caller.Of(c), id, c.RequestAborted), J.EnvironmentKey));
+        app.MapDelete("/v1/environments/{id}/keys/{keyId}", async (HttpContext c, string id, string keyId) =>
+            Results.Json(await env.RevokeKeyAsync(Caller.Of(c), id, keyId, c.RequestAborted), J.DeletedResource));
+
+        // work queue
+        app.MapGet("/v1/environments/{id}/work/poll", async (HttpContext c, string id) =>
+        {
+            var item = await work.PollAsync(Caller.Of(c), id, c.Request, c.RequestAborted);
+            return item is null ? Results.Text("null", "application/json") : Results.Json(item, J.WorkItem);
+        });
+        app.MapGet("/v1/environments/{id}/work/stats", (HttpContext c, string id) => Results.Json(work.Stats(Caller.Of(c), id), J.WorkQueueStats));
+        app.MapGet("/v1/environments/{id}/work", (HttpContext c, string id) => Results.Json(work.List(Caller.Of(c), id, c.Request.Query), J.PageWorkItem));
+        app.MapGet("/v1/environments/{id}/work/{workId}", (HttpContext c, string id, string workId) =>
+            Results.Json(work.Get(Caller.Of(c), id, workId), J.WorkItem));
+        app.MapPost("/v1/environments/{id}/work/{workId}", async (HttpContext c, string id, string workId) =>
+            Results.Json(await work.UpdateAsync(Caller.Of(c), id, workId, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.WorkItem));
+        app.MapPost("/v1/environments/{id}/work/{workId}/ack", async (HttpContext c, string id, string workId) =>
+            Results.Json(await work.AckAsync(Caller.Of(c), id, workId, c.RequestAborted), J.WorkItem));
+        app.MapPost("/v1/environments/{id}/work/{workId}/heartbeat", async (HttpContext c, string id, string workId) =>
+            Results.Json(await work.HeartbeatAsync(Caller.Of(c), id, workId, c.Request.Query, c.RequestAborted), J.WorkHeartbeat));
+        app.MapPost("/v1/environments/{id}/work/{workId}/stop", async (HttpContext c, string id, string workId) =>
+        {
+            await work.StopAsync(Caller.Of(c), id, workId, await JsonBody.ReadAsync(c.Request, allowEmpty: true), c.RequestAborted);
+            return Results.NoContent(); // the hosted service answers 204 with no body
+        });
+
+        // agents
+        app.MapPost("/v1/agents", async (HttpContext c, CancellationToken _) =>
+            Results.Json(await agents.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.Agent));
+        app.MapGet("/v1/agents", (HttpContext c, CancellationToken _) => Results.Json(agents.List(Caller.Of(c), c.Request.Query), J.PageAgent));
+        app.MapGet("/v1/agents/{id}", (HttpContext c, string id) => Results.Json(agents.Get(Caller.Of(c), id, c.Request.Query), J.Agent));
+        app.MapPost("/v1/agents/{id}", async (HttpContext c, string id) =>
+            Results.Json(await agents.UpdateAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.Agent));
+        app.MapPost("/v1/agents/{id}/archive", async (HttpContext c, string id) =>
+            Results.Json(await agents.ArchiveAsync(Caller.Of(c), id, c.RequestAborted), J.Agent));
+
+        // sessions and events
+        app.MapPost("/v1/sessions", async (HttpContext c, CancellationToken _) =>
+            Results.Json(await sessions.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.Session));
+        app.MapGet("/v1/sessions", (HttpContext c, CancellationToken _) => Results.Json(sessions.List(Caller.Of(c), c.Request.Query), J.PageSession));
+        app.MapGet("/v1/sessions/{id}", (HttpContext c, string id) => Results.Json(sessions.Get(Caller.Of(c), id), J.Session));
+        app.MapPost("/v1/sessions/{id}", async (HttpContext c, string id) =>
+            Results.Json(await sessions.UpdateAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.Session));
+        app.MapDelete("/v1/sessions/{id}", async (HttpContext c, string id) =>
+            Results.Json(await sessions.DeleteAsync(Caller.Of(c), id, c.RequestAborted), J.DeletedResource));
+        app.MapPost("/v1/sessions/{id}/archive", async (HttpContext c, string id) =>
+            Results.Json(await sessions.ArchiveAsync(Caller.Of(c), id, c.RequestAborted), J.Session));
+        app.MapPost("/v1/sessions/{id}/events", async (HttpContext c, string id) =>
+            Results.Json(await sessions.SendAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.SessionEventList));
+        app.MapGet("/v1/sessions/{id}/events", (HttpContext c, string id) =>
+            Results.Json(sessions.ListEvents(Caller.Of(c), id, c.Request.Query), J.PageSessionEvent));
+        app.MapGet("/v1/sessions/{id}/events/stream", (HttpContext c, string id) => streamer.StreamAsync(c, id));
+
+        // skills
+        app.MapPost("/v1/skills", async (HttpContext c, CancellationToken _) => Results.Json(await skills.UploadAsync(Caller.Of(c), null, c.Request, c.RequestAborted), J.SkillVersion));
+        app.MapGet("/v1/skills", (HttpContext c, CancellationToken _) => Results.Json(skills.List(c.Request.Query), J.PageSkill));
+        app.MapGet("/v1/skills/{id}", (string id) => Results.Json(skills.Get(id), J.Skill));
+        app.MapPost("/v1/skills/{id}/versions", async (HttpContext c, string id) =>
+            Results.Json(await skills.UploadAsync(Caller.Of(c), id, c.Request, c.RequestAborted), J.SkillVersion));
+        app.MapGet("/v1/skills/{id}/versions", (HttpContext c, string id) => Results.Json(skills.ListVersions(id, c.Request.Query), J.PageSkillVersion));
+        app.MapGet("/v1/skills/{id}/versions/{version}", (string id, string version) => Results.Json(skills.GetVersion(id, version), J.SkillVersion));
+        app.MapGet("/v1/skills/{id}/versions/{version}/content", (string id, string version) =>
+        {
+            var content = skills.GetContent(id, version);
+            var type = content.Length > 1 && content[0] == 'P' && content[1] == 'K' ? "application/zip" : "application/octet-stream";
+            return Results.Bytes(content, type);
+        });
+
+        // webhook endpoints (local extension)
+        app.MapPost("/v1/webhook_endpoints", async (HttpContext c, CancellationToken _) =>
+            Results.Json(await hooks.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.WebhookEndpoint));
+        app.MapGet("/v1/webhook_endpoints", (HttpContext c, CancellationToken _) => Results.Json(hooks.List(Caller.Of(c)), J.PageWebhookEndpoint));
+        app.MapDelete("/v1/webhook_endpoints/{id}", async (HttpContext c, string id) =>
+            Results.Json(await hooks.DeleteAsync(Caller.Of(c), id, c.RequestAborted), J.DeletedResource));
+
+        app.MapFallback((HttpContext c) =>
+            throw ApiException.NotFound($"Not found: {c.Request.Method} {c.Request.Path} is not an endpoint of this API."));
+    }
+}

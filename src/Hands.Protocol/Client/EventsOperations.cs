@@ -1,0 +1,102 @@
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Hands.Protocol.Json;
+using Hands.Protocol.Models;
+
+namespace Hands.Protocol.Client;
+
+/// <summary><c>/v1/sessions/{id}/events</c>: send, list (paged) and stream (SSE).</summary>
+public sealed class EventsOperations
+{
+    private readonly ProtocolPipeline _p;
+
+    internal EventsOperations(ProtocolPipeline pipeline) => _p = pipeline;
+
+    /// <summary>Sends events; returns them as the server recorded them (with ids).</summary>
+    public async Task<IReadOnlyList<SessionEvent>> SendAsync(string sessionId, IEnumerable<SessionEvent> events,
+        CancellationToken cancellationToken = default, bool retry = true, TimeSpan? timeout = null)
+    {
+        var body = ProtocolPipeline.Serialize(new SessionEventList { Events = events.ToList() }, ProtocolJsonContext.Default.SessionEventList);
+        using var response = await _p.SendAsync(HttpMethod.Post, $"/v1/sessions/{Query.Escape(sessionId)}/events", null, body,
+            cancellationToken, retry: retry, timeout: timeout).ConfigureAwait(false);
+        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        if (string.IsNullOrWhiteSpace(text))
+        {
+            return []; // accept any 2xx, including an empty 204
+        }
+
+        var list = JsonSerializer.Deserialize(text, ProtocolJsonContext.Default.SessionEventList);
+        return list?.Data ?? [];
+    }
+
+    /// <summary>One page of the history, ascending by default.</summary>
+    public Task<Page<SessionEvent>> ListAsync(string sessionId, int? limit = null, string? page = null, string? order = null,
+        IEnumerable<string>? types = null, CancellationToken cancellationToken = default) =>
+        _p.SendJsonAsync(HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}/events",
+            new Query().With("limit", limit).With("page", page).With("order", order).WithArray("types", types), null,
+            ProtocolJsonContext.Default.PageSessionEvent, cancellationToken);
+
+    /// <summary>The whole history, every page, ascending.</summary>
+    public async IAsyncEnumerable<SessionEvent> ListAllAsync(string sessionId, int pageSize = 1000,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string? page = null;
+        do
+        {
+            var result = await ListAsync(sessionId, pageSize, page, "asc", null, cancellationToken).ConfigureAwait(false);
+            foreach (var e in result.Data)
+            {
+                yield return e;
+            }
+
+            page = result.NextPage;
+        }
+        while (page is not null);
+    }
+
+    /// <summary>
+    /// Opens the SSE stream and yields events as they arrive. Only events emitted after the stream opens are sent,
+    /// unless <paramref name="lastEventId"/> asks the server to resume after a known event. <c>ping</c> frames are
+    /// skipped; an <c>error</c> frame throws <see cref="ManagedAgentsException"/>. The enumeration ends when the
+    /// server closes the stream (e.g. after <c>session.deleted</c>).
+    /// </summary>
+    public async IAsyncEnumerable<SessionEvent> StreamAsync(string sessionId, string? lastEventId = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var headers = lastEventId is null ? null : new Dictionary<string, string> { ["Last-Event-ID"] = lastEventId };
+        using var response = await _p.SendAsync(HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}/events/stream", null, null,
+            cancellationToken, streaming: true, headers: headers, retry: false).ConfigureAwait(false);
+        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            var parser = SseParser.Create(stream);
+            await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (item.EventType == "ping" || string.IsNullOrEmpty(item.Data))
+                {
+                    continue;
+                }
+
+                if (item.EventType == "error")
+                {
+                    var envelope = JsonSerializer.Deserialize(item.Data, ProtocolJsonContext.Default.ErrorEnvelope);
+                    throw new ManagedAgentsException(0, envelope?.Error.Type, envelope?.Error.Message ?? item.Data, envelope?.RequestId, null);
+                }
+
+                var evt = JsonSerializer.Deserialize(item.Data, ProtocolJsonContext.Default.SessionEvent);
+                if (evt is null)
+                {
+                    continue;
+                }
+
+                if (string.IsNullOrEmpty(evt.Type) && item.EventType != SseParser.EventTypeDefault)
+                {
+                    evt.Type = item.EventType;
+                }
+
+                yield return evt;
+            }
+        }
+    }
+}
