@@ -39,6 +39,39 @@ public sealed class WebhookVerifier
             throw new WebhookVerificationFailedException("body is not valid UTF-8");
         }
 
+        // StandardWebhooks 1.1.2 rejects a signature header that lists several entries (key rotation sends
+        // "v1,old v1,new") unless the first one matches; the scheme accepts any matching v1 entry. So each entry is
+        // verified on its own, and the library still does the timestamp and constant-time HMAC checks.
+        var entries = headers["webhook-signature"].ToString().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        if (entries.Length <= 1)
+        {
+            VerifyOne(body, headers);
+            return;
+        }
+
+        string? lastError = null;
+        foreach (var entry in entries)
+        {
+            var single = new HeaderDictionary(headers.ToDictionary(h => h.Key, h => h.Value, StringComparer.OrdinalIgnoreCase))
+            {
+                ["webhook-signature"] = entry,
+            };
+            try
+            {
+                VerifyOne(body, single);
+                return;
+            }
+            catch (WebhookVerificationFailedException ex)
+            {
+                lastError = ex.Message;
+            }
+        }
+
+        throw new WebhookVerificationFailedException(lastError ?? "No matching signature found");
+    }
+
+    private void VerifyOne(string body, IHeaderDictionary headers)
+    {
         try
         {
             _webhook.Verify(body, headers);
