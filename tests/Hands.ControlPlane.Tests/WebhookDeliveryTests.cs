@@ -1,0 +1,106 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using Hands.Protocol.Models;
+using Hands.Webhooks;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.ControlPlane.Tests;
+
+/// <summary>Webhook deliveries: Standard Webhooks signed, retried with the same id, 3xx disables the endpoint.</summary>
+public sealed class WebhookDeliveryTests
+{
+    private sealed record Received(string Id, string Type, string SessionId, bool Verified, int Status);
+
+    private static async Task<(WebApplication App, Uri Url)> ReceiverAsync(Func<string, int> status, ConcurrentQueue<Received> log, Func<string> secret)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        var app = builder.Build();
+        app.MapPost("/hook", async (HttpContext c) =>
+        {
+            using var buffer = new MemoryStream();
+            await c.Request.Body.CopyToAsync(buffer);
+            var raw = buffer.ToArray();
+            var verified = new WebhookVerifier(secret()).TryVerify(raw, c.Request.Headers, out _);
+            var payload = JsonDocument.Parse(raw).RootElement;
+            var data = payload.GetProperty("data");
+            var code = status(data.GetProperty("type").GetString()!);
+            log.Enqueue(new Received(c.Request.Headers["webhook-id"].ToString(), data.GetProperty("type").GetString()!, data.GetProperty("id").GetString()!, verified, code));
+            c.Response.StatusCode = code;
+        });
+        await app.StartAsync();
+        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        return (app, new Uri(new Uri(address), "/hook"));
+    }
+
+    private static async Task WaitForAsync(Func<bool> condition, int seconds = 20)
+    {
+        for (var i = 0; i < seconds * 20 && !condition(); i++)
+        {
+            await Task.Delay(50);
+        }
+
+        Assert.True(condition(), "condition not met in time");
+    }
+
+    [Fact]
+    public async Task Session_lifecycle_events_are_delivered_signed_to_subscribed_endpoints()
+    {
+        await using var cp = await TestControlPlane.StartAsync();
+        var log = new ConcurrentQueue<Received>();
+        string secret = "";
+        var (receiver, url) = await ReceiverAsync(_ => 200, log, () => secret);
+        await using var _ = receiver;
+        var endpoint = await cp.App.WebhookEndpoints.CreateAsync(new CreateWebhookEndpointRequest
+        {
+            Url = url.ToString(),
+            EventTypes = ["session.status_run_started", "session.status_idled", "session.status_terminated"],
+        });
+        secret = endpoint.Secret!;
+        Assert.StartsWith("whsec_", secret, StringComparison.Ordinal);
+        Assert.Null((await cp.App.WebhookEndpoints.ListAsync()).Data.Single().Secret); // shown once
+
+        var (env, _) = await cp.CreateEnvironmentAsync();
+        var agent = await cp.CreateAgentAsync("scripted:hello", "[]");
+        var session = await cp.CreateSessionAsync(env.Id, agent.Id, "hi");
+        await cp.App.Sessions.ArchiveAsync(session.Id);
+        await WaitForAsync(() => log.Count >= 3);
+        Assert.All(log, r => Assert.True(r.Verified));
+        Assert.All(log, r => Assert.Equal(session.Id, r.SessionId));
+        Assert.Equal(["session.status_idled", "session.status_run_started", "session.status_terminated"], log.Select(r => r.Type).Order());
+        await Task.Delay(300);
+        Assert.Equal(3, log.Count); // session.created was not subscribed
+    }
+
+    [Fact]
+    public async Task Failed_deliveries_are_retried_with_the_same_id_up_to_three_attempts_and_a_redirect_disables_the_endpoint()
+    {
+        await using var cp = await TestControlPlane.StartAsync();
+        var log = new ConcurrentQueue<Received>();
+        string secret = "";
+        var (receiver, url) = await ReceiverAsync(type => type == "session.created" ? 500 : 307, log, () => secret);
+        await using var _ = receiver;
+        var endpoint = await cp.App.WebhookEndpoints.CreateAsync(new CreateWebhookEndpointRequest { Url = url.ToString(), EventTypes = ["session.created"] });
+        secret = endpoint.Secret!;
+        var (env, _) = await cp.CreateEnvironmentAsync();
+        var agent = await cp.CreateAgentAsync("scripted:hello", "[]");
+        await cp.CreateSessionAsync(env.Id, agent.Id);
+        await WaitForAsync(() => log.Count >= 3);
+        await Task.Delay(1000);
+        Assert.Equal(3, log.Count);
+        Assert.Single(log.Select(r => r.Id).Distinct());
+
+        var redirect = await cp.App.WebhookEndpoints.CreateAsync(new CreateWebhookEndpointRequest { Url = url.ToString(), EventTypes = ["session.status_run_started"] });
+        secret = redirect.Secret!;
+        await cp.CreateSessionAsync(env.Id, agent.Id, "hi");
+        await WaitForAsync(() => log.Any(r => r.Status == 307));
+        await WaitForAsync(() => cp.App.WebhookEndpoints.ListAsync().Result.Data.Single(e => e.Id == redirect.Id).DisabledAt is not null);
+    }
+}
