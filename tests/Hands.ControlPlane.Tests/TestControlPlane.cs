@@ -76,6 +76,17 @@ public sealed class TestControlPlane : IAsyncDisposable
             InitialEvents = initialMessage is null ? null : [UserMessage(initialMessage)],
         });
 
+    /// <summary>An environment with one session whose work item a worker has polled (not yet acknowledged).</summary>
+    public async Task<(AgentEnvironment Env, string Key, ManagedAgentsClient Worker, WorkItem Item)> PolledItemAsync()
+    {
+        var (env, key) = await CreateEnvironmentAsync();
+        var agent = await CreateAgentAsync();
+        await CreateSessionAsync(env.Id, agent.Id);
+        var worker = Worker(key);
+        var item = await worker.Work.PollAsync(env.Id, 100) ?? throw new InvalidOperationException("no work item was queued");
+        return (env, key, worker, item);
+    }
+
     public static SessionEvent UserMessage(string text) => new() { Type = EventTypes.UserMessage, Content = [ContentBlock.FromText(text)] };
 
     public static SessionEvent ToolResult(string toolUseId, string text, bool isError = false) =>

@@ -117,11 +117,7 @@ public sealed class WorkQueueTests
     public async Task Heartbeats_chain_on_last_heartbeat_and_a_stale_echo_is_412_with_the_current_state()
     {
         await using var cp = await TestControlPlane.StartAsync();
-        var (env, key) = await cp.CreateEnvironmentAsync();
-        var agent = await cp.CreateAgentAsync();
-        await cp.CreateSessionAsync(env.Id, agent.Id);
-        var worker = cp.Worker(key);
-        var item = (await worker.Work.PollAsync(env.Id, 100))!;
+        var (env, key, worker, item) = await cp.PolledItemAsync();
         var acked = await worker.Work.AckAsync(env.Id, item.Id);
         Assert.Equal("starting", acked.State);
         Assert.NotNull(acked.AcknowledgedAt);
@@ -154,11 +150,7 @@ public sealed class WorkQueueTests
     public async Task Graceful_stop_is_seen_at_the_next_heartbeat_force_stop_ends_it_and_a_second_stop_is_409()
     {
         await using var cp = await TestControlPlane.StartAsync();
-        var (env, key) = await cp.CreateEnvironmentAsync();
-        var agent = await cp.CreateAgentAsync();
-        await cp.CreateSessionAsync(env.Id, agent.Id);
-        var worker = cp.Worker(key);
-        var item = (await worker.Work.PollAsync(env.Id, 100))!;
+        var (env, key, worker, item) = await cp.PolledItemAsync();
         await worker.Work.AckAsync(env.Id, item.Id);
         var beat = await worker.Work.HeartbeatAsync(env.Id, item.Id, WorkOperations.NoHeartbeat);
 
@@ -185,11 +177,7 @@ public sealed class WorkQueueTests
     public async Task A_lapsed_lease_puts_the_item_back_for_another_worker()
     {
         await using var cp = await TestControlPlane.StartAsync(o => o.LeaseTtl = TimeSpan.FromSeconds(1));
-        var (env, key) = await cp.CreateEnvironmentAsync();
-        var agent = await cp.CreateAgentAsync();
-        await cp.CreateSessionAsync(env.Id, agent.Id);
-        var dead = cp.Worker(key);
-        var item = (await dead.Work.PollAsync(env.Id, 100))!;
+        var (env, key, dead, item) = await cp.PolledItemAsync();
         await dead.Work.AckAsync(env.Id, item.Id);
         var beat = await dead.Work.HeartbeatAsync(env.Id, item.Id, WorkOperations.NoHeartbeat, desiredTtlSeconds: 1);
         // the worker dies; nobody heartbeats
@@ -231,10 +219,7 @@ public sealed class WorkQueueTests
     public async Task Work_metadata_merges_and_list_rejects_the_api_key()
     {
         await using var cp = await TestControlPlane.StartAsync();
-        var (env, key) = await cp.CreateEnvironmentAsync();
-        var agent = await cp.CreateAgentAsync();
-        await cp.CreateSessionAsync(env.Id, agent.Id);
-        var item = (await cp.Worker(key).Work.PollAsync(env.Id, 100))!;
+        var (env, _, _, item) = await cp.PolledItemAsync();
         await cp.App.Work.UpdateAsync(env.Id, item.Id, new UpdateWorkRequest { Metadata = { ["a"] = "1", ["b"] = "2" } });
         var updated = await cp.App.Work.UpdateAsync(env.Id, item.Id, new UpdateWorkRequest { Metadata = { ["a"] = null, ["c"] = "3" } });
         Assert.Equal(new Dictionary<string, string> { ["b"] = "2", ["c"] = "3" }, updated.Metadata);
