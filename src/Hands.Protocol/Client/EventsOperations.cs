@@ -64,39 +64,31 @@ public sealed class EventsOperations
     public async IAsyncEnumerable<SessionEvent> StreamAsync(string sessionId, string? lastEventId = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var headers = lastEventId is null ? null : new Dictionary<string, string> { ["Last-Event-ID"] = lastEventId };
-        using var response = await _p.SendAsync(HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}/events/stream", null, null,
-            cancellationToken, streaming: true, headers: headers, retry: false).ConfigureAwait(false);
-        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
+        await using var stream = await OpenStreamAsync(sessionId, lastEventId, cancellationToken).ConfigureAwait(false);
+        await foreach (var e in stream.ReadAllAsync(cancellationToken).ConfigureAwait(false))
         {
-            var parser = SseParser.Create(stream);
-            await foreach (var item in parser.EnumerateAsync(cancellationToken).ConfigureAwait(false))
-            {
-                if (item.EventType == "ping" || string.IsNullOrEmpty(item.Data))
-                {
-                    continue;
-                }
+            yield return e;
+        }
+    }
 
-                if (item.EventType == "error")
-                {
-                    var envelope = JsonSerializer.Deserialize(item.Data, ProtocolJsonContext.Default.ErrorEnvelope);
-                    throw new ManagedAgentsException(0, envelope?.Error.Type, envelope?.Error.Message ?? item.Data, envelope?.RequestId, null);
-                }
-
-                var evt = JsonSerializer.Deserialize(item.Data, ProtocolJsonContext.Default.SessionEvent);
-                if (evt is null)
-                {
-                    continue;
-                }
-
-                if (string.IsNullOrEmpty(evt.Type) && item.EventType != SseParser.EventTypeDefault)
-                {
-                    evt.Type = item.EventType;
-                }
-
-                yield return evt;
-            }
+    /// <summary>
+    /// Opens the stream and returns once the server has answered with its headers, so a caller can open the stream
+    /// first and read the history second without missing what happens in between (the SDK runners' order).
+    /// </summary>
+    public async Task<SessionEventStream> OpenStreamAsync(string sessionId, string? lastEventId = null, CancellationToken cancellationToken = default)
+    {
+        var headers = lastEventId is null ? null : new Dictionary<string, string> { ["Last-Event-ID"] = lastEventId };
+        var response = await _p.SendAsync(HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}/events/stream", null, null,
+            cancellationToken, streaming: true, headers: headers, retry: false).ConfigureAwait(false);
+        try
+        {
+            var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+            return new SessionEventStream(response, body);
+        }
+        catch
+        {
+            response.Dispose();
+            throw;
         }
     }
 }

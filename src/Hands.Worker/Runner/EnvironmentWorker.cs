@@ -1,0 +1,228 @@
+using Hands.Protocol;
+using Hands.Protocol.Client;
+using Hands.Protocol.Models;
+using Hands.Worker.Hosting;
+using Hands.Worker.Skills;
+using Hands.Worker.Tools;
+
+namespace Hands.Worker.Runner;
+
+/// <summary>
+/// The environment worker, embeddable from C#: <see cref="HandleItemAsync"/> serves one claimed work item (what
+/// <c>hands-worker run</c> does inside a sandbox), <see cref="RunAsync"/> polls and serves items in process
+/// (<c>hands-worker poll</c>). Per item: heartbeat first, then the session, its skills, the tool runner, teardown,
+/// and a force-stop of the item unless the lease was lost.
+/// </summary>
+public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
+{
+    private readonly WorkerLog _log = options.Log;
+
+    public EnvironmentWorkerOptions Options => options;
+
+    /// <summary>Serves one work item. Needs the environment key or a work secret carrying a sessions token.</summary>
+    public async Task<WorkItemOutcome> HandleItemAsync(string workId, string sessionId, string? workSecret, CancellationToken cancellationToken, string dataType = "session")
+    {
+        var token = WorkSecretCodec.TryDecode(workSecret)?.SessionsToken;
+        if (token is null && !string.IsNullOrEmpty(workSecret))
+        {
+            _log.Warn("work item carried a secret payload but no sessions token could be extracted; falling back to the environment key", ("work_id", workId));
+        }
+
+        var credential = token ?? options.EnvironmentKey;
+        if (string.IsNullOrEmpty(credential))
+        {
+            throw new InvalidOperationException("neither a work secret with a sessions token nor an environment key was given (ANTHROPIC_WORK_SECRET or ANTHROPIC_ENVIRONMENT_KEY)");
+        }
+
+        using var client = new ManagedAgentsClient(ManagedAgentsCredential.Bearer(credential), new ManagedAgentsClientOptions
+        {
+            BaseUrl = options.BaseUrl,
+            Headers = { ["x-stainless-helper"] = "environments-worker" },
+        });
+        var lease = new LeaseKeeper(client, options.EnvironmentId, workId, _log);
+        using var itemCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var leaseTask = lease.RunAsync(itemCts.Token);
+        using var work = CancellationTokenSource.CreateLinkedTokenSource(itemCts.Token, lease.Ended);
+        var outcome = new WorkItemOutcome(workId, sessionId);
+        SkillInstaller? skills = null;
+        IReadOnlyList<IWorkerTool> tools = [];
+        try
+        {
+            if (dataType != "session")
+            {
+                _log.Info("skipping non-session work item", ("work_id", workId), ("type", dataType));
+                outcome.EndReason = "not a session item";
+                return outcome;
+            }
+
+            var session = await client.Sessions.GetAsync(sessionId, work.Token);
+            if (session.Status == SessionStatus.Terminated)
+            {
+                _log.Info("skipping the work item of a terminated session", ("work_id", workId), ("session_id", sessionId));
+                outcome.EndReason = "session terminated";
+                return outcome;
+            }
+
+            Directory.CreateDirectory(options.Workdir);
+            var context = new ToolContext(options.Workdir, options.UnrestrictedPaths, options.MaxFileBytes);
+            skills = new SkillInstaller(client, context.Workdir, _log);
+            await skills.InstallAsync(session.Agent.Skills, work.Token);
+            tools = [.. Toolset.Create(context), .. options.ExtraTools?.Invoke(context) ?? []];
+            var runner = new SessionToolRunner(client, sessionId, tools, options.MaxIdle, _log, () => lease.Ttl);
+            await runner.RunAsync(work.Token);
+            outcome.EndReason = lease.Ended.IsCancellationRequested ? "lease ended" : runner.EndReason;
+            outcome.ResultsPosted = runner.Posted;
+        }
+        catch (OperationCanceledException) when (work.IsCancellationRequested)
+        {
+            outcome.EndReason = lease.Ended.IsCancellationRequested ? "lease ended" : "cancelled";
+        }
+        catch (ManagedAgentsException ex)
+        {
+            _log.Error("work item failed", ("work_id", workId), ("error", ex.Message));
+            outcome.EndReason = "failed: " + ex.ErrorMessage;
+            outcome.Failed = true;
+        }
+        finally
+        {
+            foreach (var tool in tools.OfType<IDisposable>())
+            {
+                tool.Dispose();
+            }
+
+            skills?.RemoveInstalled();
+            await itemCts.CancelAsync();
+            await leaseTask;
+            outcome.LeaseLost = lease.Lost;
+            if (lease.Lost)
+            {
+                _log.Info("lease lost; released without stopping it", ("work_id", workId));
+            }
+            else
+            {
+                try
+                {
+                    using var stopTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+                    await client.Work.StopAsync(options.EnvironmentId, workId, force: true, stopTimeout.Token);
+                }
+                catch (Exception ex) when (ex is ManagedAgentsException or OperationCanceledException)
+                {
+                    _log.Error("force-stop on exit failed", ("work_id", workId), ("error", ex.Message));
+                }
+            }
+
+            _log.Info("work item done", ("work_id", workId), ("session_id", sessionId), ("reason", outcome.EndReason), ("results_posted", outcome.ResultsPosted));
+        }
+
+        return outcome;
+    }
+
+    /// <summary>
+    /// Polls the environment's queue and serves each item in process until cancelled. An empty poll waits 1-3 s;
+    /// errors back off exponentially up to 60 s; a fatal 4xx ends the loop with <see cref="ManagedAgentsException"/>.
+    /// With <paramref name="onWork"/>, each acked item is handed to it instead (and stopped after it returns).
+    /// </summary>
+    public async Task RunAsync(CancellationToken cancellationToken, Func<WorkItem, CancellationToken, Task>? onWork = null)
+    {
+        if (string.IsNullOrEmpty(options.EnvironmentKey))
+        {
+            throw new InvalidOperationException("polling needs the environment key (--environment-key or ANTHROPIC_ENVIRONMENT_KEY)");
+        }
+
+        using var poller = new ManagedAgentsClient(ManagedAgentsCredential.Bearer(options.EnvironmentKey), new ManagedAgentsClientOptions
+        {
+            BaseUrl = options.BaseUrl,
+            MaxRetries = 0,
+            Headers = { ["x-stainless-helper"] = "environments-work-poller" },
+        });
+        _log.Info("poller starting", ("environment_id", options.EnvironmentId), ("worker_id", options.WorkerId));
+        var attempt = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            WorkItem? item;
+            try
+            {
+                item = await poller.Work.PollAsync(options.EnvironmentId, 999, workerId: options.WorkerId, cancellationToken: cancellationToken);
+                attempt = 0;
+            }
+            catch (ManagedAgentsException ex) when (ex.IsFatal)
+            {
+                _log.Error("poll failed permanently, stopping poller", ("status", ex.Status), ("error", ex.ErrorMessage));
+                throw;
+            }
+            catch (ManagedAgentsException ex) when (!cancellationToken.IsCancellationRequested)
+            {
+                var backoff = TimeSpan.FromSeconds(Math.Min(60, Math.Pow(2, attempt++)) * (1 - Random.Shared.NextDouble() * 0.25));
+                _log.Warn("poll failed, backing off", ("error", ex.ErrorMessage), ("backoff", backoff));
+                await Task.Delay(backoff, cancellationToken);
+                continue;
+            }
+
+            if (item is null)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(1000 + Random.Shared.Next(2000)), cancellationToken);
+                continue;
+            }
+
+            _log.Info("claimed work", ("environment_id", options.EnvironmentId), ("work_id", item.Id), ("work_type", item.Data.Type));
+            try
+            {
+                await poller.Work.AckAsync(options.EnvironmentId, item.Id, cancellationToken);
+            }
+            catch (ManagedAgentsException ex)
+            {
+                _log.Error("ack failed", ("work_id", item.Id), ("error", ex.ErrorMessage));
+                continue;
+            }
+
+            if (item.Data.Type != "session")
+            {
+                _log.Info("skipping non-session work item", ("work_id", item.Id), ("type", item.Data.Type));
+                await StopQuietlyAsync(poller, item.Id, force: true);
+                continue;
+            }
+
+            try
+            {
+                if (onWork is null)
+                {
+                    await HandleItemAsync(item.Id, item.Data.Id, item.Secret, cancellationToken);
+                }
+                else
+                {
+                    await onWork(item, cancellationToken);
+                    await StopQuietlyAsync(poller, item.Id, force: false);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // one failing item must not kill the poll loop
+                _log.Error("work item failed", ("work_id", item.Id), ("error", ex.Message));
+            }
+        }
+    }
+
+    private async Task StopQuietlyAsync(ManagedAgentsClient poller, string workId, bool force)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await poller.Work.StopAsync(options.EnvironmentId, workId, force, timeout.Token);
+        }
+        catch (Exception ex) when (ex is ManagedAgentsException or OperationCanceledException)
+        {
+            _log.Warn("stop failed", ("work_id", workId), ("error", ex.Message));
+        }
+    }
+}
+
+/// <summary>How serving one work item ended.</summary>
+public sealed class WorkItemOutcome(string workId, string sessionId)
+{
+    public string WorkId { get; } = workId;
+    public string SessionId { get; } = sessionId;
+    public string? EndReason { get; set; }
+    public bool LeaseLost { get; set; }
+    public bool Failed { get; set; }
+    public int ResultsPosted { get; set; }
+}

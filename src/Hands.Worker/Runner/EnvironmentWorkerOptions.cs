@@ -1,0 +1,37 @@
+using Hands.Worker.Hosting;
+using Hands.Worker.Tools;
+
+namespace Hands.Worker.Runner;
+
+/// <summary>Settings of <see cref="EnvironmentWorker"/>; the names follow <c>ant beta:worker</c> and the SDK workers.</summary>
+public sealed class EnvironmentWorkerOptions
+{
+    /// <summary><c>ANTHROPIC_BASE_URL</c>; the hosted service by default.</summary>
+    public Uri BaseUrl { get; set; } = new("https://api.anthropic.com");
+
+    /// <summary><c>ANTHROPIC_ENVIRONMENT_ID</c>.</summary>
+    public string EnvironmentId { get; set; } = "";
+
+    /// <summary><c>ANTHROPIC_ENVIRONMENT_KEY</c>; optional for one item when its work secret carries a sessions token.</summary>
+    public string? EnvironmentKey { get; set; }
+
+    /// <summary>Directory the file tools are confined to and bash starts in.</summary>
+    public string Workdir { get; set; } = ".";
+
+    /// <summary>Time after a finished turn before the worker lets the session go; zero or less waits forever.</summary>
+    public TimeSpan MaxIdle { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>Let the file tools take absolute paths outside the workdir (bash is never confined).</summary>
+    public bool UnrestrictedPaths { get; set; }
+
+    /// <summary><c>Anthropic-Worker-ID</c> of polls; defaults to <c>HOST-&lt;12 hex&gt;</c>.</summary>
+    public string WorkerId { get; set; } = $"{Environment.MachineName}-{Guid.NewGuid():N}"[..Math.Min(Environment.MachineName.Length + 13, 64)];
+
+    /// <summary>Size cap of <c>read</c> and <c>edit</c>; null disables it.</summary>
+    public long? MaxFileBytes { get; set; } = ToolContext.DefaultMaxFileBytes;
+
+    /// <summary>Extra tools besides the built-in toolset (custom tools from a manifest, or your own).</summary>
+    public Func<ToolContext, IEnumerable<IWorkerTool>>? ExtraTools { get; set; }
+
+    public WorkerLog Log { get; set; } = new();
+}

@@ -1,0 +1,118 @@
+using Hands.Protocol.Client;
+using Hands.Protocol.Models;
+using Hands.Worker.Hosting;
+
+namespace Hands.Worker.Runner;
+
+/// <summary>
+/// Keeps a work item's lease: the first heartbeat (<c>NO_HEARTBEAT</c>) goes out before anything else, then one every
+/// min(ttl/2, 30 s), each cut off after its interval, echoing the previous <c>last_heartbeat</c>. The lease ends
+/// (and <see cref="Ended"/> fires) on <c>stopping</c>/<c>stopped</c>, <c>lease_extended:false</c>, a 412 or another
+/// fatal 4xx, or when no beat has succeeded for longer than the TTL. <see cref="Lost"/> says whether someone else may
+/// hold the lease now (412, or assumed lost), in which case the worker must not post stop.
+/// </summary>
+public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId, string workId, WorkerLog log, TimeProvider? time = null)
+{
+    private static readonly TimeSpan DefaultInterval = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan DefaultTtl = TimeSpan.FromSeconds(90);
+    private readonly CancellationTokenSource _ended = new();
+    private readonly TaskCompletionSource<bool> _first = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+
+    /// <summary>Cancelled when the lease ends for any reason.</summary>
+    public CancellationToken Ended => _ended.Token;
+
+    /// <summary>True when the lease was lost (412 or no success within the TTL): do not post stop.</summary>
+    public bool Lost { get; private set; }
+
+    /// <summary>The TTL the server reported (90 s until it reports one); also the window for retrying result posts.</summary>
+    public TimeSpan Ttl { get; private set; } = DefaultTtl;
+
+    /// <summary>Completes with true after the first successful heartbeat, false if the lease ended first.</summary>
+    public Task<bool> FirstBeat => _first.Task;
+
+    public int Beats { get; private set; }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var expected = WorkOperations.NoHeartbeat;
+        var interval = DefaultInterval;
+        var lastSuccess = _time.GetUtcNow();
+        using var sleep = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _ended.Token);
+        try
+        {
+            while (!cancellationToken.IsCancellationRequested && !_ended.IsCancellationRequested)
+            {
+                try
+                {
+                    var beat = await client.Work.HeartbeatAsync(environmentId, workId, expected, timeout: interval, cancellationToken: cancellationToken);
+                    lastSuccess = _time.GetUtcNow();
+                    Beats++;
+                    expected = beat.LastHeartbeat ?? expected;
+                    if (beat.TtlSeconds > 0)
+                    {
+                        Ttl = TimeSpan.FromSeconds(beat.TtlSeconds);
+                        interval = TimeSpan.FromMilliseconds(Math.Max(1000, Math.Min(Ttl.TotalMilliseconds / 2, 30_000)));
+                    }
+
+                    if (beat.State is WorkState.Stopping or WorkState.Stopped)
+                    {
+                        log.Info("heartbeat signals shutdown", ("work_id", workId), ("state", beat.State));
+                        End(lost: false);
+                        break;
+                    }
+
+                    if (!beat.LeaseExtended)
+                    {
+                        log.Warn("lease not extended, shutting down", ("work_id", workId));
+                        End(lost: false);
+                        break;
+                    }
+
+                    _first.TrySetResult(true);
+                }
+                catch (HeartbeatPreconditionFailedException ex)
+                {
+                    log.Error("lease lost: heartbeat precondition failed", ("work_id", workId), ("server_state", ex.CurrentState?.State),
+                        ("server_ttl_seconds", ex.CurrentState?.TtlSeconds), ("server_last_heartbeat", ex.CurrentState?.LastHeartbeat));
+                    End(lost: true);
+                    break;
+                }
+                catch (ManagedAgentsException ex) when (ex.IsFatal)
+                {
+                    log.Error("permanent heartbeat failure", ("work_id", workId), ("status", ex.Status), ("error", ex.ErrorMessage));
+                    End(lost: false);
+                    break;
+                }
+                catch (ManagedAgentsException ex) when (!cancellationToken.IsCancellationRequested)
+                {
+                    if (_time.GetUtcNow() - lastSuccess > Ttl)
+                    {
+                        log.Error("lease assumed lost: no successful heartbeat in ttl", ("work_id", workId), ("ttl", Ttl));
+                        End(lost: true);
+                        break;
+                    }
+
+                    log.Warn("transient heartbeat failure", ("work_id", workId), ("error", ex.ErrorMessage));
+                }
+
+                await Task.Delay(interval, _time, sleep.Token);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the item is done, or the lease ended
+        }
+        finally
+        {
+            _first.TrySetResult(false);
+        }
+    }
+
+    private void End(bool lost)
+    {
+        Lost = lost;
+        _first.TrySetResult(false);
+        _ended.Cancel();
+    }
+}

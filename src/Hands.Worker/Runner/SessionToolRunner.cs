@@ -1,0 +1,479 @@
+using System.Collections.Concurrent;
+using System.Text.Json;
+using System.Threading.Channels;
+using Hands.Protocol.Client;
+using Hands.Protocol.Json;
+using Hands.Protocol.Models;
+using Hands.Worker.Hosting;
+using Hands.Worker.Tools;
+
+namespace Hands.Worker.Runner;
+
+/// <summary>
+/// Attaches to one session and answers the tool calls this worker owns, as the official runners do:
+/// <list type="number">
+/// <item>open the event stream first, then read the whole history and dispatch every call not yet answered
+/// (de-duplicated by event id; if the history read fails, dispatch nothing and retry at the next reconnect);</item>
+/// <item>route by <c>evaluated_permission</c>, failing closed: allow (or none) runs, deny never runs and posts nothing,
+/// ask (or anything unknown) waits for a <c>user.tool_confirmation</c> whose verdict is allow;</item>
+/// <item>leave calls to tools it does not have unanswered (another client owns them);</item>
+/// <item>run calls one at a time, post each result with retries, and count a call answered only after its post
+/// succeeded (a computed result is kept, so a failed post is retried, never re-run);</item>
+/// <item>reconnect on a dropped stream (0.5 s doubling to 10 s), so a checkpoint/restore that cuts every connection
+/// loses nothing; end on <c>session.status_terminated</c>/<c>session.deleted</c>, a fatal 4xx, cancellation, or
+/// <c>max_idle</c> after the turn ended (any idle except <c>requires_action</c>) with nothing outstanding.</item>
+/// </list>
+/// </summary>
+public sealed class SessionToolRunner
+{
+    private readonly ManagedAgentsClient _client;
+    private readonly string _sessionId;
+    private readonly Dictionary<string, IWorkerTool> _builtIn;
+    private readonly Dictionary<string, IWorkerTool> _custom;
+    private readonly TimeSpan _maxIdle;
+    private readonly WorkerLog _log;
+    private readonly Func<TimeSpan> _sendWindow;
+    private readonly ConcurrentDictionary<string, byte> _seen = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _answered = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, string> _verdicts = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SessionEvent> _held = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ToolOutput> _unsent = new(StringComparer.Ordinal);
+    private readonly Channel<SessionEvent> _queue = Channel.CreateUnbounded<SessionEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly CancellationTokenSource _end = new();
+    private long _idleSinceTicks = -1;
+    private int _running;
+
+    public SessionToolRunner(ManagedAgentsClient client, string sessionId, IEnumerable<IWorkerTool> tools, TimeSpan maxIdle, WorkerLog log, Func<TimeSpan>? sendWindow = null)
+    {
+        _client = client;
+        _sessionId = sessionId;
+        var list = tools.ToList();
+        _builtIn = list.Where(t => t.IsBuiltIn).ToDictionary(t => t.Name, StringComparer.Ordinal);
+        _custom = list.Where(t => !t.IsBuiltIn).ToDictionary(t => t.Name, StringComparer.Ordinal);
+        _maxIdle = maxIdle;
+        _log = log;
+        _sendWindow = sendWindow ?? (() => TimeSpan.FromMinutes(5));
+    }
+
+    /// <summary>Why the runner ended.</summary>
+    public string? EndReason { get; private set; }
+
+    /// <summary>Results posted by this runner (for logs and tests).</summary>
+    public int Posted => _posted;
+    private int _posted;
+
+    /// <summary>Per-call outer timeout; deliberately longer than bash's own 120 s default so its message wins.</summary>
+    public static TimeSpan ToolTimeout(SessionEvent call)
+    {
+        var requested = call.Name == "bash" && call.Input is { ValueKind: JsonValueKind.Object } input
+            && input.TryGetProperty("timeout_ms", out var t) && t.TryGetInt64(out var ms) && ms > 0 ? TimeSpan.FromMilliseconds(ms) : TimeSpan.Zero;
+        var floor = TimeSpan.FromSeconds(150);
+        return requested + TimeSpan.FromSeconds(30) > floor ? requested + TimeSpan.FromSeconds(30) : floor;
+    }
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        _log.Info("session tool runner starting", ("session_id", _sessionId));
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _end.Token);
+        var ct = linked.Token;
+        var executor = Task.Run(() => ExecuteLoopAsync(ct), CancellationToken.None);
+        var idle = Task.Run(() => IdleWatchAsync(ct), CancellationToken.None);
+        try
+        {
+            await StreamLoopAsync(ct);
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+        }
+        finally
+        {
+            EndReason ??= cancellationToken.IsCancellationRequested ? "cancelled" : EndReason;
+            _end.Cancel();
+            _queue.Writer.TryComplete();
+            await Task.WhenAll(executor, idle).WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private void End(string reason)
+    {
+        EndReason ??= reason;
+        _end.Cancel();
+    }
+
+    private async Task StreamLoopAsync(CancellationToken ct)
+    {
+        var backoff = TimeSpan.FromMilliseconds(500);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await using var stream = await _client.Events.OpenStreamAsync(_sessionId, cancellationToken: ct);
+                await ReconcileAsync(ct);
+                await foreach (var e in stream.ReadAllAsync(ct))
+                {
+                    backoff = TimeSpan.FromMilliseconds(500);
+                    Handle(e, live: true);
+                    if (_end.IsCancellationRequested)
+                    {
+                        return;
+                    }
+                }
+
+                _log.Debug("stream ended; reconnecting", ("session_id", _sessionId));
+            }
+            catch (ManagedAgentsException ex) when (ex.IsFatal)
+            {
+                _log.Error("permanent stream failure, shutting down", ("session_id", _sessionId), ("status", ex.Status), ("error", ex.ErrorMessage));
+                End("stream refused: " + ex.Status);
+                return;
+            }
+            catch (Exception ex) when (ex is ManagedAgentsException or HttpRequestException or IOException or JsonException && !ct.IsCancellationRequested)
+            {
+                _log.Warn("stream disconnected, reconnecting", ("session_id", _sessionId), ("error", ex.Message));
+            }
+
+            await Task.Delay(backoff, ct);
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+        }
+    }
+
+    private async Task ReconcileAsync(CancellationToken ct)
+    {
+        List<SessionEvent> history;
+        try
+        {
+            history = await _client.Events.ListAllAsync(_sessionId, 1000, ct).ToListAsync(ct);
+        }
+        catch (Exception ex) when (ex is ManagedAgentsException or HttpRequestException or IOException or JsonException && !ct.IsCancellationRequested)
+        {
+            _log.Warn("reconcile list failed", ("session_id", _sessionId), ("error", ex.Message));
+            return; // dispatch nothing: a result might sit on a page we did not read
+        }
+
+        var calls = new List<SessionEvent>();
+        SessionEvent? lastSignificant = null;
+        foreach (var e in history)
+        {
+            switch (e.Type)
+            {
+                case EventTypes.AgentToolUse or EventTypes.AgentCustomToolUse:
+                    calls.Add(e);
+                    break;
+                case EventTypes.UserToolResult when e.ToolUseId is not null:
+                    _answered.TryAdd(e.ToolUseId, 0);
+                    break;
+                case EventTypes.UserCustomToolResult when e.CustomToolUseId is not null:
+                    _answered.TryAdd(e.CustomToolUseId, 0);
+                    break;
+                case EventTypes.UserToolConfirmation when e.ToolUseId is not null:
+                    _verdicts[e.ToolUseId] = e.Result ?? "deny";
+                    break;
+            }
+
+            if (e.Type is not (EventTypes.UserToolConfirmation or "session.thread_status_terminated"))
+            {
+                lastSignificant = e;
+            }
+        }
+
+        foreach (var call in calls)
+        {
+            if (!_answered.ContainsKey(call.Id!) && !_pending.ContainsKey(call.Id!))
+            {
+                Route(call);
+            }
+        }
+
+        if (lastSignificant is { Type: EventTypes.StatusIdle } idle && EndsTurn(idle))
+        {
+            ArmIdle();
+        }
+    }
+
+    private static bool EndsTurn(SessionEvent idle) => idle.StopReason?.Type != "requires_action";
+
+    private void Handle(SessionEvent e, bool live)
+    {
+        if (e.Type is not (EventTypes.UserToolConfirmation or "session.thread_status_terminated"))
+        {
+            Interlocked.Exchange(ref _idleSinceTicks, -1);
+        }
+
+        switch (e.Type)
+        {
+            case EventTypes.AgentToolUse or EventTypes.AgentCustomToolUse when e.Id is not null:
+                if (_seen.TryAdd(e.Id, 0) && !_answered.ContainsKey(e.Id) && !_pending.ContainsKey(e.Id))
+                {
+                    Route(e);
+                }
+
+                break;
+            case EventTypes.UserToolResult when e.ToolUseId is not null:
+                _answered.TryAdd(e.ToolUseId, 0);
+                break;
+            case EventTypes.UserCustomToolResult when e.CustomToolUseId is not null:
+                _answered.TryAdd(e.CustomToolUseId, 0);
+                break;
+            case EventTypes.UserToolConfirmation when e.ToolUseId is not null:
+                _verdicts[e.ToolUseId] = e.Result ?? "deny";
+                if (_held.TryRemove(e.ToolUseId, out var held))
+                {
+                    if (e.Result == "allow")
+                    {
+                        _log.Info("tool call confirmed", ("tool", held.Name), ("tool_use_id", held.Id));
+                        Enqueue(held);
+                    }
+                    else
+                    {
+                        _log.Info("tool call denied; not executing", ("tool", held.Name), ("tool_use_id", held.Id));
+                        _pending.TryRemove(held.Id!, out _);
+                        _answered.TryAdd(held.Id!, 0);
+                    }
+                }
+
+                break;
+            case EventTypes.StatusIdle when EndsTurn(e):
+                ArmIdle();
+                break;
+            case EventTypes.StatusTerminated or EventTypes.SessionDeleted when live:
+                _log.Info("session terminated", ("session_id", _sessionId));
+                End("session terminated");
+                break;
+        }
+    }
+
+    private void ArmIdle()
+    {
+        if (_maxIdle > TimeSpan.Zero)
+        {
+            Interlocked.Exchange(ref _idleSinceTicks, DateTimeOffset.UtcNow.UtcTicks);
+        }
+    }
+
+    private void Route(SessionEvent call)
+    {
+        _seen.TryAdd(call.Id!, 0);
+        var custom = call.Type == EventTypes.AgentCustomToolUse;
+        if (!(custom ? _custom : _builtIn).ContainsKey(call.Name ?? ""))
+        {
+            _log.Info("tool not owned by this runner; leaving the tool_use_id pending for its owner", ("tool", call.Name), ("tool_use_id", call.Id));
+            return;
+        }
+
+        if (custom)
+        {
+            Enqueue(call);
+            return;
+        }
+
+        switch (call.EvaluatedPermission)
+        {
+            case null or "allow":
+                Enqueue(call);
+                break;
+            case "deny":
+                _log.Info("tool call denied; not executing", ("tool", call.Name), ("tool_use_id", call.Id));
+                _answered.TryAdd(call.Id!, 0); // the server resolved it
+                break;
+            default:
+                if (_verdicts.TryGetValue(call.Id!, out var verdict))
+                {
+                    if (verdict == "allow")
+                    {
+                        Enqueue(call);
+                    }
+                    else
+                    {
+                        _answered.TryAdd(call.Id!, 0);
+                    }
+
+                    return;
+                }
+
+                _log.Info("tool call awaiting confirmation; holding", ("tool", call.Name), ("tool_use_id", call.Id));
+                _pending.TryAdd(call.Id!, 0);
+                _held[call.Id!] = call;
+                break;
+        }
+    }
+
+    private void Enqueue(SessionEvent call)
+    {
+        _pending.TryAdd(call.Id!, 0);
+        _queue.Writer.TryWrite(call);
+    }
+
+    private async Task ExecuteLoopAsync(CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var call in _queue.Reader.ReadAllAsync(ct))
+            {
+                Interlocked.Increment(ref _running);
+                try
+                {
+                    await ExecuteOneAsync(call, ct);
+                }
+                finally
+                {
+                    _pending.TryRemove(call.Id!, out _);
+                    Interlocked.Decrement(ref _running);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task ExecuteOneAsync(SessionEvent call, CancellationToken ct)
+    {
+        if (_answered.ContainsKey(call.Id!))
+        {
+            return;
+        }
+
+        var custom = call.Type == EventTypes.AgentCustomToolUse;
+        if (!_unsent.TryGetValue(call.Id!, out var output))
+        {
+            var tool = (custom ? _custom : _builtIn)[call.Name!];
+            _log.Info("executing tool", ("session_id", _sessionId), ("tool", call.Name), ("tool_use_id", call.Id));
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            timeout.CancelAfter(ToolTimeout(call));
+            try
+            {
+                output = await tool.ExecuteAsync(call.Input ?? default, timeout.Token);
+            }
+            catch (ToolError ex)
+            {
+                output = ToolOutput.Text(ex.Message, isError: true);
+            }
+            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            {
+                output = ToolOutput.Text($"{call.Name}: tool timed out after {(long)ToolTimeout(call).TotalMilliseconds}ms", isError: true);
+            }
+            catch (OperationCanceledException)
+            {
+                output = ToolOutput.Text($"{call.Name}: This operation was aborted", isError: true);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                output = ToolOutput.Text("Error: " + ex.Message, isError: true);
+            }
+
+            _unsent[call.Id!] = output;
+        }
+
+        var result = new SessionEvent
+        {
+            Type = custom ? EventTypes.UserCustomToolResult : EventTypes.UserToolResult,
+            ToolUseId = custom ? null : call.Id,
+            CustomToolUseId = custom ? call.Id : null,
+            IsError = output.IsError,
+            Content = Normalize(output.Content),
+        };
+        // After shutdown began (e.g. a graceful stop), still try briefly to deliver the aborted call's error result.
+        using var post = ct.IsCancellationRequested ? new CancellationTokenSource(TimeSpan.FromSeconds(5)) : CancellationTokenSource.CreateLinkedTokenSource(ct);
+        if (await PostAsync(result, post.Token))
+        {
+            _unsent.TryRemove(call.Id!, out _);
+            _answered.TryAdd(call.Id!, 0);
+            Interlocked.Increment(ref _posted);
+        }
+    }
+
+    /// <summary>Empty text becomes <c>(no output)</c>, as in the official runners.</summary>
+    internal static List<ContentBlock> Normalize(IReadOnlyList<ContentBlock> content)
+    {
+        if (content.Count == 0)
+        {
+            return [ContentBlock.FromText("(no output)")];
+        }
+
+        return content.Select(b => b.Type == "text" && string.IsNullOrEmpty(b.Text) ? ContentBlock.FromText("(no output)") : b).ToList();
+    }
+
+    private async Task<bool> PostAsync(SessionEvent result, CancellationToken ct)
+    {
+        var window = _sendWindow();
+        var deadline = DateTimeOffset.UtcNow + window;
+        var delay = TimeSpan.FromSeconds(1);
+        while (true)
+        {
+            try
+            {
+                await _client.Events.SendAsync(_sessionId, [result], ct, retry: false, timeout: TimeSpan.FromSeconds(30));
+                return true;
+            }
+            catch (ManagedAgentsException ex) when (ex.Status == 409)
+            {
+                _log.Info("tool result was already recorded", ("tool_use_id", result.ToolUseId ?? result.CustomToolUseId));
+                return true;
+            }
+            catch (ManagedAgentsException ex) when (ex.IsFatal)
+            {
+                _log.Error("failed to send tool result", ("tool_use_id", result.ToolUseId ?? result.CustomToolUseId), ("status", ex.Status), ("error", ex.ErrorMessage));
+                return false;
+            }
+            catch (Exception ex) when (ex is ManagedAgentsException or HttpRequestException or IOException && !ct.IsCancellationRequested)
+            {
+                if (DateTimeOffset.UtcNow + delay > deadline)
+                {
+                    _log.Error("failed to send tool result", ("tool_use_id", result.ToolUseId ?? result.CustomToolUseId), ("error", ex.Message));
+                    return false;
+                }
+
+                _log.Warn("tool result send failed; retrying", ("tool_use_id", result.ToolUseId ?? result.CustomToolUseId), ("error", ex.Message));
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+
+            try
+            {
+                await Task.Delay(delay * (0.75 + Random.Shared.NextDouble() * 0.5), ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return false;
+            }
+
+            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+        }
+    }
+
+    private async Task IdleWatchAsync(CancellationToken ct)
+    {
+        try
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
+                var since = Interlocked.Read(ref _idleSinceTicks);
+                if (since < 0 || _maxIdle <= TimeSpan.Zero)
+                {
+                    continue;
+                }
+
+                var outstanding = _held.Count > 0 || Volatile.Read(ref _running) > 0 || !_pending.IsEmpty;
+                if (outstanding)
+                {
+                    ArmIdle(); // held and running calls defer the countdown
+                    continue;
+                }
+
+                if (DateTimeOffset.UtcNow.UtcTicks - since >= _maxIdle.Ticks)
+                {
+                    _log.Info("session idle after its turn ended; stopping", ("session_id", _sessionId), ("max_idle_ms", (long)_maxIdle.TotalMilliseconds));
+                    End("idle");
+                    return;
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+}

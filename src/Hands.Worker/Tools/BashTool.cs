@@ -1,0 +1,80 @@
+using System.Globalization;
+using System.Text.Json;
+
+namespace Hands.Worker.Tools;
+
+/// <summary>
+/// The <c>bash</c> tool: one persistent shell per session (cwd and variables survive between calls), commands
+/// serialised, default timeout 120 s, output tail-kept at 100 KiB. Results match the official TypeScript worker:
+/// a non-zero exit is an error whose text is the output (or <c>exit N</c>); a timeout, a shell that exits, or an
+/// abort discards the shell, and the next call starts a fresh one.
+/// </summary>
+public sealed class BashTool(ToolContext context) : IWorkerTool, IDisposable
+{
+    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMilliseconds(120_000);
+    private readonly SemaphoreSlim _serial = new(1, 1);
+    private BashSession? _session;
+
+    public string Name => "bash";
+    public bool IsBuiltIn => true;
+
+    public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
+    {
+        var command = ToolInput.String(input, "bash", "command");
+        var restart = ToolInput.Bool(input, "bash", "restart");
+        var timeoutMs = ToolInput.Integer(input, "bash", "timeout_ms");
+        // Deviation: TypeScript treats timeout_ms 0 as a 0 ms timeout (every call fails at once); the API reference
+        // says 0 or absent means the default, and Hands follows the reference.
+        var timeout = timeoutMs is > 0 ? TimeSpan.FromMilliseconds(timeoutMs.Value) : DefaultTimeout;
+        await _serial.WaitAsync(cancellationToken);
+        try
+        {
+            if (restart)
+            {
+                _session?.Dispose();
+                _session = null;
+            }
+
+            if (string.IsNullOrEmpty(command))
+            {
+                return restart ? ToolOutput.Text("bash session restarted") : throw new ToolError("bash: command is required");
+            }
+
+            _session ??= new BashSession(context.Workdir, context.Environment);
+            try
+            {
+                var (output, exitCode) = await _session.ExecAsync(command, timeout, cancellationToken);
+                if (exitCode != 0)
+                {
+                    throw new ToolError(output.Length > 0 ? output : "exit " + exitCode.ToString(CultureInfo.InvariantCulture));
+                }
+
+                return ToolOutput.Text(output);
+            }
+            catch (Exception ex) when (ex is TimeoutException or OperationCanceledException or BashTerminatedException)
+            {
+                // The interrupted command may still print its sentinel later: never reuse this shell.
+                _session.Dispose();
+                _session = null;
+                var reason = ex switch
+                {
+                    TimeoutException => $"bash command timed out after {(long)timeout.TotalMilliseconds}ms",
+                    OperationCanceledException => "This operation was aborted",
+                    _ => "bash session terminated",
+                };
+                throw new ToolError("bash: " + reason);
+            }
+        }
+        finally
+        {
+            _serial.Release();
+        }
+    }
+
+    public void Dispose()
+    {
+        _session?.Dispose();
+        _session = null;
+        _serial.Dispose();
+    }
+}
