@@ -13,7 +13,7 @@ namespace Hands.ControlPlane.Tests;
 /// </summary>
 public sealed class NpmSdkConformanceTests
 {
-    internal static string ConformanceDirectory
+    public static string ConformanceDirectory
     {
         get
         {
@@ -33,7 +33,7 @@ public sealed class NpmSdkConformanceTests
         }
     }
 
-    internal static async Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string script, Dictionary<string, string> env, TimeSpan timeout)
+    public static async Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string script, Dictionary<string, string> env, TimeSpan timeout)
     {
         var psi = new ProcessStartInfo("node", script)
         {
