@@ -43,14 +43,27 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     public static WorkerProcess Start(Dictionary<string, string> env, string workdir, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet")
+        // scripts/test.sh publishes the NativeAOT binary and points HANDS_WORKER_BINARY at it, so these tests run the
+        // artifact that ships; without it they run the JIT build beside the tests.
+        var binary = Environment.GetEnvironmentVariable("HANDS_WORKER_BINARY");
+        var aot = !string.IsNullOrEmpty(binary);
+        if (aot && !File.Exists(binary))
+        {
+            throw new FileNotFoundException($"HANDS_WORKER_BINARY={binary} does not exist");
+        }
+
+        var psi = new ProcessStartInfo(aot ? binary! : "dotnet")
         {
             WorkingDirectory = workdir,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hands-worker.dll"));
+        if (!aot)
+        {
+            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hands-worker.dll"));
+        }
+
         foreach (var a in args)
         {
             psi.ArgumentList.Add(a);
