@@ -1,7 +1,8 @@
 using System.Globalization;
 using Hands.Bench;
 
-// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane] [--iterations N]
+// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker ...] [--iterations N]
+// The worker suite needs artifacts/hands-worker (NativeAOT) and tests/conformance/node_modules: scripts/bench.sh prepares both.
 var iterations = 200;
 var suites = new List<string>();
 for (var i = 0; i < args.Length; i++)
@@ -18,7 +19,7 @@ for (var i = 0; i < args.Length; i++)
 
 if (suites.Count == 0)
 {
-    suites.Add("control-plane");
+    suites.AddRange(["control-plane", "worker"]);
 }
 
 var output = new List<string>
@@ -39,8 +40,17 @@ foreach (var suite in suites)
             output.AddRange(await ControlPlaneBench.RunAsync(iterations));
             output.Add("");
             break;
+        case "worker":
+            Console.Error.WriteLine("worker: start-up and per-call overhead, hands-worker vs the official TypeScript worker...");
+            output.Add("## Worker (hands-worker NativeAOT vs official TypeScript worker of @anthropic-ai/sdk 1.14.0, same control plane)");
+            output.Add("");
+            output.Add("| operation | n | p50 ms | p95 ms | target / note |");
+            output.Add("|---|---|---|---|---|");
+            output.AddRange(await WorkerBench.RunAsync(iterations, RepoRoot()));
+            output.Add("");
+            break;
         default:
-            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane");
+            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker");
             return 2;
     }
 }
@@ -50,9 +60,20 @@ foreach (var line in output)
     Console.WriteLine(line);
 }
 
-var dir = Path.Combine("bench", "results");
+var dir = Path.Combine(RepoRoot(), "bench", "results");
 Directory.CreateDirectory(dir);
 var file = Path.Combine(dir, $"bench-{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}.md");
 await File.WriteAllLinesAsync(file, output);
 Console.Error.WriteLine($"written to {file}");
 return 0;
+
+static string RepoRoot()
+{
+    var dir = new DirectoryInfo(AppContext.BaseDirectory);
+    while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Hands.slnx")))
+    {
+        dir = dir.Parent;
+    }
+
+    return dir?.FullName ?? Directory.GetCurrentDirectory();
+}

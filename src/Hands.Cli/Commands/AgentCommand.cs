@@ -51,7 +51,7 @@ internal static class AgentCommand
                 table.AddRow(Markup.Escape(a.Id), Markup.Escape(a.Name), Markup.Escape(a.ModelId), a.Version.ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
 
-            AnsiConsole.Write(table);
+            Output.Table(table);
             return 0;
         });
 

@@ -38,7 +38,7 @@ internal static class EnvCommand
                 table.AddRow(Markup.Escape(e.Id), Markup.Escape(e.Name), e.IsSelfHosted ? "self_hosted" : "cloud", Markup.Escape(e.CreatedAt));
             }
 
-            AnsiConsole.Write(table);
+            Output.Table(table);
             return 0;
         });
 
