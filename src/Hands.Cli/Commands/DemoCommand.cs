@@ -10,14 +10,15 @@ namespace Hands.Cli.Commands;
 
 /// <summary>
 /// <c>hands demo</c>: the whole local path in one command. Starts an embedded control plane on a free loopback port
-/// with a throw-away data directory, creates a self-hosted environment, a scripted agent and a session, streams the
-/// session to <c>done</c>, and shuts everything down.
+/// with a throw-away data directory, creates a self-hosted environment, an environment key, a scripted agent and a
+/// session, runs the environment worker (polling, in process, tools confined to a temporary workdir) so the agent's
+/// tool calls really execute, streams the session to <c>done</c>, and shuts everything down.
 /// </summary>
 internal static class DemoCommand
 {
     public static Command Create()
     {
-        var scenario = new Option<string>("--scenario") { Description = "Built-in scenario to play", DefaultValueFactory = _ => "hello" };
+        var scenario = new Option<string>("--scenario") { Description = "Built-in scenario to play (demo, toolbox, hello, ...)", DefaultValueFactory = _ => "demo" };
         var keep = new Option<bool>("--keep-data") { Description = "Keep the demo's data directory" };
         var command = new Command("demo", "Run a session end to end on an embedded local control plane and stream it to done") { scenario, keep };
         command.SetAction(async (parse, ct) =>
@@ -47,7 +48,19 @@ internal static class DemoCommand
                     Title = "hands demo",
                 }, ct);
                 console.MarkupLine($"[grey]· control plane {Markup.Escape(server.BaseAddress.ToString())}  environment {env.Id}  agent {agent.Id}  session {session.Id}[/]");
-                var reason = await SessionDriver.RunTurnAsync(client, session.Id, "Say hello.", new EventRenderer(console), ct);
+                if (!OperatingSystem.IsLinux())
+                {
+                    throw new CliException("the worker runs on Linux only");
+                }
+
+                var key = await client.Environments.CreateKeyAsync(env.Id, ct);
+                var workdir = Path.Combine(data, "workspace");
+                using var stopWorker = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                var worker = DemoWorker.StartAsync(server.BaseAddress, env.Id, key.Key, workdir, stopWorker.Token);
+                console.MarkupLine($"[grey]· worker polling in process; tools run in {Markup.Escape(workdir)}[/]");
+                var reason = await SessionDriver.RunTurnAsync(client, session.Id, "Create hello.txt containing 'hi from the sandbox', then read it back.", new EventRenderer(console), ct);
+                await stopWorker.CancelAsync();
+                await worker;
                 return reason == "end_turn" ? 0 : 1;
             }
             finally

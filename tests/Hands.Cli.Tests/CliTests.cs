@@ -1,0 +1,72 @@
+using System.Diagnostics;
+
+namespace Hands.Cli.Tests;
+
+/// <summary>The <c>hands</c> command as a user runs it: a real process, its output and exit code.</summary>
+public sealed class CliTests
+{
+    private static async Task<(int Exit, string Stdout, string Stderr)> HandsAsync(Dictionary<string, string>? env, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hands.dll"));
+        foreach (var a in args)
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        psi.Environment.Remove("ANTHROPIC_API_KEY");
+        psi.Environment.Remove("ANTHROPIC_BASE_URL");
+        foreach (var (k, v) in env ?? [])
+        {
+            psi.Environment[k] = v;
+        }
+
+        using var process = Process.Start(psi)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(2));
+        await process.WaitForExitAsync(cts.Token);
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
+    [Fact]
+    public async Task Demo_runs_a_session_with_real_tool_calls_to_done()
+    {
+        var (exit, stdout, stderr) = await HandsAsync(null, "demo");
+        Assert.True(exit == 0, stdout + stderr);
+        Assert.Contains("→ write  hello.txt", stdout, StringComparison.Ordinal);
+        Assert.Contains("← hi from the sandbox", stdout, StringComparison.Ordinal);
+        Assert.Contains("hello.txt contains: hi from the sandbox", stdout, StringComparison.Ordinal);
+        Assert.EndsWith("· done (stop_reason=end_turn)", stdout.TrimEnd(), StringComparison.Ordinal);
+        Assert.DoesNotContain("\u001b[", stdout, StringComparison.Ordinal); // no colour when not on a terminal
+    }
+
+    [Fact]
+    public async Task Help_lists_every_verb_with_a_description()
+    {
+        var (exit, stdout, _) = await HandsAsync(null, "--help");
+        Assert.Equal(0, exit);
+        foreach (var verb in new[] { "control-plane", "env", "agent", "demo" })
+        {
+            Assert.Matches($@"\n\s+{verb}\s+\S", stdout);
+        }
+    }
+
+    [Fact]
+    public async Task App_commands_explain_a_missing_key_and_an_unreachable_server()
+    {
+        var (exit, _, stderr) = await HandsAsync(null, "env", "list");
+        Assert.Equal(1, exit);
+        Assert.Contains("No API key: set ANTHROPIC_API_KEY", stderr, StringComparison.Ordinal);
+
+        (exit, _, stderr) = await HandsAsync(new() { ["ANTHROPIC_API_KEY"] = "k", ["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9" }, "agent", "list");
+        Assert.Equal(1, exit);
+        Assert.Contains("connection failed", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal); // one line, no stack trace
+    }
+}
