@@ -155,20 +155,13 @@ public sealed class SessionToolRunner
         SessionEvent? lastSignificant = null;
         foreach (var e in history)
         {
-            switch (e.Type)
+            if (e.Type is EventTypes.AgentToolUse or EventTypes.AgentCustomToolUse)
             {
-                case EventTypes.AgentToolUse or EventTypes.AgentCustomToolUse:
-                    calls.Add(e);
-                    break;
-                case EventTypes.UserToolResult when e.ToolUseId is not null:
-                    _answered.TryAdd(e.ToolUseId, 0);
-                    break;
-                case EventTypes.UserCustomToolResult when e.CustomToolUseId is not null:
-                    _answered.TryAdd(e.CustomToolUseId, 0);
-                    break;
-                case EventTypes.UserToolConfirmation when e.ToolUseId is not null:
-                    _verdicts[e.ToolUseId] = e.Result ?? "deny";
-                    break;
+                calls.Add(e);
+            }
+            else
+            {
+                RecordAnswerOrVerdict(e);
             }
 
             if (e.Type is not (EventTypes.UserToolConfirmation or "session.thread_status_terminated"))
@@ -191,6 +184,23 @@ public sealed class SessionToolRunner
         }
     }
 
+    /// <summary>Results mark their call answered; confirmations record the verdict for a held (or later) call.</summary>
+    private void RecordAnswerOrVerdict(SessionEvent e)
+    {
+        switch (e.Type)
+        {
+            case EventTypes.UserToolResult when e.ToolUseId is not null:
+                _answered.TryAdd(e.ToolUseId, 0);
+                break;
+            case EventTypes.UserCustomToolResult when e.CustomToolUseId is not null:
+                _answered.TryAdd(e.CustomToolUseId, 0);
+                break;
+            case EventTypes.UserToolConfirmation when e.ToolUseId is not null:
+                _verdicts[e.ToolUseId] = e.Result ?? "deny";
+                break;
+        }
+    }
+
     private static bool EndsTurn(SessionEvent idle) => idle.StopReason?.Type != "requires_action";
 
     private void Handle(SessionEvent e, bool live)
@@ -209,14 +219,11 @@ public sealed class SessionToolRunner
                 }
 
                 break;
-            case EventTypes.UserToolResult when e.ToolUseId is not null:
-                _answered.TryAdd(e.ToolUseId, 0);
-                break;
-            case EventTypes.UserCustomToolResult when e.CustomToolUseId is not null:
-                _answered.TryAdd(e.CustomToolUseId, 0);
+            case EventTypes.UserToolResult or EventTypes.UserCustomToolResult:
+                RecordAnswerOrVerdict(e);
                 break;
             case EventTypes.UserToolConfirmation when e.ToolUseId is not null:
-                _verdicts[e.ToolUseId] = e.Result ?? "deny";
+                RecordAnswerOrVerdict(e);
                 if (_held.TryRemove(e.ToolUseId, out var held))
                 {
                     if (e.Result == "allow")

@@ -24,23 +24,7 @@ internal sealed partial class BashSession : IDisposable
 
     public BashSession(string workdir, IReadOnlyDictionary<string, string> environment)
     {
-        var psi = new ProcessStartInfo("/bin/bash")
-        {
-            ArgumentList = { "--noprofile", "--norc" },
-            WorkingDirectory = workdir,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-            StandardErrorEncoding = new UTF8Encoding(false),
-        };
-        psi.Environment.Clear();
-        foreach (var (key, value) in environment)
-        {
-            psi.Environment[key] = value;
-        }
-
+        var psi = ToolProcess.StartInfo("/bin/bash", ["--noprofile", "--norc"], environment, workdir, redirectInput: true);
         psi.Environment["PS1"] = "";
         psi.Environment["PS2"] = "";
         psi.Environment["TERM"] = "dumb";

@@ -20,24 +20,7 @@ public sealed class CommandTool(CustomToolDefinition definition, ToolContext con
 
     public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
     {
-        var psi = new ProcessStartInfo(definition.Command[0])
-        {
-            WorkingDirectory = context.Workdir,
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var arg in definition.Command.Skip(1))
-        {
-            psi.ArgumentList.Add(arg);
-        }
-
-        psi.Environment.Clear();
-        foreach (var (key, value) in context.Environment)
-        {
-            psi.Environment[key] = value;
-        }
+        var psi = ToolProcess.StartInfo(definition.Command[0], definition.Command.Skip(1), context.Environment, context.Workdir, redirectInput: true);
 
         Process process;
         try

@@ -68,19 +68,7 @@ public sealed class GrepTool(ToolContext context) : IWorkerTool
 
     private async Task<string> RunRipgrepAsync(string rg, string pattern, string searchPath, CancellationToken ct)
     {
-        var psi = new ProcessStartInfo(rg)
-        {
-            ArgumentList = { "--no-config", "-n", "--no-heading", "-e", pattern, "--", searchPath },
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = new UTF8Encoding(false),
-        };
-        psi.Environment.Clear();
-        foreach (var (k, value) in context.Environment)
-        {
-            psi.Environment[k] = value;
-        }
+        var psi = ToolProcess.StartInfo(rg, ["--no-config", "-n", "--no-heading", "-e", pattern, "--", searchPath], context.Environment);
 
         Process process;
         try

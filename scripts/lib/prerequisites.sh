@@ -1,0 +1,30 @@
+# Sourced by scripts/*.sh: installs the Debian packages Hands' tests and benchmarks need, only those missing
+# (idempotent, non-interactive). Node.js/npm run the official SDK; clang and zlib1g-dev build the NativeAOT worker;
+# ripgrep is the grep tool's fast path.
+install_prerequisites() {
+  local need=()
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  command -v clang >/dev/null 2>&1 || need+=(clang)
+  command -v rg >/dev/null 2>&1 || need+=(ripgrep)
+  dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  if [ ${#need[@]} -eq 0 ]; then
+    return 0
+  fi
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "missing ${need[*]}; install them (sudo apt-get install ${need[*]}) or run as root" >&2
+    return 1
+  fi
+  echo "==> installing ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+}
+
+# Installs the official SDK (conformance peer) and publishes the NativeAOT worker to artifacts/hands-worker.
+prepare_artifacts() {
+  echo "==> installing the official SDK for conformance tests (tests/conformance)"
+  (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+  echo "==> publishing hands-worker with NativeAOT (warnings are errors)"
+  dotnet publish src/Hands.Worker --configuration Release --runtime linux-x64 --output artifacts/hands-worker --nologo -v quiet
+}
