@@ -4,7 +4,6 @@ using Hands.Worker.Tools;
 namespace Hands.Worker.Tests;
 
 /// <summary>The six tools in process, with the official TypeScript worker's texts.</summary>
-[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class ToolTests : IDisposable
 {
     private readonly DirectoryInfo _dir = Directory.CreateTempSubdirectory("hands-tools-");
@@ -45,6 +44,7 @@ public sealed class ToolTests : IDisposable
         Assert.Equal(("red", false), await Run(bash, """{"command":"printf '\\033[31mred\\033[0m\\n\\n'"}"""));
         Assert.Equal(("err\nout", false), await Run(bash, """{"command":"echo err >&2; echo out"}"""));
         Assert.Equal(("", false), await Run(bash, """{"command":"read line; echo -n \"$line\""}""")); // stdin is /dev/null
+        Assert.Equal(("started", false), await Run(bash, """{"command":"sleep 30 & echo started"}""")); // a background job does not hold the call
     }
 
     [Fact]

@@ -319,4 +319,69 @@ public sealed class WorkerIntegrationTests
             dir.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public async Task On_work_runs_the_script_per_item_with_the_ids_in_its_environment_and_the_item_on_stdin()
+    {
+        await using var s = await Stage.StartAsync();
+        var agent = await s.Cp.CreateAgentAsync("scripted:demo");
+        var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id, "go");
+        // The documented spawn pattern: read the secret from stdin, forward it, run one item in the foreground.
+        var worker = Environment.GetEnvironmentVariable("HANDS_WORKER_BINARY") is { Length: > 0 } aot ? aot : $"dotnet {Path.Combine(AppContext.BaseDirectory, "hands-worker.dll")}";
+        var script = Path.Combine(s.Workdir.FullName, "spawn.sh");
+        await File.WriteAllTextAsync(script, $$"""
+            #!/bin/bash
+            set -euo pipefail
+            item=$(cat)
+            echo "$ANTHROPIC_WORK_ID $ANTHROPIC_SESSION_ID $ANTHROPIC_ENVIRONMENT_ID" > "{{s.Workdir.FullName}}/spawned.txt"
+            export ANTHROPIC_WORK_SECRET=$(printf '%s' "$item" | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+            unset ANTHROPIC_ENVIRONMENT_KEY
+            exec {{worker}} run --max-idle 200ms --workdir "{{s.Workdir.FullName}}"
+            """);
+        File.SetUnixFileMode(script, (UnixFileMode)Convert.ToInt32("755", 8));
+        await using var poller = WorkerProcess.Start(new()
+        {
+            ["ANTHROPIC_BASE_URL"] = s.Cp.BaseAddress.ToString().TrimEnd('/'),
+            ["ANTHROPIC_ENVIRONMENT_ID"] = s.Env.Id,
+            ["ANTHROPIC_ENVIRONMENT_KEY"] = s.Key,
+        }, s.Workdir.FullName, "poll", "--on-work", script);
+        var done = await TestControlPlane.CollectAsync(s.Cp.App, session.Id, e => TestControlPlane.IsIdle(e, "end_turn"),
+            (await s.Cp.App.Events.ListAsync(session.Id, limit: 1)).Data[0].Id, TimeSpan.FromSeconds(60));
+        Assert.Equal("hello.txt contains: hi from the sandbox", done.Last(e => e.Type == EventTypes.AgentMessage).Text);
+        var item = (await s.Worker.Work.ListAsync(s.Env.Id)).Data.Single();
+        Assert.Equal($"{item.Id} {session.Id} {s.Env.Id}\n", await File.ReadAllTextAsync(Path.Combine(s.Workdir.FullName, "spawned.txt")));
+        poller.Terminate();
+        Assert.Equal(0, await poller.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal("stopped", (await s.Cp.App.Work.GetAsync(s.Env.Id, item.Id)).State);
+    }
+
+    [Fact]
+    public async Task A_control_plane_that_answers_500_fails_the_item_cleanly_without_leaking_the_credential()
+    {
+        await using var stub = await Hands.Protocol.Tests.LoopbackStub.StartAsync(c =>
+        {
+            c.Response.StatusCode = 500;
+            return Task.CompletedTask;
+        });
+        var dir = Directory.CreateTempSubdirectory("hands-worker-500-");
+        try
+        {
+            await using var worker = WorkerProcess.Start(new()
+            {
+                ["ANTHROPIC_BASE_URL"] = stub.BaseAddress.ToString().TrimEnd('/'),
+                ["ANTHROPIC_ENVIRONMENT_ID"] = "env_x",
+                ["ANTHROPIC_ENVIRONMENT_KEY"] = "sk-ant-oat01-DO-NOT-LEAK",
+                ["ANTHROPIC_SESSION_ID"] = "sesn_x",
+                ["ANTHROPIC_WORK_ID"] = "work_x",
+            }, dir.FullName, "run");
+            Assert.Equal(1, await worker.WaitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains("work item failed", worker.Log, StringComparison.Ordinal);
+            Assert.DoesNotContain("DO-NOT-LEAK", worker.Log, StringComparison.Ordinal);
+            Assert.All(stub.Requests, r => Assert.Equal("Bearer sk-ant-oat01-DO-NOT-LEAK", r.Headers["authorization"]));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }
