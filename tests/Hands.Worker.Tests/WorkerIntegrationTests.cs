@@ -384,4 +384,18 @@ public sealed class WorkerIntegrationTests
             dir.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public async Task Archiving_the_session_ends_the_worker()
+    {
+        await using var s = await Stage.StartAsync();
+        var agent = await s.Cp.CreateAgentAsync("scripted:hello", "[]");
+        var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id);
+        var env = await s.ClaimAsync();
+        await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "0", "--workdir", s.Workdir.FullName);
+        await Task.Delay(1500);
+        await s.Cp.App.Sessions.ArchiveAsync(session.Id);
+        Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains("session terminated", worker.Log, StringComparison.Ordinal);
+    }
 }
