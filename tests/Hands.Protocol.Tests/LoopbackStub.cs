@@ -34,8 +34,10 @@ public sealed class LoopbackStub : IAsyncDisposable
         LoopbackStub? stub = null;
         app.Run(async context =>
         {
-            using var reader = new StreamReader(context.Request.Body);
+            context.Request.EnableBuffering(); // handlers may read the body again
+            using var reader = new StreamReader(context.Request.Body, leaveOpen: true);
             var body = await reader.ReadToEndAsync();
+            context.Request.Body.Position = 0;
             lock (stub!.Requests)
             {
                 stub.Requests.Add(new RecordedRequest(context.Request.Method, context.Request.Path + context.Request.QueryString,

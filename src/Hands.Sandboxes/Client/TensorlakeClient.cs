@@ -1,0 +1,311 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using Hands.Sandboxes.Models;
+
+namespace Hands.Sandboxes.Client;
+
+/// <summary>
+/// Client of the Tensorlake Sandboxes lifecycle API (create, get, list, update, delete, suspend, resume, snapshots),
+/// against Tensorlake's cloud or a local engine; <see cref="Proxy(SandboxInfo)"/> reaches a sandbox's processes and
+/// files. Non-idempotent calls (create, snapshot, suspend, resume) are never retried automatically.
+/// </summary>
+public sealed class TensorlakeClient : IDisposable
+{
+    private readonly HttpClient _http;
+    private readonly HttpClient _proxyHttp;
+    private readonly TensorlakeTransport _lifecycle;
+    private readonly TensorlakeTransport _proxy;
+    private readonly string _base;
+
+    public TensorlakeClient(TensorlakeClientOptions? options = null)
+    {
+        Options = options ?? TensorlakeClientOptions.FromEnvironment();
+        _http = Options.Handler is null ? new HttpClient() : new HttpClient(Options.Handler, disposeHandler: false);
+        _http.Timeout = Options.LifecycleTimeout;
+        _proxyHttp = Options.Handler is null ? new HttpClient() : new HttpClient(Options.Handler, disposeHandler: false);
+        _proxyHttp.Timeout = Timeout.InfiniteTimeSpan;
+        _lifecycle = new TensorlakeTransport(_http, Options);
+        _proxy = new TensorlakeTransport(_proxyHttp, Options);
+        _base = Options.ResolveLifecycleBase();
+    }
+
+    public TensorlakeClientOptions Options { get; }
+
+    private static string Id(string idOrName) => Uri.EscapeDataString(idOrName);
+
+    /// <summary>Creates a sandbox (or restores one from <see cref="CreateSandboxRequest.SnapshotId"/>). A 504 with a JSON body is an answer (<c>status: timeout</c>), not an error.</summary>
+    public Task<CreateSandboxResponse> CreateAsync(CreateSandboxRequest request, CancellationToken cancellationToken = default) =>
+        _lifecycle.JsonAsync(HttpMethod.Post, $"{_base}/sandboxes", TensorlakeTransport.Json(request, SandboxesJsonContext.Default.CreateSandboxRequest),
+            idempotent: false, SandboxesJsonContext.Default.CreateSandboxResponse, cancellationToken, acceptAlso: HttpStatusCode.GatewayTimeout);
+
+    /// <summary>A sandbox by id or name.</summary>
+    public Task<SandboxInfo> GetAsync(string idOrName, CancellationToken cancellationToken = default) =>
+        _lifecycle.JsonAsync(HttpMethod.Get, $"{_base}/sandboxes/{Id(idOrName)}", null, idempotent: true,
+            SandboxesJsonContext.Default.SandboxInfo, cancellationToken);
+
+    /// <summary>One page; <paramref name="status"/> <c>running</c> lists only the live set (otherwise terminated ones are included).</summary>
+    public Task<SandboxPage> ListAsync(int? limit = null, string? cursor = null, string? status = null, CancellationToken cancellationToken = default)
+    {
+        var query = new List<string>();
+        if (limit is { } l)
+        {
+            query.Add("limit=" + l.ToString(CultureInfo.InvariantCulture));
+        }
+
+        if (cursor is not null)
+        {
+            query.Add("cursor=" + Uri.EscapeDataString(cursor));
+        }
+
+        if (status is not null)
+        {
+            query.Add("status=" + Uri.EscapeDataString(status));
+        }
+
+        var url = $"{_base}/sandboxes" + (query.Count > 0 ? "?" + string.Join('&', query) : "");
+        return _lifecycle.JsonAsync(HttpMethod.Get, url, null, idempotent: true, SandboxesJsonContext.Default.SandboxPage, cancellationToken);
+    }
+
+    /// <summary>Every page, following <c>next_cursor</c> (at most 10,000 pages).</summary>
+    public async IAsyncEnumerable<SandboxInfo> ListAllAsync(string? status = null, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string? cursor = null;
+        for (var page = 0; page < 10_000; page++)
+        {
+            var result = await ListAsync(100, cursor, status, cancellationToken).ConfigureAwait(false);
+            foreach (var sandbox in result.Data)
+            {
+                yield return sandbox;
+            }
+
+            if (string.IsNullOrEmpty(result.NextCursor) || result.NextCursor == cursor || result.Data.Count == 0)
+            {
+                yield break;
+            }
+
+            cursor = result.NextCursor;
+        }
+    }
+
+    /// <summary>Updates name, port exposure and egress policy (<c>network</c>: omitted keeps, null clears, object replaces).</summary>
+    public Task<SandboxInfo> UpdateAsync(string idOrName, UpdateSandboxRequest update, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(update);
+        foreach (var port in update.ExposedPorts ?? [])
+        {
+            if (port is < 1 or > 65535 or 9501)
+            {
+                throw new ArgumentException($"exposed port {port} is invalid: ports are 1-65535 and 9501 is the management API", nameof(update));
+            }
+        }
+
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            if (update.Name is not null)
+            {
+                w.WriteString("name", update.Name);
+            }
+
+            if (update.AllowUnauthenticatedAccess is { } open)
+            {
+                w.WriteBoolean("allow_unauthenticated_access", open);
+            }
+
+            if (update.ExposedPorts is not null)
+            {
+                w.WritePropertyName("exposed_ports");
+                JsonSerializer.Serialize(w, update.ExposedPorts.Distinct().Order().ToList(), SandboxesJsonContext.Default.ListInt32);
+            }
+
+            if (update.ClearNetwork)
+            {
+                w.WriteNull("network");
+            }
+            else if (update.Network is not null)
+            {
+                w.WritePropertyName("network");
+                JsonSerializer.Serialize(w, update.Network, SandboxesJsonContext.Default.NetworkPolicy);
+            }
+
+            w.WriteEndObject();
+        }
+
+        var content = new ByteArrayContent(buffer.ToArray());
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        return _lifecycle.JsonAsync(HttpMethod.Patch, $"{_base}/sandboxes/{Id(idOrName)}", content, idempotent: true,
+            SandboxesJsonContext.Default.SandboxInfo, cancellationToken);
+    }
+
+    /// <summary>Terminates a sandbox; terminating a terminated one succeeds.</summary>
+    public async Task DeleteAsync(string idOrName, CancellationToken cancellationToken = default)
+    {
+        using var _ = await _lifecycle.SendAsync(HttpMethod.Delete, $"{_base}/sandboxes/{Id(idOrName)}", null, idempotent: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Suspends a named sandbox: true when it started now (202), false when it already was suspended (200).</summary>
+    public async Task<bool> SuspendAsync(string idOrName, CancellationToken cancellationToken = default)
+    {
+        using var response = await _lifecycle.SendAsync(HttpMethod.Post, $"{_base}/sandboxes/{Id(idOrName)}/suspend", null, idempotent: false, cancellationToken).ConfigureAwait(false);
+        return response.StatusCode == HttpStatusCode.Accepted;
+    }
+
+    /// <summary>Resumes a suspended sandbox: true when it started now (202), false when it already was running (200).</summary>
+    public async Task<bool> ResumeAsync(string idOrName, CancellationToken cancellationToken = default)
+    {
+        using var response = await _lifecycle.SendAsync(HttpMethod.Post, $"{_base}/sandboxes/{Id(idOrName)}/resume", null, idempotent: false, cancellationToken).ConfigureAwait(false);
+        return response.StatusCode == HttpStatusCode.Accepted;
+    }
+
+    /// <summary>Starts a snapshot. With no <paramref name="snapshotType"/> no body is sent (the server's default, filesystem).</summary>
+    public Task<CreateSnapshotResponse> SnapshotAsync(string idOrName, string? snapshotType = null, CancellationToken cancellationToken = default)
+    {
+        HttpContent? body = null;
+        if (snapshotType is not null)
+        {
+            if (snapshotType is not (SnapshotType.Filesystem or SnapshotType.Memory))
+            {
+                throw new ArgumentException("snapshot type is 'filesystem' or 'memory'", nameof(snapshotType));
+            }
+
+            body = new StringContent($"{{\"snapshot_type\":\"{snapshotType}\"}}", Encoding.UTF8, "application/json");
+        }
+
+        return _lifecycle.JsonAsync(HttpMethod.Post, $"{_base}/sandboxes/{Id(idOrName)}/snapshot", body, idempotent: false,
+            SandboxesJsonContext.Default.CreateSnapshotResponse, cancellationToken);
+    }
+
+    public Task<SnapshotInfo> GetSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default) =>
+        _lifecycle.JsonAsync(HttpMethod.Get, $"{_base}/snapshots/{Id(snapshotId)}", null, idempotent: true, SandboxesJsonContext.Default.SnapshotInfo, cancellationToken);
+
+    public async Task<IReadOnlyList<SnapshotInfo>> ListSnapshotsAsync(CancellationToken cancellationToken = default) =>
+        (await _lifecycle.JsonAsync(HttpMethod.Get, $"{_base}/snapshots", null, idempotent: true, SandboxesJsonContext.Default.SnapshotList, cancellationToken).ConfigureAwait(false)).Snapshots;
+
+    public async Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default)
+    {
+        using var _ = await _lifecycle.SendAsync(HttpMethod.Delete, $"{_base}/snapshots/{Id(snapshotId)}", null, idempotent: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Polls until the sandbox reaches one of <paramref name="statuses"/>; fails early on <c>terminated</c> when that is not awaited.</summary>
+    public async Task<SandboxInfo> WaitForStatusAsync(string idOrName, IReadOnlyCollection<string> statuses, TimeSpan timeout, TimeSpan? poll = null, CancellationToken cancellationToken = default)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        cts.CancelAfter(timeout);
+        while (true)
+        {
+            SandboxInfo info;
+            try
+            {
+                info = await GetAsync(idOrName, cts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TensorlakeException(0, "TIMEOUT", $"sandbox {idOrName} did not reach {string.Join("/", statuses)} within {timeout.TotalSeconds:0} s", null);
+            }
+
+            if (statuses.Contains(info.Status))
+            {
+                return info;
+            }
+
+            if (info.Status == SandboxStatus.Terminated)
+            {
+                throw new TensorlakeException(0, "TERMINATED", $"sandbox {idOrName} terminated: {info.TerminationReason ?? info.ErrorDetails?.GetRawText() ?? "no reason given"}", null);
+            }
+
+            try
+            {
+                await Task.Delay(poll ?? TimeSpan.FromMilliseconds(500), cts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                throw new TensorlakeException(0, "TIMEOUT", $"sandbox {idOrName} did not reach {string.Join("/", statuses)} within {timeout.TotalSeconds:0} s (last: {info.Status})", null);
+            }
+        }
+    }
+
+    /// <summary>Polls a snapshot until it can be restored (<c>local_ready</c> or <c>completed</c>); a failed one throws with its error.</summary>
+    public async Task<SnapshotInfo> WaitForSnapshotAsync(string snapshotId, TimeSpan timeout, TimeSpan? poll = null, CancellationToken cancellationToken = default)
+    {
+        var deadline = DateTimeOffset.UtcNow + timeout;
+        while (true)
+        {
+            var info = await GetSnapshotAsync(snapshotId, cancellationToken).ConfigureAwait(false);
+            if (info.IsRestorable)
+            {
+                return info;
+            }
+
+            if (info.Status == SnapshotStatus.Failed)
+            {
+                throw new TensorlakeException(0, "SNAPSHOT_FAILED", $"snapshot {snapshotId} failed: {info.Error ?? "no reason given"}", null);
+            }
+
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                throw new TensorlakeException(0, "TIMEOUT", $"snapshot {snapshotId} was not ready within {timeout.TotalSeconds:0} s", null);
+            }
+
+            await Task.Delay(poll ?? TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A client of the sandbox's own API (processes, files), routed as the SDK routes it.</summary>
+    public SandboxProxyClient Proxy(SandboxInfo sandbox)
+    {
+        ArgumentNullException.ThrowIfNull(sandbox);
+        return Proxy(sandbox.CanonicalId, sandbox.SandboxUrl, sandbox.RoutingHint);
+    }
+
+    /// <inheritdoc cref="Proxy(SandboxInfo)"/>
+    public SandboxProxyClient Proxy(CreateSandboxResponse sandbox)
+    {
+        ArgumentNullException.ThrowIfNull(sandbox);
+        return Proxy(sandbox.CanonicalId, sandbox.SandboxUrl, sandbox.RoutingHint);
+    }
+
+    private SandboxProxyClient Proxy(string id, string? sandboxUrl, string? routingHint)
+    {
+        // Always prefer the server's sandbox_url; a sandbox can move between hosts (e.g. after resume).
+        var baseUrl = sandboxUrl ?? Options.ProxyUrl?.ToString()
+            ?? throw new TensorlakeException(0, "NO_SANDBOX_URL", $"the server's answer for {id} did not include sandbox_url; set a proxy URL (TENSORLAKE_SANDBOX_PROXY_URL) to reach it", null);
+        var headers = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        if (Options.IsLocal)
+        {
+            headers["Host"] = $"{id}.local";
+        }
+        else
+        {
+            headers["X-Tensorlake-Sandbox-Id"] = id;
+        }
+
+        if (!string.IsNullOrEmpty(routingHint))
+        {
+            headers["X-Tensorlake-Route-Hint"] = routingHint;
+        }
+
+        return new SandboxProxyClient(_proxy, baseUrl.TrimEnd('/'), id, headers);
+    }
+
+    /// <summary>
+    /// The public URL of a port: <c>{scheme}://{port}-{id}.{ingress host}[:ingress port]</c>, or <c>{id}.</c> for the
+    /// management port 9501 (IPv6 hosts bracketed, an explicit ingress port kept).
+    /// </summary>
+    public static Uri PortUrl(string ingressEndpoint, string sandboxId, int? port = null)
+    {
+        var ingress = new Uri(ingressEndpoint);
+        var label = port is null or 9501 ? sandboxId : $"{port.Value.ToString(CultureInfo.InvariantCulture)}-{sandboxId}";
+        var host = ingress.HostNameType == UriHostNameType.IPv6 ? $"[{ingress.Host.Trim('[', ']')}]" : ingress.Host;
+        var explicitPort = ingress.IsDefaultPort ? "" : ":" + ingress.Port.ToString(CultureInfo.InvariantCulture);
+        return new Uri($"{ingress.Scheme}://{label}.{host}{explicitPort}/");
+    }
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _proxyHttp.Dispose();
+    }
+}
