@@ -182,6 +182,4 @@ public static partial class AgentValidation
 
     [GeneratedRegex("^[A-Za-z0-9_-]+$")]
     private static partial Regex ToolName();
-
-    internal static JsonElement Clone(JsonElement e) => JsonSerializer.SerializeToElement(e, ProtocolJsonContext.Default.JsonElement);
 }

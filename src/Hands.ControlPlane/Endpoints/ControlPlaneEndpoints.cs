@@ -10,6 +10,7 @@ using Hands.Protocol.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace Hands.ControlPlane.Endpoints;
 
@@ -24,13 +25,13 @@ public static class ControlPlaneEndpoints
     {
         app.MapGet("/healthz", () => Results.Text("{\"status\":\"ok\"}", "application/json"));
 
-        var env = app.ServiceProvider.GetService(typeof(EnvironmentService)) as EnvironmentService ?? throw new InvalidOperationException();
-        var agents = (AgentService)app.ServiceProvider.GetService(typeof(AgentService))!;
-        var sessions = (SessionService)app.ServiceProvider.GetService(typeof(SessionService))!;
-        var streamer = (EventStreamer)app.ServiceProvider.GetService(typeof(EventStreamer))!;
-        var work = (WorkService)app.ServiceProvider.GetService(typeof(WorkService))!;
-        var skills = (SkillService)app.ServiceProvider.GetService(typeof(SkillService))!;
-        var hooks = (WebhookEndpointService)app.ServiceProvider.GetService(typeof(WebhookEndpointService))!;
+        var env = app.ServiceProvider.GetRequiredService<EnvironmentService>();
+        var agents = app.ServiceProvider.GetRequiredService<AgentService>();
+        var sessions = app.ServiceProvider.GetRequiredService<SessionService>();
+        var streamer = app.ServiceProvider.GetRequiredService<EventStreamer>();
+        var work = app.ServiceProvider.GetRequiredService<WorkService>();
+        var skills = app.ServiceProvider.GetRequiredService<SkillService>();
+        var hooks = app.ServiceProvider.GetRequiredService<WebhookEndpointService>();
 
         // environments
         app.MapPost("/v1/environments", async (HttpContext c, CancellationToken _) =>

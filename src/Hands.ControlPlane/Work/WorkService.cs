@@ -352,14 +352,15 @@ public sealed class WorkService(ControlPlaneCore core)
         var stats = core.Read(sql =>
         {
             _ = Store.GetEnvironment(sql, environmentId) ?? throw EnvironmentService.NotFound(environmentId);
+            // RFC 3339 UTC timestamps of one format order as strings, so MIN is the oldest.
             return sql.One("""
-                SELECT SUM(claimed_at_ms IS NULL), SUM(claimed_at_ms IS NOT NULL), MIN(rowid) FROM work WHERE environment_id=$e AND state='queued'
+                SELECT SUM(claimed_at_ms IS NULL), SUM(claimed_at_ms IS NOT NULL), MIN(json_extract(json, '$.created_at'))
+                FROM work WHERE environment_id=$e AND state='queued'
                 """, r => new WorkQueueStats
             {
                 Depth = r.IsDBNull(0) ? 0 : r.GetInt32(0),
                 Pending = r.IsDBNull(1) ? 0 : r.GetInt32(1),
-                OldestQueuedAt = r.IsDBNull(2) ? null
-                    : sql.Scalar<string>("SELECT json_extract(json,'$.created_at') FROM work WHERE rowid=$r", ("$r", r.GetInt64(2))),
+                OldestQueuedAt = r.IsDBNull(2) ? null : r.GetString(2),
             }, ("$e", environmentId))!;
         });
         var now = core.Now.ToUnixTimeMilliseconds();

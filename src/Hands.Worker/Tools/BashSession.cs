@@ -67,14 +67,16 @@ internal sealed partial class BashSession : IDisposable
             {
                 lock (_gate)
                 {
+                    var searchFrom = _buffer.Length;
                     _buffer.Append(chunk, 0, n);
                     if (_buffer.Length > OutputLimit)
                     {
+                        searchFrom -= _buffer.Length - OutputLimit;
                         _buffer.Remove(0, _buffer.Length - OutputLimit);
                         _truncated = true;
                     }
 
-                    if (_sentinel is not null && _buffer.ToString().Contains(_sentinel, StringComparison.Ordinal))
+                    if (_sentinel is not null && ContainsSince(Math.Max(0, searchFrom - _sentinel.Length), _sentinel))
                     {
                         _sentinelSeen?.TrySetResult();
                     }
@@ -86,6 +88,13 @@ internal sealed partial class BashSession : IDisposable
             // the shell went away
         }
     }
+
+    /// <summary>
+    /// Looks for the sentinel only where this chunk could have completed it (its start overlapped by the sentinel's
+    /// length), so a flood of output is not rescanned from the beginning on every chunk.
+    /// </summary>
+    private bool ContainsSince(int start, string value) =>
+        _buffer.Length - start >= value.Length && _buffer.ToString(start, _buffer.Length - start).Contains(value, StringComparison.Ordinal);
 
     /// <summary>Runs one command; throws <see cref="TimeoutException"/>, <see cref="OperationCanceledException"/> or <see cref="BashTerminatedException"/>.</summary>
     public async Task<(string Output, int ExitCode)> ExecAsync(string command, TimeSpan timeout, CancellationToken cancellationToken)
