@@ -2,13 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Hands.Protocol.Models;
 using Hands.Webhooks;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
+using Hands.Protocol.Tests;
 
 namespace Hands.ControlPlane.Tests;
 
@@ -17,27 +11,21 @@ public sealed class WebhookDeliveryTests
 {
     private sealed record Received(string Id, string Type, string SessionId, bool Verified, int Status);
 
-    private static async Task<(WebApplication App, Uri Url)> ReceiverAsync(Func<string, int> status, ConcurrentQueue<Received> log, Func<string> secret)
+    /// <summary>A loopback receiver that verifies each delivery over its raw bytes and answers <paramref name="status"/> per type.</summary>
+    private static async Task<(LoopbackStub Stub, Uri Url)> ReceiverAsync(Func<string, int> status, ConcurrentQueue<Received> log, Func<string> secret)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        var app = builder.Build();
-        app.MapPost("/hook", async (HttpContext c) =>
+        var stub = await LoopbackStub.StartAsync(async c =>
         {
             using var buffer = new MemoryStream();
             await c.Request.Body.CopyToAsync(buffer);
             var raw = buffer.ToArray();
             var verified = new WebhookVerifier(secret()).TryVerify(raw, c.Request.Headers, out _);
-            var payload = JsonDocument.Parse(raw).RootElement;
-            var data = payload.GetProperty("data");
+            var data = JsonDocument.Parse(raw).RootElement.GetProperty("data");
             var code = status(data.GetProperty("type").GetString()!);
             log.Enqueue(new Received(c.Request.Headers["webhook-id"].ToString(), data.GetProperty("type").GetString()!, data.GetProperty("id").GetString()!, verified, code));
             c.Response.StatusCode = code;
         });
-        await app.StartAsync();
-        var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
-        return (app, new Uri(new Uri(address), "/hook"));
+        return (stub, new Uri(stub.BaseAddress, "/hook"));
     }
 
     private static async Task WaitForAsync(Func<bool> condition, int seconds = 20)

@@ -45,6 +45,17 @@ public sealed class WorkerIntegrationTests
             return env;
         }
 
+        /// <summary>A session with nothing to do, and a worker attached to it that never idles out.</summary>
+        public async Task<(string SessionId, string WorkId, WorkerProcess Worker)> StartAttachedWorkerAsync()
+        {
+            var agent = await Cp.CreateAgentAsync("scripted:hello", "[]");
+            var session = await Cp.CreateSessionAsync(Env.Id, agent.Id);
+            var env = await ClaimAsync();
+            var worker = WorkerProcess.Start(env, Workdir.FullName, "run", "--max-idle", "0", "--workdir", Workdir.FullName);
+            await Task.Delay(1500); // attached: the stream is open and the lease taken
+            return (session.Id, env["ANTHROPIC_WORK_ID"], worker);
+        }
+
         public async ValueTask DisposeAsync()
         {
             await Cp.DisposeAsync();
@@ -262,32 +273,26 @@ public sealed class WorkerIntegrationTests
     public async Task A_worker_that_loses_its_lease_exits_without_stopping_the_item()
     {
         await using var s = await Stage.StartAsync(o => o.LeaseTtl = TimeSpan.FromSeconds(2));
-        var agent = await s.Cp.CreateAgentAsync("scripted:hello", "[]");
-        await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id);
-        var env = await s.ClaimAsync();
-        await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "0", "--workdir", s.Workdir.FullName);
-        await Task.Delay(1500);
+        var (_, workId, attached) = await s.StartAttachedWorkerAsync();
+        await using var worker = attached;
         // someone else claims the lease (NO_HEARTBEAT takes it over); the worker's next beat gets 412
-        await s.Worker.Work.HeartbeatAsync(s.Env.Id, env["ANTHROPIC_WORK_ID"], WorkOperations.NoHeartbeat);
+        await s.Worker.Work.HeartbeatAsync(s.Env.Id, workId, WorkOperations.NoHeartbeat);
         Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("lease lost: heartbeat precondition failed", worker.Log, StringComparison.Ordinal);
         Assert.Contains("released without stopping it", worker.Log, StringComparison.Ordinal);
-        Assert.Equal("active", (await s.Cp.App.Work.GetAsync(s.Env.Id, env["ANTHROPIC_WORK_ID"])).State);
+        Assert.Equal("active", (await s.Cp.App.Work.GetAsync(s.Env.Id, workId)).State);
     }
 
     [Fact]
     public async Task A_graceful_stop_is_seen_at_the_next_heartbeat()
     {
         await using var s = await Stage.StartAsync(o => o.LeaseTtl = TimeSpan.FromSeconds(2));
-        var agent = await s.Cp.CreateAgentAsync("scripted:hello", "[]");
-        await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id);
-        var env = await s.ClaimAsync();
-        await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "0", "--workdir", s.Workdir.FullName);
-        await Task.Delay(1500);
-        await s.Cp.App.Work.StopAsync(s.Env.Id, env["ANTHROPIC_WORK_ID"], force: false);
+        var (_, workId, attached) = await s.StartAttachedWorkerAsync();
+        await using var worker = attached;
+        await s.Cp.App.Work.StopAsync(s.Env.Id, workId, force: false);
         Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("heartbeat signals shutdown", worker.Log, StringComparison.Ordinal);
-        Assert.Equal("stopped", (await s.Cp.App.Work.GetAsync(s.Env.Id, env["ANTHROPIC_WORK_ID"])).State);
+        Assert.Equal("stopped", (await s.Cp.App.Work.GetAsync(s.Env.Id, workId)).State);
     }
 
     [Fact]
@@ -389,12 +394,9 @@ public sealed class WorkerIntegrationTests
     public async Task Archiving_the_session_ends_the_worker()
     {
         await using var s = await Stage.StartAsync();
-        var agent = await s.Cp.CreateAgentAsync("scripted:hello", "[]");
-        var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id);
-        var env = await s.ClaimAsync();
-        await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "0", "--workdir", s.Workdir.FullName);
-        await Task.Delay(1500);
-        await s.Cp.App.Sessions.ArchiveAsync(session.Id);
+        var (sessionId, _, attached) = await s.StartAttachedWorkerAsync();
+        await using var worker = attached;
+        await s.Cp.App.Sessions.ArchiveAsync(sessionId);
         Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("session terminated", worker.Log, StringComparison.Ordinal);
     }
