@@ -1,0 +1,76 @@
+using System.Text.Json.Nodes;
+using Hands.Engine.Storage;
+
+namespace Hands.Engine.Api;
+
+/// <summary>Engine records as Tensorlake's wire shapes (snake_case; times in ms since the epoch).</summary>
+internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint)
+{
+    /// <summary>The proxy every sandbox is reached through (select one with <c>Host: {id}.local</c>).</summary>
+    public string SandboxUrl { get; } = ingressAddress.ToString().TrimEnd('/');
+
+    public string IngressEndpoint { get; } = ingressEndpoint;
+
+    /// <summary><c>SandboxInfo</c>, plus <c>sandbox_id</c> so the same object also reads as a create answer.</summary>
+    public JsonObject Sandbox(SandboxRecord record)
+    {
+        var json = new JsonObject
+        {
+            ["id"] = record.Id,
+            ["sandbox_id"] = record.Id,
+            ["namespace"] = record.Namespace,
+            ["status"] = record.Status,
+            ["image"] = record.Image,
+            ["resources"] = new JsonObject
+            {
+                ["cpus"] = record.Cpus,
+                ["memory_mb"] = record.MemoryMb,
+                ["ephemeral_disk_mb"] = record.DiskMb,
+                ["disk_mb"] = record.DiskMb,
+            },
+            ["timeout_secs"] = record.TimeoutSecs,
+            ["entrypoint"] = record.Entrypoint is null ? null : new JsonArray([.. record.Entrypoint.Select(e => (JsonNode)e)]),
+            ["network"] = record.Network is null ? null : JsonSerializerNode(record.Network),
+            ["pool_id"] = null,
+            ["outcome"] = null,
+            ["termination_reason"] = record.TerminationReason,
+            ["error_details"] = record.ErrorDetails,
+            ["created_at"] = record.CreatedAt,
+            ["terminated_at"] = record.TerminatedAt,
+            ["name"] = record.Name,
+            ["routing_hint"] = null,
+            ["allow_unauthenticated_access"] = record.AllowUnauthenticatedAccess,
+            ["exposed_ports"] = new JsonArray([.. record.ExposedPorts.Select(p => (JsonNode)p)]),
+            ["ingress_endpoint"] = IngressEndpoint,
+            ["sandbox_url"] = record.IsAlive ? SandboxUrl : null,
+            ["file_systems"] = new JsonArray(),
+            ["pending_reason"] = null,
+            ["template_id"] = null,
+            // Engine extensions: where a suspended sandbox is, and the snapshot it came from.
+            ["suspend_tier"] = record.SuspendTier,
+            ["restored_from_snapshot"] = record.RestoredFromSnapshot,
+        };
+        return json;
+    }
+
+    public static JsonObject Snapshot(SnapshotRecord snapshot) => new()
+    {
+        ["id"] = snapshot.Id,
+        ["snapshot_id"] = snapshot.Id,
+        ["namespace"] = snapshot.Namespace,
+        ["sandbox_id"] = snapshot.SandboxId,
+        ["base_image"] = snapshot.Image,
+        ["status"] = snapshot.Status,
+        ["snapshot_type"] = snapshot.Type,
+        ["error"] = snapshot.Error,
+        ["size_bytes"] = snapshot.SizeBytes,
+        ["created_at"] = snapshot.CreatedAt,
+    };
+
+    private static JsonNode JsonSerializerNode(Hands.Sandboxes.Models.NetworkPolicy policy) => new JsonObject
+    {
+        ["allow_internet_access"] = policy.AllowInternetAccess,
+        ["allow_out"] = new JsonArray([.. policy.AllowOut.Select(a => (JsonNode)a)]),
+        ["deny_out"] = new JsonArray([.. policy.DenyOut.Select(a => (JsonNode)a)]),
+    };
+}

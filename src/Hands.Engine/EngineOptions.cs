@@ -1,0 +1,50 @@
+namespace Hands.Engine;
+
+/// <summary>Settings of <c>hands engine</c>. Every path defaults to something under <see cref="DataDirectory"/> or next to the engine.</summary>
+public sealed class EngineOptions
+{
+    /// <summary>Where state lives: the database, runc's state, layers, snapshots, sandbox roots and network namespaces.</summary>
+    public string DataDirectory { get; set; } = "/var/lib/hands/engine";
+
+    /// <summary>The lifecycle API (Tensorlake's local-mode paths), e.g. <c>http://127.0.0.1:8900</c>. Port 0 picks a free one.</summary>
+    public Uri ApiUrl { get; set; } = new("http://127.0.0.1:8900");
+
+    /// <summary>The ingress: the sandbox API by <c>Host: {id}.local</c> or <c>{id}.localhost</c>, user ports by <c>{port}-{id}.localhost</c>.</summary>
+    public Uri IngressUrl { get; set; } = new("http://127.0.0.1:9443");
+
+    /// <summary>The OCI runtime binary (runc or anything with its verbs).</summary>
+    public string RuntimeBinary { get; set; } = "runc";
+
+    /// <summary>CRIU >= 4.1 (a path or a wrapper); null looks for <c>/opt/hands/criu/criu</c>, then <c>criu</c> on PATH.</summary>
+    public string? CriuBinary { get; set; }
+
+    /// <summary>The in-sandbox daemon (NativeAOT <c>hands-sandboxd</c>); null looks in <c>HANDS_SANDBOXD_BINARY</c>, then next to the engine.</summary>
+    public string? SandboxDaemonBinary { get; set; }
+
+    /// <summary><c>hands-worker</c> mounted read-only at <c>/opt/hands/bin/hands-worker</c>; null looks in <c>HANDS_WORKER_BINARY</c>, then next to the engine.</summary>
+    public string? WorkerBinary { get; set; }
+
+    /// <summary>A static init for PID 1 that reaps orphans (Debian's tini-static).</summary>
+    public string InitBinary { get; set; } = "/usr/bin/tini-static";
+
+    /// <summary>Bearer key every request must carry (user ports excepted when a sandbox allows unauthenticated access). Null: no auth.</summary>
+    public string? ApiKey { get; set; }
+
+    /// <summary>Image used when a create names none: <c>host</c> (the host's /usr read-only, instant) or <c>debian</c> (debootstrap minbase).</summary>
+    public string DefaultImage { get; set; } = "host";
+
+    /// <summary>How long a frozen (tier 1) sandbox stays in RAM before it is hibernated to disk with CRIU (tier 2).</summary>
+    public TimeSpan HibernateAfter { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How often idle timers are checked.</summary>
+    public TimeSpan IdleCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Most sandboxes alive (running or suspended) at once; creates beyond it get 429.</summary>
+    public int MaxSandboxes { get; set; } = 256;
+
+    /// <summary>The apt mirror debootstrap builds the <c>debian</c> base from.</summary>
+    public string DebianMirror { get; set; } = "http://deb.debian.org/debian";
+
+    /// <summary>Where built base images are cached across data directories (debootstrap takes a minute).</summary>
+    public string ImageCacheDirectory { get; set; } = "/var/cache/hands/images";
+}

@@ -1,0 +1,161 @@
+using Hands.Engine.Api;
+using Hands.Engine.Hosting;
+using Hands.Engine.Ingress;
+using Hands.Engine.Runtime;
+using Hands.Engine.Sandboxes;
+using Hands.Engine.Storage;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Yarp.ReverseProxy.Forwarder;
+
+namespace Hands.Engine;
+
+/// <summary>
+/// <c>hands engine</c>: the lifecycle API on <see cref="EngineOptions.ApiUrl"/> and the ingress on
+/// <see cref="EngineOptions.IngressUrl"/>, two Kestrel servers over one <see cref="SandboxManager"/>. Starting recovers
+/// what a previous run left (re-attach, keep suspended sandboxes and snapshots, remove orphans).
+/// </summary>
+public sealed class EngineServer : IAsyncDisposable
+{
+    private readonly WebApplication _api;
+    private readonly WebApplication _ingress;
+    private readonly EngineStore _store;
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _idleLoop;
+
+    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, Uri apiAddress, Uri ingressAddress, EngineOptions options)
+    {
+        _api = api;
+        _ingress = ingress;
+        _store = store;
+        Sandboxes = sandboxes;
+        ApiAddress = apiAddress;
+        IngressAddress = ingressAddress;
+        _idleLoop = IdleLoopAsync(options.IdleCheckInterval, api.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Hands.Engine.Idle"));
+    }
+
+    /// <summary>Where the lifecycle API is served; the Tensorlake client's API URL (local mode).</summary>
+    public Uri ApiAddress { get; }
+
+    /// <summary>Where the ingress is served; every sandbox's <c>sandbox_url</c>.</summary>
+    public Uri IngressAddress { get; }
+
+    /// <summary>Whether memory snapshots and hibernation are available (CRIU passed <c>criu check</c>).</summary>
+    public bool CriuAvailable => Sandboxes.CriuAvailable;
+
+    /// <summary>Why CRIU is unavailable, with the fix; null when it works.</summary>
+    public string? CriuProblem => Sandboxes.CriuProblem;
+
+    internal SandboxManager Sandboxes { get; }
+
+    public static async Task<EngineServer> StartAsync(EngineOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var binaries = await EngineBinaries.ProbeAsync(options, cancellationToken).ConfigureAwait(false);
+        options.DataDirectory = Path.GetFullPath(options.DataDirectory);
+        foreach (var dir in new[] { "", "runc", "sandboxes", "netns", "layers", "checkpoints", "images" })
+        {
+            Directory.CreateDirectory(Path.Combine(options.DataDirectory, dir));
+        }
+
+        // Sandbox roots, layers and CRIU images hold other tenants' files: root only.
+        File.SetUnixFileMode(options.DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        using var loggerFactory = LoggerFactory.Create(b => (logging ?? DefaultLogging)(b));
+        var logger = loggerFactory.CreateLogger("Hands.Engine");
+        var store = new EngineStore(Path.Combine(options.DataDirectory, "engine.db"));
+        try
+        {
+            var images = new ImageStore(options, store, logger);
+            images.PrepareHostBase();
+            var runtime = new RuncRuntime(options.RuntimeBinary, Path.Combine(options.DataDirectory, "runc"), binaries.Criu);
+            var activity = new SandboxActivity();
+            var sandboxes = new SandboxManager(options, store, images, runtime, binaries, activity, logger);
+            await sandboxes.RecoverAsync(cancellationToken).ConfigureAwait(false);
+            if (binaries.CriuProblem is { } problem)
+            {
+                logger.LogWarning("CRIU unavailable, memory snapshots and hibernation are off: {Problem}", problem);
+            }
+
+            var auth = new ApiKeyCheck(options.ApiKey);
+            var ingress = BuildApp(options.IngressUrl, logging, services =>
+            {
+                services.AddHttpForwarder();
+            });
+            var proxy = new IngressProxy(sandboxes, activity, auth, ingress.Services.GetRequiredService<IHttpForwarder>(), logger);
+            ingress.Run(proxy.HandleAsync);
+            await ingress.StartAsync(cancellationToken).ConfigureAwait(false);
+            var ingressAddress = BoundAddress(ingress);
+            var ingressEndpoint = new UriBuilder(ingressAddress) { Host = ingressAddress.IsLoopback ? "localhost" : ingressAddress.Host }.Uri.ToString().TrimEnd('/');
+
+            var api = BuildApp(options.ApiUrl, logging, _ => { });
+            LifecycleEndpoints.Map(api, sandboxes, new WireMapper(ingressAddress, ingressEndpoint), auth);
+            await api.StartAsync(cancellationToken).ConfigureAwait(false);
+            var apiAddress = BoundAddress(api);
+            logger.LogInformation("engine API on {Api}, ingress on {Ingress}, data in {Data}", apiAddress, ingressAddress, options.DataDirectory);
+            return new EngineServer(api, ingress, store, sandboxes, apiAddress, ingressAddress, options);
+        }
+        catch
+        {
+            store.Dispose();
+            throw;
+        }
+    }
+
+    private static void DefaultLogging(ILoggingBuilder builder) =>
+        builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
+            .AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning);
+
+    private static WebApplication BuildApp(Uri url, Action<ILoggingBuilder>? logging, Action<IServiceCollection> services)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        (logging ?? DefaultLogging)(builder.Logging);
+        builder.WebHost.UseUrls(url.ToString());
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        services(builder.Services);
+        return builder.Build();
+    }
+
+    private static Uri BoundAddress(WebApplication app) =>
+        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+
+    private async Task IdleLoopAsync(TimeSpan interval, ILogger logger)
+    {
+        using var timer = new PeriodicTimer(interval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    await Sandboxes.IdleTickAsync(_stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    logger.LogError(ex, "idle pass failed");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
+    /// <summary>Stops serving. Sandboxes keep running; the next start re-attaches to them.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _stopping.CancelAsync().ConfigureAwait(false);
+        await _idleLoop.ConfigureAwait(false);
+        await _ingress.StopAsync().ConfigureAwait(false);
+        await _api.StopAsync().ConfigureAwait(false);
+        await _ingress.DisposeAsync().ConfigureAwait(false);
+        await _api.DisposeAsync().ConfigureAwait(false);
+        _store.Dispose();
+        _stopping.Dispose();
+    }
+}

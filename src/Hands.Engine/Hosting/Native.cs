@@ -1,0 +1,48 @@
+using System.Runtime.InteropServices;
+
+namespace Hands.Engine.Hosting;
+
+/// <summary>The few syscalls the engine makes itself: mount(2) and umount2(2) are cheaper than spawning mount(8).</summary>
+internal static partial class Native
+{
+    public const int MntDetach = 2;
+
+    [LibraryImport("libc", EntryPoint = "mount", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Mount(string source, string target, string fileSystemType, ulong flags, string? data);
+
+    [LibraryImport("libc", EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    public static partial int Unmount(string target, int flags);
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    public static partial uint GetEffectiveUserId();
+
+    /// <summary>Mounts an overlay; throws with errno's meaning on failure.</summary>
+    public static void MountOverlay(string target, IReadOnlyList<string> lowerTopFirst, string upper, string work)
+    {
+        var data = $"lowerdir={string.Join(':', lowerTopFirst)},upperdir={upper},workdir={work}";
+        if (Mount("overlay", target, "overlay", 0, data) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new EngineCommandException($"mounting the overlay at {target} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+        }
+    }
+
+    /// <summary>Lazily unmounts <paramref name="target"/>; true when it was mounted.</summary>
+    public static bool TryUnmount(string target) => Unmount(target, MntDetach) == 0;
+
+    /// <summary>Mount points at or under <paramref name="prefix"/>, deepest first (from /proc/self/mountinfo).</summary>
+    public static IReadOnlyList<string> MountsUnder(string prefix)
+    {
+        var root = prefix.TrimEnd('/');
+        return [.. File.ReadLines("/proc/self/mountinfo")
+            .Select(line => line.Split(' '))
+            .Where(fields => fields.Length > 4)
+            .Select(fields => Unescape(fields[4]))
+            .Where(path => path == root || path.StartsWith(root + "/", StringComparison.Ordinal))
+            .Distinct()
+            .OrderByDescending(path => path.Length)];
+    }
+
+    private static string Unescape(string field) =>
+        field.Replace("\\040", " ", StringComparison.Ordinal).Replace("\\011", "\t", StringComparison.Ordinal).Replace("\\012", "\n", StringComparison.Ordinal).Replace("\\134", "\\", StringComparison.Ordinal);
+}

@@ -1,0 +1,61 @@
+using System.Globalization;
+using Hands.Engine.Hosting;
+using Hands.Sandboxes.Models;
+
+namespace Hands.Engine.Network;
+
+/// <summary>
+/// One network namespace per sandbox, made by the engine: an nsfs bind mount at a file (no /run/netns needed), a veth
+/// pair created from inside with its peer moved to the host, a /30, a default route to the host end, and the egress
+/// rules. The host's own networking is never changed: no NAT, no forwarding, no bridge.
+/// </summary>
+internal static class SandboxNetwork
+{
+    public static async Task CreateAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, CancellationToken cancellationToken)
+    {
+        var rules = await EgressRules.RenderAsync(policy, slot, cancellationToken).ConfigureAwait(false);
+        await DestroyAsync(namespaceFile, slot, cancellationToken).ConfigureAwait(false);
+        Directory.CreateDirectory(Path.GetDirectoryName(namespaceFile)!);
+        await File.WriteAllBytesAsync(namespaceFile, [], cancellationToken).ConfigureAwait(false);
+        var hostIp = slot.HostAddress.ToString();
+        var sandboxIp = slot.SandboxAddress.ToString();
+        // One shell for the whole set-up: each spawn costs a few ms, and this runs on every create.
+        var script = string.Create(CultureInfo.InvariantCulture, $"""
+            set -e
+            unshare --net="$NS" true
+            nsenter --net="$NS" sh -c 'ip link add eth0 type veth peer name {slot.HostInterface} netns {Environment.ProcessId} && ip link set lo up && ip addr add {sandboxIp}/30 dev eth0 && ip link set eth0 up && ip route add default via {hostIp} && iptables-restore'
+            ip addr add {hostIp}/30 dev {slot.HostInterface}
+            ip link set {slot.HostInterface} up
+            """);
+        var result = await CommandRunner.RunAsync("/bin/sh", ["-c", $"NS='{namespaceFile}'\n{script}"], rules, cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            await DestroyAsync(namespaceFile, slot, cancellationToken).ConfigureAwait(false);
+            throw new EngineCommandException("network set-up", result.ExitCode, result.Stderr);
+        }
+    }
+
+    /// <summary>Replaces the egress rules atomically (iptables-restore commits the whole table or nothing).</summary>
+    public static async Task ApplyPolicyAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, CancellationToken cancellationToken)
+    {
+        var rules = await EgressRules.RenderAsync(policy, slot, cancellationToken).ConfigureAwait(false);
+        await CommandRunner.RunCheckedAsync("nsenter", [$"--net={namespaceFile}", "iptables-restore"], rules, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Unmounts the namespace (its veth pair goes with it) and removes the host end if it lingers.</summary>
+    public static async Task DestroyAsync(string namespaceFile, NetworkSlot slot, CancellationToken cancellationToken)
+    {
+        Native.TryUnmount(namespaceFile);
+        if (File.Exists(namespaceFile))
+        {
+            File.Delete(namespaceFile);
+        }
+
+        if (Directory.Exists($"/sys/class/net/{slot.HostInterface}"))
+        {
+            await CommandRunner.RunAsync("ip", ["link", "del", slot.HostInterface], cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public static bool Exists(string namespaceFile) => Native.MountsUnder(namespaceFile).Count > 0;
+}

@@ -1,0 +1,122 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Hands.Engine.Runtime;
+
+/// <summary>What goes into a container's <c>config.json</c>.</summary>
+internal sealed record BundleSpec(
+    string RootFs,
+    string Hostname,
+    string NetworkNamespacePath,
+    string CgroupsPath,
+    double Cpus,
+    int MemoryMb,
+    IReadOnlyList<string> Args,
+    IReadOnlyList<string> Env,
+    IReadOnlyList<BindMount> Binds,
+    string? CriuConfigPath);
+
+/// <summary>A read-only (or not) bind of a host path into the sandbox.</summary>
+internal sealed record BindMount(string Source, string Destination, bool ReadOnly = true);
+
+/// <summary>
+/// Writes the OCI runtime spec for a sandbox. Capabilities are Docker's default set (no CAP_NET_ADMIN, so a sandbox
+/// cannot rewrite its own egress rules; no CAP_SYS_ADMIN). The network namespace is the engine's, joined by path,
+/// which CRIU treats as external: a restored copy keeps working networking and a fork can join a fresh one.
+/// </summary>
+internal static class BundleWriter
+{
+    private static readonly string[] Capabilities =
+    [
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
+        "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+    ];
+
+    private static readonly string[] MaskedPaths =
+    [
+        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+    ];
+
+    private static readonly string[] ReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+    public static void Write(string bundleDirectory, BundleSpec spec)
+    {
+        Directory.CreateDirectory(bundleDirectory);
+        var caps = new JsonArray([.. Capabilities.Select(c => (JsonNode)c)]);
+        var mounts = new JsonArray
+        {
+            Mount("/proc", "proc", "proc", []),
+            Mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            Mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
+            Mount("/dev/shm", "shm", "tmpfs", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+            Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
+            Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
+        };
+        foreach (var bind in spec.Binds)
+        {
+            mounts.Add(Mount(bind.Destination, bind.Source, "bind", bind.ReadOnly ? ["rbind", "ro", "nosuid", "nodev"] : ["rbind", "nosuid", "nodev"]));
+        }
+
+        var cpuPeriod = 100_000;
+        var config = new JsonObject
+        {
+            ["ociVersion"] = "1.0.2-dev",
+            ["process"] = new JsonObject
+            {
+                ["terminal"] = false,
+                ["user"] = new JsonObject { ["uid"] = 0, ["gid"] = 0 },
+                ["args"] = new JsonArray([.. spec.Args.Select(a => (JsonNode)a)]),
+                ["env"] = new JsonArray([.. spec.Env.Select(e => (JsonNode)e)]),
+                ["cwd"] = "/",
+                ["capabilities"] = new JsonObject
+                {
+                    ["bounding"] = caps.DeepClone(),
+                    ["effective"] = caps.DeepClone(),
+                    ["permitted"] = caps.DeepClone(),
+                    ["ambient"] = caps.DeepClone(),
+                },
+                ["rlimits"] = new JsonArray { new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = 4096, ["soft"] = 4096 } },
+                ["noNewPrivileges"] = false,
+            },
+            ["root"] = new JsonObject { ["path"] = spec.RootFs, ["readonly"] = false },
+            ["hostname"] = spec.Hostname,
+            ["mounts"] = mounts,
+            ["linux"] = new JsonObject
+            {
+                ["cgroupsPath"] = spec.CgroupsPath,
+                ["resources"] = new JsonObject
+                {
+                    ["devices"] = new JsonArray { new JsonObject { ["allow"] = false, ["access"] = "rwm" } },
+                    ["memory"] = new JsonObject { ["limit"] = (long)spec.MemoryMb * 1024 * 1024 },
+                    ["cpu"] = new JsonObject { ["quota"] = (long)Math.Max(1000, spec.Cpus * cpuPeriod), ["period"] = cpuPeriod },
+                    ["pids"] = new JsonObject { ["limit"] = 4096 },
+                },
+                ["namespaces"] = new JsonArray
+                {
+                    new JsonObject { ["type"] = "pid" },
+                    new JsonObject { ["type"] = "network", ["path"] = spec.NetworkNamespacePath },
+                    new JsonObject { ["type"] = "ipc" },
+                    new JsonObject { ["type"] = "uts" },
+                    new JsonObject { ["type"] = "mount" },
+                },
+                ["maskedPaths"] = new JsonArray([.. MaskedPaths.Select(p => (JsonNode)p)]),
+                ["readonlyPaths"] = new JsonArray([.. ReadonlyPaths.Select(p => (JsonNode)p)]),
+            },
+        };
+        if (spec.CriuConfigPath is not null)
+        {
+            config["annotations"] = new JsonObject { ["org.criu.config"] = spec.CriuConfigPath };
+        }
+
+        File.WriteAllText(Path.Combine(bundleDirectory, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    private static JsonObject Mount(string destination, string source, string type, string[] options) => new()
+    {
+        ["destination"] = destination,
+        ["type"] = type,
+        ["source"] = source,
+        ["options"] = new JsonArray([.. options.Select(o => (JsonNode)o)]),
+    };
+}

@@ -1,0 +1,150 @@
+using System.Text.Json;
+using Hands.Engine.Hosting;
+
+namespace Hands.Engine.Runtime;
+
+/// <summary>
+/// The OCI runtime CLI (runc by default; any binary with its verbs): run, pause, resume, checkpoint, restore, delete,
+/// state. Containers start with /dev/null as stdio so that nothing ties them to the engine process: they outlive an
+/// engine restart and CRIU finds no external pipes to dump. runc's own messages go to a log file per call.
+/// </summary>
+internal sealed class RuncRuntime(string binary, string stateRoot, string? criu)
+{
+    public string Binary => binary;
+
+    public bool HasCriu => criu is not null;
+
+    private IEnumerable<string> Global(string? log = null)
+    {
+        yield return "--root";
+        yield return stateRoot;
+        if (log is not null)
+        {
+            yield return "--log";
+            yield return log;
+        }
+
+        if (criu is not null)
+        {
+            yield return "--criu";
+            yield return criu;
+        }
+    }
+
+    /// <summary><c>runc run -d</c>: creates and starts the container from <paramref name="bundle"/>.</summary>
+    public Task RunAsync(string id, string bundle, string log, CancellationToken cancellationToken) =>
+        DetachedAsync([.. Global(log), "run", "-d", "--bundle", bundle, id], log, cancellationToken);
+
+    /// <summary><c>runc restore -d</c> from a CRIU image into <paramref name="bundle"/> (its own rootfs, netns and cgroup).</summary>
+    public Task RestoreAsync(string id, string bundle, string imagePath, string workPath, string log, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(workPath);
+        return DetachedAsync([.. Global(log), "restore", "-d", "--tcp-established", "--image-path", imagePath, "--work-path", workPath, "--bundle", bundle, id], log, cancellationToken);
+    }
+
+    /// <summary>
+    /// <c>runc checkpoint</c> with CRIU. Established TCP connections are dumped too (<c>--tcp-established</c>): a sandbox
+    /// with a connected worker can still be snapshotted; forks restore them closed (see the bundle's CRIU config).
+    /// </summary>
+    public async Task CheckpointAsync(string id, string imagePath, string workPath, bool leaveRunning, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(imagePath);
+        Directory.CreateDirectory(workPath);
+        List<string> args = [.. Global(), "checkpoint", "--tcp-established", "--image-path", imagePath, "--work-path", workPath];
+        if (leaveRunning)
+        {
+            args.Add("--leave-running");
+        }
+
+        args.Add(id);
+        var result = await CommandRunner.RunAsync(binary, args, cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            throw new EngineCommandException(binary, result.ExitCode, $"{result.Stderr} {CriuErrors(Path.Combine(workPath, "dump.log"))}");
+        }
+    }
+
+    public async Task PauseAsync(string id, CancellationToken cancellationToken) =>
+        await CommandRunner.RunCheckedAsync(binary, [.. Global(), "pause", id], cancellationToken: cancellationToken).ConfigureAwait(false);
+
+    public async Task ResumeAsync(string id, CancellationToken cancellationToken) =>
+        await CommandRunner.RunCheckedAsync(binary, [.. Global(), "resume", id], cancellationToken: cancellationToken).ConfigureAwait(false);
+
+    /// <summary><c>runc delete -f</c>; a container that does not exist is already deleted.</summary>
+    public async Task DeleteAsync(string id, CancellationToken cancellationToken)
+    {
+        var result = await CommandRunner.RunAsync(binary, [.. Global(), "delete", "-f", id], cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode != 0 && !result.Stderr.Contains("does not exist", StringComparison.OrdinalIgnoreCase) && !result.Stderr.Contains("not exist", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new EngineCommandException(binary, result.ExitCode, result.Stderr);
+        }
+    }
+
+    /// <summary>The container's status (<c>running</c>, <c>paused</c>, <c>stopped</c>, <c>created</c>), or null when there is none.</summary>
+    public async Task<string?> StateAsync(string id, CancellationToken cancellationToken)
+    {
+        var result = await CommandRunner.RunAsync(binary, [.. Global(), "state", id], cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            return null;
+        }
+
+        using var json = JsonDocument.Parse(result.Stdout);
+        return json.RootElement.TryGetProperty("status", out var status) ? status.GetString() : null;
+    }
+
+    /// <summary>Ids of every container under the engine's state root.</summary>
+    public async Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken)
+    {
+        var result = await CommandRunner.RunAsync(binary, [.. Global(), "list", "-q"], cancellationToken: cancellationToken).ConfigureAwait(false);
+        return result.ExitCode == 0 ? result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
+    }
+
+    private async Task DetachedAsync(IReadOnlyList<string> args, string log, CancellationToken cancellationToken)
+    {
+        File.Delete(log);
+        var result = await CommandRunner.RunAsync("/bin/sh", ["-c", "exec \"$@\" </dev/null >/dev/null 2>&1", "sh", binary, .. args], cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            var runcLog = File.Exists(log) ? await File.ReadAllTextAsync(log, cancellationToken).ConfigureAwait(false) : "";
+            var workPath = args.SkipWhile(a => a != "--work-path").Skip(1).FirstOrDefault();
+            var criuLog = workPath is null ? "" : CriuErrors(Path.Combine(workPath, "restore.log"));
+            throw new EngineCommandException(binary, result.ExitCode, $"{LastMessages(runcLog)} {criuLog}".Trim());
+        }
+    }
+
+    /// <summary>runc logs JSON lines; the last messages say what failed.</summary>
+    private static string LastMessages(string log)
+    {
+        var messages = new List<string>();
+        foreach (var line in log.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            try
+            {
+                using var json = JsonDocument.Parse(line);
+                if (json.RootElement.TryGetProperty("msg", out var msg))
+                {
+                    messages.Add(msg.GetString() ?? "");
+                }
+            }
+            catch (JsonException)
+            {
+                messages.Add(line);
+            }
+        }
+
+        return string.Join("; ", messages.TakeLast(3));
+    }
+
+    private static string CriuErrors(string logPath)
+    {
+        if (!File.Exists(logPath))
+        {
+            return "";
+        }
+
+        // The RLIMIT_NOFILE complaint appears on every run here (no CAP_SYS_RESOURCE) and is harmless.
+        var errors = File.ReadLines(logPath).Where(l => l.Contains("Error", StringComparison.Ordinal) && !l.Contains("RLIMIT_NOFILE", StringComparison.Ordinal)).TakeLast(3);
+        return string.Join(" ", errors);
+    }
+}

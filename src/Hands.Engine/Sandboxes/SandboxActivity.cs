@@ -1,0 +1,56 @@
+using System.Collections.Concurrent;
+
+namespace Hands.Engine.Sandboxes;
+
+/// <summary>
+/// Inbound proxied traffic per sandbox: the idle clock. Decision (the reference's main open question): every request
+/// the ingress forwards (management API and user ports) resets it, an open proxied connection (a stream, a WebSocket,
+/// a relay) holds it, and nothing else counts: lifecycle calls and the sandbox's own outbound traffic do not.
+/// </summary>
+internal sealed class SandboxActivity
+{
+    private sealed class Entry
+    {
+        public long LastTicks = Environment.TickCount64;
+        public int Open;
+    }
+
+    private readonly ConcurrentDictionary<string, Entry> _entries = new();
+
+    public void Touch(string id) => Volatile.Write(ref _entries.GetOrAdd(id, _ => new Entry()).LastTicks, Environment.TickCount64);
+
+    /// <summary>Marks a proxied exchange open until the returned handle is disposed.</summary>
+    public IDisposable Open(string id)
+    {
+        var entry = _entries.GetOrAdd(id, _ => new Entry());
+        Interlocked.Increment(ref entry.Open);
+        Volatile.Write(ref entry.LastTicks, Environment.TickCount64);
+        return new Closer(() =>
+        {
+            Volatile.Write(ref entry.LastTicks, Environment.TickCount64);
+            Interlocked.Decrement(ref entry.Open);
+        });
+    }
+
+    /// <summary>How long the sandbox has been idle; zero while a proxied connection is open.</summary>
+    public TimeSpan IdleFor(string id)
+    {
+        var entry = _entries.GetOrAdd(id, _ => new Entry());
+        return Volatile.Read(ref entry.Open) > 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref entry.LastTicks));
+    }
+
+    public void Forget(string id) => _entries.TryRemove(id, out _);
+
+    private sealed class Closer(Action close) : IDisposable
+    {
+        private int _closed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _closed, 1) == 0)
+            {
+                close();
+            }
+        }
+    }
+}

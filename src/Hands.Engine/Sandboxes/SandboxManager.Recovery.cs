@@ -1,0 +1,131 @@
+using Hands.Engine.Hosting;
+using Hands.Engine.Network;
+using Hands.Engine.Storage;
+using Hands.Sandboxes.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Engine.Sandboxes;
+
+internal sealed partial class SandboxManager
+{
+    /// <summary>
+    /// Runs at start: re-attaches to containers that kept running, keeps suspended sandboxes and snapshots, settles
+    /// operations a crash interrupted, and removes whatever belongs to no live sandbox (containers, mounts, network
+    /// namespaces, veths, cgroups, directories, partial layers).
+    /// </summary>
+    public async Task RecoverAsync(CancellationToken cancellationToken)
+    {
+        var containers = (await runtime.ListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet();
+        foreach (var record in store.Sandboxes().Where(s => s.IsAlive))
+        {
+            var was = record.Status;
+            var state = containers.Contains(record.Id) ? await runtime.StateAsync(record.Id, cancellationToken).ConfigureAwait(false) : null;
+            var hibernated = record.SuspendTier == SuspendTier.Hibernated && Directory.Exists(PathsOf(record.Id).Hibernation);
+            switch (record.Status)
+            {
+                case SandboxStatus.Running or SandboxStatus.Snapshotting when state is "running" or "paused":
+                    if (state == "paused")
+                    {
+                        await runtime.ResumeAsync(record.Id, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    record.Status = SandboxStatus.Running;
+                    store.Save(record);
+                    activity.Touch(record.Id);
+                    logger.LogInformation("re-attached to running sandbox {Id}", record.Id);
+                    break;
+                case SandboxStatus.Suspended when record.SuspendTier == SuspendTier.Frozen && state == "paused":
+                case SandboxStatus.Suspended when hibernated:
+                    logger.LogInformation("kept suspended sandbox {Id} ({Tier})", record.Id, record.SuspendTier);
+                    break;
+                case SandboxStatus.Suspending when state is "running" or "paused":
+                    // A hibernation was cut short; the container is intact.
+                    record.Status = state == "paused" ? SandboxStatus.Suspended : SandboxStatus.Running;
+                    record.SuspendTier = state == "paused" ? SuspendTier.Frozen : null;
+                    store.Save(record);
+                    break;
+                case SandboxStatus.Suspending when hibernated:
+                    record.Status = SandboxStatus.Suspended;
+                    record.SuspendTier = SuspendTier.Hibernated;
+                    store.Save(record);
+                    break;
+                default:
+                    logger.LogWarning("sandbox {Id} was {Status} but its container is {State}; terminating it", record.Id, record.Status, state ?? "gone");
+                    await TearDownAsync(record, cancellationToken).ConfigureAwait(false);
+                    record.Status = SandboxStatus.Terminated;
+                    record.TerminatedAt = Now;
+                    record.TerminationReason = "EngineRestarted";
+                    record.ErrorDetails = $"the engine restarted while the sandbox was {was} and its container was {state ?? "gone"}";
+                    store.Save(record);
+                    break;
+            }
+        }
+
+        await RemoveOrphansAsync(containers, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task RemoveOrphansAsync(HashSet<string> containers, CancellationToken cancellationToken)
+    {
+        var alive = store.Sandboxes().Where(s => s.IsAlive).ToList();
+        var aliveIds = alive.Select(s => s.Id).ToHashSet();
+        foreach (var orphan in containers.Where(c => !aliveIds.Contains(c)))
+        {
+            logger.LogWarning("removing orphaned container {Id}", orphan);
+            await runtime.DeleteAsync(orphan, cancellationToken).ConfigureAwait(false);
+        }
+
+        var sandboxesDirectory = Path.Combine(options.DataDirectory, "sandboxes");
+        foreach (var mount in Native.MountsUnder(sandboxesDirectory))
+        {
+            var id = Path.GetRelativePath(sandboxesDirectory, mount).Split('/')[0];
+            if (!aliveIds.Contains(id))
+            {
+                logger.LogWarning("unmounting orphaned {Mount}", mount);
+                Native.TryUnmount(mount);
+            }
+        }
+
+        var netnsDirectory = Path.Combine(options.DataDirectory, "netns");
+        if (Directory.Exists(netnsDirectory))
+        {
+            foreach (var file in Directory.EnumerateFiles(netnsDirectory).Where(f => !aliveIds.Contains(Path.GetFileName(f))))
+            {
+                logger.LogWarning("removing orphaned network namespace {File}", file);
+                Native.TryUnmount(file);
+                File.Delete(file);
+            }
+        }
+
+        var slots = alive.Select(s => SlotOf(s).HostInterface).ToHashSet();
+        foreach (var link in Directory.Exists("/sys/class/net") ? Directory.EnumerateFileSystemEntries("/sys/class/net").Select(Path.GetFileName) : [])
+        {
+            if (link is not null && link.StartsWith(_interfacePrefix, StringComparison.Ordinal) && !slots.Contains(link))
+            {
+                await CommandRunner.RunAsync("ip", ["link", "del", link], cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (Directory.Exists(sandboxesDirectory))
+        {
+            foreach (var dir in Directory.EnumerateDirectories(sandboxesDirectory).Where(d => !aliveIds.Contains(Path.GetFileName(d))))
+            {
+                RemoveCgroups(Path.GetFileName(dir));
+                DeleteQuietly(dir);
+            }
+        }
+
+        foreach (var partial in Directory.Exists(LayersDirectory) ? Directory.EnumerateDirectories(LayersDirectory, "*.partial") : [])
+        {
+            DeleteQuietly(partial);
+        }
+
+        var snapshotIds = store.Snapshots().Select(s => s.Id).ToHashSet();
+        foreach (var checkpoint in Directory.Exists(CheckpointsDirectory) ? Directory.EnumerateDirectories(CheckpointsDirectory) : [])
+        {
+            if (!snapshotIds.Contains(Path.GetFileName(checkpoint)))
+            {
+                DeleteQuietly(checkpoint);
+            }
+        }
+    }
+}

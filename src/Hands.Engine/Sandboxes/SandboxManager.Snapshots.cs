@@ -1,0 +1,185 @@
+using Hands.Engine.Hosting;
+using Hands.Engine.Storage;
+using Hands.Sandboxes.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Engine.Sandboxes;
+
+internal sealed partial class SandboxManager
+{
+    private string LayersDirectory => Path.Combine(options.DataDirectory, "layers");
+
+    private string CheckpointsDirectory => Path.Combine(options.DataDirectory, "checkpoints");
+
+    /// <summary>
+    /// Snapshots a running sandbox. It is frozen for the capture, so files and memory agree: its upper layer is copied
+    /// into a new read-only layer (both types) and, for <c>memory</c>, CRIU dumps it with <c>--leave-running</c>.
+    /// It then runs on. A failure (a full disk, a CRIU error) removes every partial file and records nothing.
+    /// </summary>
+    public async Task<SnapshotRecord> SnapshotAsync(string idOrName, string ns, string type, CancellationToken cancellationToken)
+    {
+        if (type is not (SnapshotType.Filesystem or SnapshotType.Memory))
+        {
+            throw new EngineException(400, $"snapshot_type must be 'filesystem' or 'memory', not '{type}'");
+        }
+
+        if (type == SnapshotType.Memory && !CriuAvailable)
+        {
+            throw new EngineException(400, $"memory snapshots need CRIU: {CriuProblem}; a 'filesystem' snapshot works without it");
+        }
+
+        var record = Get(idOrName, ns);
+        var gate = LockOf(record.Id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            record = Get(record.Id, ns);
+            if (record.Status != SandboxStatus.Running)
+            {
+                throw new EngineException(400, record.Status == SandboxStatus.Suspended
+                    ? $"sandbox {record.Id} is suspended; resume it first (POST .../resume), then snapshot it"
+                    : $"sandbox {record.Id} is {record.Status}; only a running sandbox can be snapshotted");
+            }
+
+            var snapshot = new SnapshotRecord
+            {
+                Id = SandboxIds.NewId('n'),
+                Namespace = ns,
+                SandboxId = record.Id,
+                Type = type,
+                Image = record.Image,
+                Cpus = record.Cpus,
+                MemoryMb = record.MemoryMb,
+                DiskMb = record.DiskMb,
+                Entrypoint = record.Entrypoint,
+                ImageEnv = new Dictionary<string, string>(record.ImageEnv),
+                ExposedPorts = [.. record.ExposedPorts],
+                AllowUnauthenticatedAccess = record.AllowUnauthenticatedAccess,
+                CreatedAt = Now,
+            };
+            var layer = Path.Combine(LayersDirectory, snapshot.Id);
+            var partialLayer = layer + ".partial";
+            var checkpoint = Path.Combine(CheckpointsDirectory, snapshot.Id);
+            record.Status = SandboxStatus.Snapshotting;
+            store.Save(record);
+            var paths = PathsOf(record.Id);
+            var paused = false;
+            try
+            {
+                await runtime.PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
+                paused = true;
+                Directory.CreateDirectory(partialLayer);
+                // cp -a keeps owners, modes, xattrs and overlay whiteouts (character devices 0/0); reflinks where the disk can.
+                await CommandRunner.RunCheckedAsync("cp", ["-a", "--reflink=auto", paths.Upper + "/.", partialLayer], cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (type == SnapshotType.Memory)
+                {
+                    await runtime.CheckpointAsync(record.Id, checkpoint, Path.Combine(checkpoint + ".work"), leaveRunning: true, cancellationToken).ConfigureAwait(false);
+                    snapshot.CheckpointDirectory = checkpoint;
+                }
+
+                Directory.Move(partialLayer, layer);
+                snapshot.Layers = [layer, .. record.Layers];
+                snapshot.SizeBytes = DirectorySize(layer) + (snapshot.CheckpointDirectory is null ? 0 : DirectorySize(checkpoint));
+                snapshot.Status = SnapshotStatus.LocalReady;
+                store.Save(snapshot);
+                logger.LogInformation("{Type} snapshot {Snapshot} of sandbox {Id} ({Size} bytes)", type, snapshot.Id, record.Id, snapshot.SizeBytes);
+                return snapshot;
+            }
+            catch (Exception ex) when (ex is EngineCommandException or IOException)
+            {
+                DeleteQuietly(partialLayer);
+                DeleteQuietly(layer);
+                DeleteQuietly(checkpoint);
+                var diskFull = ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || ex.HResult == 28;
+                throw new EngineException(diskFull ? 507 : 500, diskFull
+                    ? $"the snapshot did not fit on the engine's disk ({options.DataDirectory}); nothing was kept and the sandbox runs on. Free space or delete old snapshots, then retry"
+                    : $"the snapshot failed and nothing was kept; the sandbox runs on: {ex.Message}", ex);
+            }
+            finally
+            {
+                DeleteQuietly(checkpoint + ".work");
+                if (paused)
+                {
+                    await runtime.ResumeAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+                }
+
+                record.Status = SandboxStatus.Running;
+                store.Save(record);
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    public SnapshotRecord GetSnapshot(string id, string ns) =>
+        store.Snapshots().FirstOrDefault(s => s.Id == id && s.Namespace == ns) ?? throw new EngineException(404, "Snapshot not found");
+
+    public IReadOnlyList<SnapshotRecord> ListSnapshots(string ns) => [.. store.Snapshots().Where(s => s.Namespace == ns)];
+
+    /// <summary>Deletes a snapshot's layer and CRIU image; 409 while a live sandbox or an image stands on its layer.</summary>
+    public async Task DeleteSnapshotAsync(string id, string ns, CancellationToken cancellationToken)
+    {
+        var snapshot = GetSnapshot(id, ns);
+        await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var layer = snapshot.Layers.FirstOrDefault();
+            var users = store.Sandboxes().Where(s => s.IsAlive && layer is not null && s.Layers.Contains(layer)).Select(s => s.Id).ToList();
+            if (users.Count > 0)
+            {
+                throw new EngineException(409, $"snapshot {id} is the base of live sandboxes ({string.Join(", ", users)}); delete them first");
+            }
+
+            var dependents = store.Snapshots().Where(s => s.Id != id && layer is not null && s.Layers.Contains(layer)).Select(s => s.Id).ToList();
+            if (dependents.Count > 0)
+            {
+                throw new EngineException(409, $"snapshot {id} is a layer of later snapshots ({string.Join(", ", dependents)}); delete them first");
+            }
+
+            var imageNames = store.Images().Where(i => i.SnapshotId == id).Select(i => i.Name).ToList();
+            if (imageNames.Count > 0)
+            {
+                throw new EngineException(409, $"snapshot {id} is registered as image {string.Join(", ", imageNames)}; delete the image first");
+            }
+
+            store.DeleteSnapshot(id);
+            if (layer is not null && layer.StartsWith(LayersDirectory, StringComparison.Ordinal))
+            {
+                DeleteQuietly(layer);
+            }
+
+            if (snapshot.CheckpointDirectory is { } checkpoint)
+            {
+                DeleteQuietly(checkpoint);
+            }
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+    }
+
+    private static long DirectorySize(string path) =>
+        Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Sum(f => f.Length) : 0;
+
+    private void DeleteQuietly(string path)
+    {
+        try
+        {
+            if (Directory.Exists(path))
+            {
+                Directory.Delete(path, recursive: true);
+            }
+        }
+        catch (IOException ex)
+        {
+            logger.LogWarning("removing {Path}: {Error}", path, ex.Message);
+        }
+        catch (UnauthorizedAccessException ex)
+        {
+            logger.LogWarning("removing {Path}: {Error}", path, ex.Message);
+        }
+    }
+}

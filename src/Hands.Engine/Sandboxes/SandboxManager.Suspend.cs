@@ -1,0 +1,226 @@
+using Hands.Engine.Hosting;
+using Hands.Engine.Network;
+using Hands.Engine.Storage;
+using Hands.Sandboxes.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Engine.Sandboxes;
+
+internal sealed partial class SandboxManager
+{
+    /// <summary>
+    /// Suspends a named sandbox: tier 1 freezes it (runc pause, RAM stays resident); <paramref name="hibernate"/> (or a
+    /// longer idle, see <see cref="EngineOptions.HibernateAfter"/>) dumps it with CRIU and stops it (tier 2).
+    /// Answers true when this call suspended it (202), false when it already was (200).
+    /// </summary>
+    public async Task<bool> SuspendAsync(string idOrName, string ns, bool hibernate, CancellationToken cancellationToken)
+    {
+        var record = Get(idOrName, ns);
+        if (!record.IsNamed)
+        {
+            throw new EngineException(400, $"sandbox {record.Id} is ephemeral and cannot be suspended (it would terminate on idle); give it a name (PATCH {{\"name\": ...}}) to make it suspendable");
+        }
+
+        if (hibernate && !CriuAvailable)
+        {
+            throw new EngineException(400, $"hibernation needs CRIU: {CriuProblem}");
+        }
+
+        var gate = LockOf(record.Id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            record = Get(record.Id, ns);
+            switch (record.Status)
+            {
+                case SandboxStatus.Suspended when !hibernate || record.SuspendTier == SuspendTier.Hibernated:
+                    return false;
+                case SandboxStatus.Suspended:
+                    await HibernateAsync(record, cancellationToken).ConfigureAwait(false);
+                    return true;
+                case SandboxStatus.Running:
+                    if (hibernate)
+                    {
+                        await HibernateAsync(record, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await FreezeAsync(record, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    return true;
+                default:
+                    throw new EngineException(400, $"sandbox {record.Id} is {record.Status}; only a running sandbox can be suspended");
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task FreezeAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        await runtime.PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        record.Status = SandboxStatus.Suspended;
+        record.SuspendTier = SuspendTier.Frozen;
+        record.SuspendedAt = Now;
+        store.Save(record);
+        logger.LogInformation("sandbox {Id} frozen", record.Id);
+    }
+
+    /// <summary>Tier 2: CRIU dump to the sandbox's hibernation directory, then the container is gone; mounts and network stay.</summary>
+    private async Task HibernateAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        var paths = PathsOf(record.Id);
+        if (Directory.Exists(paths.Hibernation))
+        {
+            Directory.Delete(paths.Hibernation, recursive: true);
+        }
+
+        record.Status = SandboxStatus.Suspending;
+        store.Save(record);
+        try
+        {
+            await runtime.CheckpointAsync(record.Id, paths.Hibernation, paths.CriuWork, leaveRunning: false, cancellationToken).ConfigureAwait(false);
+            await runtime.DeleteAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        }
+        catch (EngineCommandException ex)
+        {
+            // The dump failed: the container is untouched, so it goes back to where it was.
+            record.Status = record.SuspendTier == SuspendTier.Frozen ? SandboxStatus.Suspended : SandboxStatus.Running;
+            store.Save(record);
+            throw new EngineException(500, $"hibernating sandbox {record.Id} failed; it is still {record.Status}: {ex.Message}", ex);
+        }
+
+        record.Status = SandboxStatus.Suspended;
+        record.SuspendTier = SuspendTier.Hibernated;
+        record.SuspendedAt ??= Now;
+        store.Save(record);
+        logger.LogInformation("sandbox {Id} hibernated", record.Id);
+    }
+
+    /// <summary>Resumes a suspended sandbox (thaw or CRIU restore). True when this call resumed it (202), false when it was running (200).</summary>
+    public async Task<bool> ResumeAsync(string idOrName, string ns, CancellationToken cancellationToken)
+    {
+        var record = Get(idOrName, ns);
+        var gate = LockOf(record.Id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            record = Get(record.Id, ns);
+            switch (record.Status)
+            {
+                case SandboxStatus.Running:
+                    return false;
+                case SandboxStatus.Suspended:
+                    await WakeAsync(record, cancellationToken).ConfigureAwait(false);
+                    return true;
+                default:
+                    throw new EngineException(400, $"sandbox {record.Id} is {record.Status}; only a suspended sandbox can be resumed");
+            }
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Makes sure the sandbox is running (the ingress's wake-on-request); 503 when it cannot be.</summary>
+    public async Task<SandboxRecord> EnsureRunningAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        if (record.Status == SandboxStatus.Running)
+        {
+            return record;
+        }
+
+        if (record.Status == SandboxStatus.Suspended)
+        {
+            await ResumeAsync(record.Id, record.Namespace, cancellationToken).ConfigureAwait(false);
+            return Get(record.Id, record.Namespace);
+        }
+
+        if (record.Status == SandboxStatus.Snapshotting)
+        {
+            // A snapshot holds the lock briefly; wait for it rather than failing the request.
+            var gate = LockOf(record.Id);
+            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            gate.Release();
+            return await EnsureRunningAsync(Get(record.Id, record.Namespace), cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new EngineException(503, $"sandbox {record.Id} is {record.Status}");
+    }
+
+    private async Task WakeAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        if (record.SuspendTier == SuspendTier.Hibernated)
+        {
+            var paths = PathsOf(record.Id);
+            if (!SandboxNetwork.Exists(paths.NetworkNamespace))
+            {
+                // After a host reboot the namespace is gone; the sandbox gets a fresh one with the same address.
+                await SandboxNetwork.CreateAsync(paths.NetworkNamespace, SlotOf(record), record.Network, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (Native.MountsUnder(paths.RootFs).Count == 0)
+            {
+                Native.MountOverlay(paths.RootFs, record.Layers, paths.Upper, paths.Work);
+            }
+
+            await runtime.RestoreAsync(record.Id, paths.Bundle, paths.Hibernation, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
+            Directory.Delete(paths.Hibernation, recursive: true);
+            if (await runtime.StateAsync(record.Id, cancellationToken).ConfigureAwait(false) == "paused")
+            {
+                // Dumped while frozen: CRIU brings the freezer state back with it.
+                await runtime.ResumeAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        else
+        {
+            await runtime.ResumeAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        }
+
+        var tier = record.SuspendTier;
+        record.Status = SandboxStatus.Running;
+        record.SuspendTier = null;
+        record.SuspendedAt = null;
+        store.Save(record);
+        activity.Touch(record.Id);
+        logger.LogInformation("sandbox {Id} resumed from {Tier}", record.Id, tier);
+    }
+
+    /// <summary>
+    /// One pass of the idle clock: running sandboxes idle beyond <c>timeout_secs</c> suspend (named) or terminate
+    /// (ephemeral); frozen ones idle beyond <see cref="EngineOptions.HibernateAfter"/> hibernate when CRIU works.
+    /// </summary>
+    public async Task IdleTickAsync(CancellationToken cancellationToken)
+    {
+        foreach (var record in store.Sandboxes().Where(s => s.IsAlive))
+        {
+            try
+            {
+                if (record.Status == SandboxStatus.Running && record.TimeoutSecs > 0 && activity.IdleFor(record.Id) > TimeSpan.FromSeconds(record.TimeoutSecs))
+                {
+                    if (record.IsNamed)
+                    {
+                        await SuspendAsync(record.Id, record.Namespace, hibernate: false, cancellationToken).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await DeleteAsync(record.Id, record.Namespace, "Timeout", cancellationToken).ConfigureAwait(false);
+                    }
+                }
+                else if (record is { Status: SandboxStatus.Suspended, SuspendTier: SuspendTier.Frozen, SuspendedAt: { } since } && CriuAvailable
+                    && DateTimeOffset.UtcNow - DateTimeOffset.FromUnixTimeMilliseconds(since) > options.HibernateAfter)
+                {
+                    await SuspendAsync(record.Id, record.Namespace, hibernate: true, cancellationToken).ConfigureAwait(false);
+                }
+            }
+            catch (EngineException ex)
+            {
+                logger.LogWarning("idle handling of sandbox {Id}: {Error}", record.Id, ex.Message);
+            }
+        }
+    }
+}

@@ -1,0 +1,438 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Hands.Engine.Hosting;
+using Hands.Engine.Network;
+using Hands.Engine.Runtime;
+using Hands.Engine.Storage;
+using Hands.Sandboxes.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Engine.Sandboxes;
+
+/// <summary>
+/// The sandbox lifecycle: create (from an image or a snapshot), update, delete, suspend and resume in two tiers,
+/// snapshots, idle handling and recovery after a restart. Operations on one sandbox are serialized (a resume racing
+/// a suspend sees the suspend's result); every state change is stored before it is answered.
+/// </summary>
+internal sealed partial class SandboxManager(EngineOptions options, EngineStore store, ImageStore images, RuncRuntime runtime,
+    EngineBinaries binaries, SandboxActivity activity, ILogger logger)
+{
+    /// <summary>How long a new or restored sandbox's daemon has to start listening.</summary>
+    private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(20);
+
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new();
+    private readonly SemaphoreSlim _allocation = new(1, 1);
+
+    public bool CriuAvailable => binaries.Criu is not null;
+
+    public string? CriuProblem => binaries.CriuProblem;
+
+    public SandboxPaths PathsOf(string id) => new(options.DataDirectory, id);
+
+    private readonly string _interfacePrefix = NetworkSlot.PrefixFor(options.DataDirectory);
+
+    /// <summary>The sandbox's /30 and veth name.</summary>
+    public NetworkSlot SlotOf(SandboxRecord record) => new(record.Slot, _interfacePrefix);
+
+    private SemaphoreSlim LockOf(string id) => _locks.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
+
+    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>A live sandbox by id or name, or a terminated one by id; 404 otherwise.</summary>
+    public SandboxRecord Get(string idOrName, string ns)
+    {
+        var all = store.Sandboxes().Where(s => s.Namespace == ns).ToList();
+        return all.FirstOrDefault(s => s.Id == idOrName)
+            ?? all.LastOrDefault(s => s.Name == idOrName && s.IsAlive)
+            ?? all.LastOrDefault(s => s.Name == idOrName)
+            ?? throw new EngineException(404, $"sandbox '{idOrName}' not found");
+    }
+
+    /// <summary>Every live sandbox in every namespace (the ingress's view).</summary>
+    public IReadOnlyList<SandboxRecord> AllAlive() => [.. store.Sandboxes().Where(s => s.IsAlive)];
+
+    public IReadOnlyList<SandboxRecord> List(string ns) => [.. store.Sandboxes().Where(s => s.Namespace == ns)];
+
+    /// <summary>Creates a sandbox (or restores one from <c>snapshot_id</c>) and answers once its daemon listens.</summary>
+    public async Task<SandboxRecord> CreateAsync(CreateSandboxRequest request, string ns, CancellationToken cancellationToken)
+    {
+        Validate(request);
+        SnapshotRecord? snapshot = null;
+        ResolvedImage image;
+        if (!string.IsNullOrEmpty(request.SnapshotId))
+        {
+            snapshot = store.Snapshots().FirstOrDefault(s => s.Id == request.SnapshotId && s.Namespace == ns)
+                ?? throw new EngineException(404, "Snapshot not found");
+            if (snapshot.Status is not (SnapshotStatus.LocalReady or SnapshotStatus.Completed))
+            {
+                throw new EngineException(400, $"snapshot {snapshot.Id} is {snapshot.Status}; only a completed snapshot can be restored");
+            }
+
+            image = images.Resolve(snapshot.Image) with { Layers = snapshot.Layers, Env = snapshot.ImageEnv };
+        }
+        else
+        {
+            image = images.Resolve(request.Image);
+        }
+
+        var isMemoryRestore = snapshot?.Type == SnapshotType.Memory;
+        if (isMemoryRestore && !CriuAvailable)
+        {
+            throw new EngineException(400, $"snapshot {snapshot!.Id} is a memory snapshot and this engine has no working CRIU: {CriuProblem}");
+        }
+
+        SandboxRecord record;
+        await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var alive = store.Sandboxes().Where(s => s.IsAlive).ToList();
+            if (request.Name is { } name && alive.Any(s => s.Namespace == ns && (s.Name == name || s.Id == name)))
+            {
+                throw new EngineException(409, $"a sandbox named '{name}' already exists; pick another name or delete it first");
+            }
+
+            if (alive.Count >= options.MaxSandboxes)
+            {
+                throw new EngineException(429, $"the engine is at capacity ({options.MaxSandboxes} live sandboxes); delete some or start the engine with a higher --max-sandboxes");
+            }
+
+            record = new SandboxRecord
+            {
+                Id = SandboxIds.NewId(),
+                Name = request.Name,
+                Namespace = ns,
+                Status = SandboxStatus.Pending,
+                Image = image.Name,
+                Layers = [.. image.Layers],
+                Cpus = isMemoryRestore ? snapshot!.Cpus : request.Resources?.Cpus ?? snapshot?.Cpus ?? 1.0,
+                MemoryMb = isMemoryRestore ? snapshot!.MemoryMb : request.Resources?.MemoryMb ?? snapshot?.MemoryMb ?? 1024,
+                DiskMb = request.Resources?.Disk ?? snapshot?.DiskMb,
+                TimeoutSecs = request.TimeoutSecs ?? 600,
+                Entrypoint = isMemoryRestore ? null : request.Entrypoint ?? snapshot?.Entrypoint,
+                Network = request.Network,
+                ExposedPorts = NormalizePorts(request.ExposedPorts ?? snapshot?.ExposedPorts ?? []),
+                AllowUnauthenticatedAccess = request.AllowUnauthenticatedAccess ?? snapshot?.AllowUnauthenticatedAccess ?? false,
+                Slot = NetworkSlot.Allocate(alive.Select(s => s.Slot)).Index,
+                ImageEnv = new Dictionary<string, string>(image.Env),
+                RestoredFromSnapshot = snapshot?.Id,
+                CreatedAt = Now,
+            };
+            store.Save(record);
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+
+        var gate = LockOf(record.Id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await BootAsync(record, image, isMemoryRestore ? snapshot!.CheckpointDirectory : null, CancellationToken.None).ConfigureAwait(false);
+            record.Status = SandboxStatus.Running;
+            store.Save(record);
+            activity.Touch(record.Id);
+            logger.LogInformation("sandbox {Id} running ({Image}{From}) at {Address}", record.Id, record.Image,
+                snapshot is null ? "" : $", from {snapshot.Type} snapshot {snapshot.Id}", SlotOf(record).SandboxAddress);
+            return record;
+        }
+        catch (Exception ex) when (ex is EngineCommandException or EngineException or IOException or TimeoutException)
+        {
+            await TearDownAsync(record, CancellationToken.None).ConfigureAwait(false);
+            record.Status = SandboxStatus.Terminated;
+            record.TerminatedAt = Now;
+            record.TerminationReason = "StartupFailed";
+            record.ErrorDetails = ex.Message;
+            store.Save(record);
+            logger.LogWarning("sandbox {Id} failed to start: {Error}", record.Id, ex.Message);
+            throw ex as EngineException ?? new EngineException(500, $"the sandbox could not be started: {ex.Message}", ex);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>Mounts the root, makes the network, writes the bundle and starts (or restores) the container.</summary>
+    private async Task BootAsync(SandboxRecord record, ResolvedImage image, string? checkpoint, CancellationToken cancellationToken)
+    {
+        var paths = PathsOf(record.Id);
+        var slot = SlotOf(record);
+        Directory.CreateDirectory(paths.Upper);
+        Directory.CreateDirectory(paths.Work);
+        Directory.CreateDirectory(paths.RootFs);
+        if (Native.MountsUnder(paths.RootFs).Count == 0)
+        {
+            Native.MountOverlay(paths.RootFs, record.Layers, paths.Upper, paths.Work);
+        }
+
+        await SandboxNetwork.CreateAsync(paths.NetworkNamespace, slot, record.Network, cancellationToken).ConfigureAwait(false);
+        WriteBundle(record, image.Binds, checkpoint is not null);
+        if (checkpoint is null)
+        {
+            await runtime.RunAsync(record.Id, paths.Bundle, paths.RuncLog, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await runtime.RestoreAsync(record.Id, paths.Bundle, checkpoint, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!await SandboxDaemonClient.WaitForPortAsync(slot.SandboxAddress, SandboxDaemonClient.Port, BootTimeout, cancellationToken).ConfigureAwait(false))
+        {
+            throw new TimeoutException($"the sandbox daemon did not start listening within {BootTimeout.TotalSeconds:0} s");
+        }
+
+        if (record.Entrypoint is { Count: > 0 } entrypoint)
+        {
+            await SandboxDaemonClient.StartEntrypointAsync(slot.SandboxAddress, entrypoint, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void WriteBundle(SandboxRecord record, IReadOnlyList<BindMount> imageBinds, bool forkRestore)
+    {
+        var paths = PathsOf(record.Id);
+        List<BindMount> binds =
+        [
+            .. imageBinds,
+            new(binaries.Init, "/opt/hands/bin/tini"),
+            new(binaries.SandboxDaemon, "/opt/hands/bin/hands-sandboxd"),
+        ];
+        if (binaries.Worker is not null)
+        {
+            binds.Add(new BindMount(binaries.Worker, "/opt/hands/bin/hands-worker"));
+        }
+
+        var env = new Dictionary<string, string>
+        {
+            ["PATH"] = "/opt/hands/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            ["HOME"] = "/root",
+            ["LANG"] = "C.UTF-8",
+            ["TERM"] = "xterm",
+            ["HOSTNAME"] = record.Id,
+            ["TENSORLAKE_SANDBOX_ID"] = record.Id,
+        };
+        foreach (var (key, value) in record.ImageEnv)
+        {
+            env[key] = value;
+        }
+
+        string? criuConfig = null;
+        if (forkRestore)
+        {
+            // A fork must not inherit the parent's connections: CRIU restores them closed and their owners reconnect.
+            File.WriteAllText(paths.ForkCriuConfig, "tcp-close\n");
+            criuConfig = paths.ForkCriuConfig;
+        }
+
+        BundleWriter.Write(paths.Bundle, new BundleSpec(
+            RootFs: paths.RootFs,
+            Hostname: record.Id,
+            NetworkNamespacePath: paths.NetworkNamespace,
+            CgroupsPath: $"/hands/{record.Id}",
+            Cpus: record.Cpus,
+            MemoryMb: record.MemoryMb,
+            Args: ["/opt/hands/bin/tini", "--", "/opt/hands/bin/hands-sandboxd"],
+            Env: [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
+            Binds: binds,
+            CriuConfigPath: criuConfig));
+    }
+
+    /// <summary>Stops the container and removes its mounts, network and files; never throws (used on every failure path).</summary>
+    private async Task TearDownAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        var paths = PathsOf(record.Id);
+        try
+        {
+            await runtime.DeleteAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        }
+        catch (EngineCommandException ex)
+        {
+            logger.LogWarning("runc delete {Id}: {Error}", record.Id, ex.Message);
+        }
+
+        foreach (var mount in Native.MountsUnder(paths.Root))
+        {
+            Native.TryUnmount(mount);
+        }
+
+        if (record.Slot > 0)
+        {
+            await SandboxNetwork.DestroyAsync(paths.NetworkNamespace, SlotOf(record), cancellationToken).ConfigureAwait(false);
+        }
+
+        RemoveCgroups(record.Id);
+        try
+        {
+            if (Directory.Exists(paths.Root))
+            {
+                Directory.Delete(paths.Root, recursive: true);
+            }
+        }
+        catch (IOException ex)
+        {
+            logger.LogWarning("removing {Path}: {Error}", paths.Root, ex.Message);
+        }
+
+        activity.Forget(record.Id);
+    }
+
+    /// <summary>runc removes its cgroups on delete; after a crash mid-create some can be left, empty.</summary>
+    private static void RemoveCgroups(string id)
+    {
+        if (!Directory.Exists("/sys/fs/cgroup"))
+        {
+            return;
+        }
+
+        foreach (var controller in Directory.EnumerateDirectories("/sys/fs/cgroup"))
+        {
+            var dir = Path.Combine(controller, "hands", id);
+            if (Directory.Exists(dir))
+            {
+                try
+                {
+                    Directory.Delete(dir);
+                }
+                catch (IOException)
+                {
+                    // Still has tasks; runc delete -f handles those.
+                }
+            }
+        }
+    }
+
+    /// <summary>Terminates a sandbox; terminating a terminated one succeeds (idempotent, as Tensorlake's DELETE).</summary>
+    public async Task<SandboxRecord> DeleteAsync(string idOrName, string ns, string reason, CancellationToken cancellationToken)
+    {
+        var record = Get(idOrName, ns);
+        var gate = LockOf(record.Id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            record = Get(record.Id, ns);
+            if (!record.IsAlive)
+            {
+                return record;
+            }
+
+            await TearDownAsync(record, CancellationToken.None).ConfigureAwait(false);
+            record.Status = SandboxStatus.Terminated;
+            record.TerminatedAt = Now;
+            record.TerminationReason = reason;
+            record.SuspendTier = null;
+            store.Save(record);
+            logger.LogInformation("sandbox {Id} terminated ({Reason})", record.Id, reason);
+            return record;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    /// <summary>PATCH: name, port allowlist, unauthenticated access, and the egress policy (tri-state).</summary>
+    public async Task<SandboxRecord> UpdateAsync(string idOrName, string ns, SandboxPatch patch, CancellationToken cancellationToken)
+    {
+        var record = Get(idOrName, ns);
+        var gate = LockOf(record.Id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            record = Get(record.Id, ns);
+            if (!record.IsAlive)
+            {
+                throw new EngineException(400, $"sandbox {record.Id} is terminated; it cannot be changed");
+            }
+
+            if (patch.Name is { } name && name != record.Name)
+            {
+                if (!SandboxIds.IsValidName(name))
+                {
+                    throw new EngineException(400, $"name '{name}' is not valid: {SandboxIds.NameRuleText}");
+                }
+
+                if (store.Sandboxes().Any(s => s.IsAlive && s.Namespace == ns && s.Id != record.Id && (s.Name == name || s.Id == name)))
+                {
+                    throw new EngineException(409, $"a sandbox named '{name}' already exists");
+                }
+
+                record.Name = name;
+            }
+
+            if (patch.ExposedPorts is { } ports)
+            {
+                ValidatePorts(ports);
+                record.ExposedPorts = NormalizePorts(ports);
+            }
+
+            if (patch.AllowUnauthenticatedAccess is { } allow)
+            {
+                record.AllowUnauthenticatedAccess = allow;
+            }
+
+            if (patch.NetworkSet)
+            {
+                var paths = PathsOf(record.Id);
+                await SandboxNetwork.ApplyPolicyAsync(paths.NetworkNamespace, SlotOf(record), patch.Network, cancellationToken).ConfigureAwait(false);
+                record.Network = patch.Network;
+            }
+
+            store.Save(record);
+            return record;
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private static void Validate(CreateSandboxRequest request)
+    {
+        if (request.Name is { } name && !SandboxIds.IsValidName(name))
+        {
+            throw new EngineException(400, $"name '{name}' is not valid: {SandboxIds.NameRuleText}");
+        }
+
+        ValidatePorts(request.ExposedPorts ?? []);
+        if (request.Resources?.Cpus is { } cpus && (cpus <= 0 || cpus > Environment.ProcessorCount * 4))
+        {
+            throw new EngineException(400, $"resources.cpus must be above 0 and at most {Environment.ProcessorCount * 4} on this host, not {cpus.ToString(CultureInfo.InvariantCulture)}");
+        }
+
+        if (request.Resources?.MemoryMb is { } memory && memory < 64)
+        {
+            throw new EngineException(400, $"resources.memory_mb must be at least 64, not {memory}");
+        }
+
+        if (request.TimeoutSecs is < 0)
+        {
+            throw new EngineException(400, "timeout_secs must be 0 (no idle timeout) or more");
+        }
+
+        if (request.Entrypoint is { Count: 0 })
+        {
+            throw new EngineException(400, "entrypoint, when given, needs at least the program to run");
+        }
+    }
+
+    private static void ValidatePorts(IEnumerable<int> ports)
+    {
+        foreach (var port in ports)
+        {
+            if (port is < 1 or > 65535)
+            {
+                throw new EngineException(400, $"exposed port {port} is out of range; ports are 1-65535");
+            }
+
+            if (port == SandboxDaemonClient.Port)
+            {
+                throw new EngineException(400, "port 9501 is the sandbox API's own port; it is always reachable (with the API key) and cannot be exposed");
+            }
+        }
+    }
+
+    private static List<int> NormalizePorts(IEnumerable<int> ports) => [.. ports.Distinct().Order()];
+}
+
+/// <summary>A parsed PATCH body; <see cref="NetworkSet"/> tells "network": null (clear) from an absent key (keep).</summary>
+internal sealed record SandboxPatch(string? Name, bool? AllowUnauthenticatedAccess, List<int>? ExposedPorts, bool NetworkSet, NetworkPolicy? Network);

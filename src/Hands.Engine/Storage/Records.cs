@@ -1,0 +1,83 @@
+using System.Text.Json.Serialization;
+using Hands.Sandboxes.Models;
+
+namespace Hands.Engine.Storage;
+
+/// <summary>Where a suspended sandbox is: frozen in RAM (tier 1, runc pause) or hibernated to disk (tier 2, CRIU dump).</summary>
+public static class SuspendTier
+{
+    public const string Frozen = "frozen";
+    public const string Hibernated = "hibernated";
+}
+
+/// <summary>Everything the engine keeps about one sandbox; what it needs to re-attach, resume or clean up after a restart.</summary>
+public sealed class SandboxRecord
+{
+    public string Id { get; set; } = "";
+    public string? Name { get; set; }
+    public string Namespace { get; set; } = "default";
+    public string Status { get; set; } = SandboxStatus.Pending;
+    public string Image { get; set; } = "";
+    /// <summary>Read-only layers, topmost first; the image's base root is last.</summary>
+    public List<string> Layers { get; set; } = [];
+    public double Cpus { get; set; } = 1.0;
+    public int MemoryMb { get; set; } = 1024;
+    public int? DiskMb { get; set; }
+    public int TimeoutSecs { get; set; } = 600;
+    public List<string>? Entrypoint { get; set; }
+    public NetworkPolicy? Network { get; set; }
+    public List<int> ExposedPorts { get; set; } = [];
+    public bool AllowUnauthenticatedAccess { get; set; }
+    /// <summary>The /30 this sandbox owns in 10.200.0.0/16 (0 = none yet).</summary>
+    public int Slot { get; set; }
+    public Dictionary<string, string> ImageEnv { get; set; } = [];
+    public string? SuspendTier { get; set; }
+    public long? SuspendedAt { get; set; }
+    public string? RestoredFromSnapshot { get; set; }
+    public long CreatedAt { get; set; }
+    public long? TerminatedAt { get; set; }
+    public string? TerminationReason { get; set; }
+    public string? ErrorDetails { get; set; }
+
+    [JsonIgnore] public bool IsNamed => !string.IsNullOrEmpty(Name);
+    [JsonIgnore] public bool IsAlive => Status != SandboxStatus.Terminated;
+}
+
+/// <summary>A snapshot: a frozen upper layer (both types) plus a CRIU image (memory).</summary>
+public sealed class SnapshotRecord
+{
+    public string Id { get; set; } = "";
+    public string Namespace { get; set; } = "default";
+    public string SandboxId { get; set; } = "";
+    public string Type { get; set; } = SnapshotType.Filesystem;
+    public string Status { get; set; } = SnapshotStatus.InProgress;
+    public string? Error { get; set; }
+    public string Image { get; set; } = "";
+    /// <summary>The layers a restore stacks, topmost first: this snapshot's own layer, then the source's.</summary>
+    public List<string> Layers { get; set; } = [];
+    public string? CheckpointDirectory { get; set; }
+    public double Cpus { get; set; } = 1.0;
+    public int MemoryMb { get; set; } = 1024;
+    public int? DiskMb { get; set; }
+    public List<string>? Entrypoint { get; set; }
+    public Dictionary<string, string> ImageEnv { get; set; } = [];
+    public List<int> ExposedPorts { get; set; } = [];
+    public bool AllowUnauthenticatedAccess { get; set; }
+    public long SizeBytes { get; set; }
+    public long CreatedAt { get; set; }
+}
+
+/// <summary>A registered image (a Tensorlake "sandbox template"): a name for a filesystem snapshot plus its ENV and WORKDIR.</summary>
+public sealed class ImageRecord
+{
+    public string Name { get; set; } = "";
+    public string SnapshotId { get; set; } = "";
+    public string? Dockerfile { get; set; }
+    public long CreatedAt { get; set; }
+}
+
+[JsonSourceGenerationOptions(DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(SandboxRecord))]
+[JsonSerializable(typeof(SnapshotRecord))]
+[JsonSerializable(typeof(ImageRecord))]
+internal sealed partial class EngineJsonContext : JsonSerializerContext;

@@ -1,0 +1,64 @@
+using System.Net;
+using Hands.SandboxDaemon.Endpoints;
+using Hands.SandboxDaemon.Processes;
+
+namespace Hands.SandboxDaemon;
+
+/// <summary>
+/// Hosts the sandbox API on <c>--listen ADDRESS:PORT</c> (default <c>0.0.0.0:9501</c>, inside the sandbox's own network
+/// namespace). The engine's ingress is the only thing that can reach it from outside the sandbox.
+/// </summary>
+public static class SandboxDaemonHost
+{
+    /// <summary>The management port Tensorlake reserves for the sandbox API.</summary>
+    public const int ManagementPort = 9501;
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var listen = new IPEndPoint(IPAddress.Any, ManagementPort);
+        for (var i = 0; i < args.Length; i++)
+        {
+            if (args[i] == "--listen" && i + 1 < args.Length && IPEndPoint.TryParse(args[++i], out var parsed))
+            {
+                listen = parsed;
+            }
+            else
+            {
+                await Console.Error.WriteLineAsync($"hands-sandboxd: unknown argument '{args[i]}'; usage: hands-sandboxd [--listen ADDRESS:PORT]").ConfigureAwait(false);
+                return 2;
+            }
+        }
+
+        await using var app = Build(listen);
+        await app.RunAsync().ConfigureAwait(false);
+        return 0;
+    }
+
+    /// <summary>Builds the daemon's web application listening on <paramref name="listen"/>.</summary>
+    public static WebApplication Build(IPEndPoint listen)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.Listen(listen);
+            k.Limits.MaxRequestBodySize = null;
+        });
+        builder.Services.AddSingleton<ProcessTable>();
+        var app = builder.Build();
+        var processes = app.Services.GetRequiredService<ProcessTable>();
+        var started = DateTimeOffset.UtcNow;
+        app.MapGet("/api/v1/health", ctx => DaemonResponses.Json(ctx, 200, new HealthResponse { Healthy = true }, DaemonJsonContext.Default.HealthResponse));
+        app.MapGet("/api/v1/info", ctx => DaemonResponses.Json(ctx, 200, new InfoResponse
+        {
+            Version = typeof(SandboxDaemonHost).Assembly.GetName().Version?.ToString() ?? "0",
+            UptimeSecs = (long)(DateTimeOffset.UtcNow - started).TotalSeconds,
+            RunningProcesses = processes.RunningCount,
+            TotalProcesses = processes.TotalCount,
+        }, DaemonJsonContext.Default.InfoResponse));
+        ProcessEndpoints.Map(app, processes);
+        FileEndpoints.Map(app);
+        return app;
+    }
+}

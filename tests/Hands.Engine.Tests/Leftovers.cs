@@ -1,0 +1,18 @@
+namespace Hands.Engine.Tests;
+
+/// <summary>Checks the host for anything an engine under <c>dataDirectory</c> left: mounts, containers' state, veths.</summary>
+internal static class Leftovers
+{
+    public static void AssertNone(string dataDirectory)
+    {
+        var root = Path.GetFullPath(dataDirectory);
+        var mounts = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(p => p.StartsWith(root, StringComparison.Ordinal)).ToList();
+        Assert.True(mounts.Count == 0, "mounts left behind: " + string.Join(", ", mounts));
+        var runcState = Path.Combine(root, "runc");
+        var containers = Directory.Exists(runcState) ? Directory.GetDirectories(runcState) : [];
+        Assert.True(containers.Length == 0, "containers left behind: " + string.Join(", ", containers.Select(Path.GetFileName)));
+        var prefix = Network.NetworkSlot.PrefixFor(root);
+        var links = Directory.GetFileSystemEntries("/sys/class/net").Select(Path.GetFileName).Where(l => l!.StartsWith(prefix, StringComparison.Ordinal)).ToList();
+        Assert.True(links.Count == 0, "veths left behind: " + string.Join(", ", links));
+    }
+}
