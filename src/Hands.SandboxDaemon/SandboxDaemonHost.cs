@@ -38,7 +38,9 @@ public static class SandboxDaemonHost
     /// <summary>Builds the daemon's web application listening on <paramref name="listen"/>.</summary>
     public static WebApplication Build(IPEndPoint listen)
     {
-        var builder = WebApplication.CreateSlimBuilder();
+        // No configuration file watching: CRIU cannot dump inotify handles on overlayfs, and the daemon is dumped with
+        // its sandbox on every memory snapshot and hibernation.
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
         builder.Logging.ClearProviders();
         builder.WebHost.ConfigureKestrel(k =>
         {

@@ -143,8 +143,10 @@ internal sealed class RuncRuntime(string binary, string stateRoot, string? criu)
             return "";
         }
 
-        // The RLIMIT_NOFILE complaint appears on every run here (no CAP_SYS_RESOURCE) and is harmless.
-        var errors = File.ReadLines(logPath).Where(l => l.Contains("Error", StringComparison.Ordinal) && !l.Contains("RLIMIT_NOFILE", StringComparison.Ordinal)).TakeLast(3);
-        return string.Join(" ", errors);
+        // The RLIMIT_NOFILE complaint appears on every run here (no CAP_SYS_RESOURCE) and is harmless. The line
+        // before the first real error usually names the file or socket CRIU choked on.
+        var lines = File.ReadAllLines(logPath);
+        var first = Array.FindIndex(lines, l => l.Contains("Error", StringComparison.Ordinal) && !l.Contains("RLIMIT_NOFILE", StringComparison.Ordinal));
+        return first < 0 ? "" : string.Join(" ", lines.Skip(Math.Max(0, first - 1)).Take(4).Select(l => l.Trim()));
     }
 }

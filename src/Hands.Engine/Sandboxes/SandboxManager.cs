@@ -210,6 +210,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             ["TERM"] = "xterm",
             ["HOSTNAME"] = record.Id,
             ["TENSORLAKE_SANDBOX_ID"] = record.Id,
+            // .NET's diagnostics IPC is a listening unix socket CRIU cannot dump; off for every .NET program in here.
+            ["DOTNET_EnableDiagnostics"] = "0",
         };
         foreach (var (key, value) in record.ImageEnv)
         {

@@ -9,7 +9,7 @@ internal sealed record ResolvedImage(string Name, IReadOnlyList<string> Layers, 
 /// <summary>
 /// Base images and registered images.
 /// <list type="bullet">
-/// <item><c>host</c>: a small skeleton root with the host's <c>/usr</c> bound read-only: instant, for tests and trying things.</item>
+/// <item><c>host</c>: a small skeleton root with the host's <c>/usr</c> (and <c>/etc/alternatives</c>, whose links <c>/usr</c> needs) bound read-only: instant, for tests and trying things.</item>
 /// <item><c>debian</c> (aliases <c>debian-minimal</c>, <c>tensorlake/debian-minimal</c>): Debian 12 from
 /// <c>debootstrap --variant=minbase</c> with bash, coreutils, ca-certificates, ripgrep and python3, built once and cached.</item>
 /// <item>A registered name (<c>POST /platform/v1/sandbox-templates</c>): a filesystem snapshot on top of its base.</item>
@@ -71,7 +71,7 @@ internal sealed class ImageStore(EngineOptions options, EngineStore store, ILogg
         var name = string.IsNullOrEmpty(requested) || DefaultAliases.Contains(requested) ? options.DefaultImage : requested;
         if (name == Host)
         {
-            return new ResolvedImage(Host, [HostRoot], [new Runtime.BindMount("/usr", "/usr")], new Dictionary<string, string>());
+            return new ResolvedImage(Host, [HostRoot], [new Runtime.BindMount("/usr", "/usr"), new Runtime.BindMount("/etc/alternatives", "/etc/alternatives")], new Dictionary<string, string>());
         }
 
         if (DebianAliases.Contains(name))

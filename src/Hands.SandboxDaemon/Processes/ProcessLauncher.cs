@@ -12,7 +12,7 @@ namespace Hands.SandboxDaemon.Processes;
 internal static class ProcessLauncher
 {
     /// <summary>Variables of the daemon's own runtime that processes must not inherit.</summary>
-    private static readonly string[] PrivatePrefixes = ["DOTNET_", "ASPNETCORE_", "HANDS_SANDBOXD_"];
+    private static readonly string[] PrivatePrefixes = ["ASPNETCORE_", "HANDS_SANDBOXD_"];
 
     public sealed record Launch(ProcessStartInfo StartInfo, bool StdinPipe, bool CaptureStdout, bool CaptureStderr);
 

@@ -146,10 +146,15 @@ public sealed class TensorlakeClient : IDisposable
         using var _ = await _lifecycle.SendAsync(HttpMethod.Delete, $"{_base}/sandboxes/{Id(idOrName)}", null, idempotent: true, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Suspends a named sandbox: true when it started now (202), false when it already was suspended (200).</summary>
-    public async Task<bool> SuspendAsync(string idOrName, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Suspends a named sandbox: true when it started now (202), false when it already was suspended (200).
+    /// <paramref name="hibernate"/> is a Hands engine extension (<c>?hibernate=true</c>: straight to disk with CRIU);
+    /// it is sent only when true, so the cloud never sees it.
+    /// </summary>
+    public async Task<bool> SuspendAsync(string idOrName, bool hibernate = false, CancellationToken cancellationToken = default)
     {
-        using var response = await _lifecycle.SendAsync(HttpMethod.Post, $"{_base}/sandboxes/{Id(idOrName)}/suspend", null, idempotent: false, cancellationToken).ConfigureAwait(false);
+        var query = hibernate ? "?hibernate=true" : "";
+        using var response = await _lifecycle.SendAsync(HttpMethod.Post, $"{_base}/sandboxes/{Id(idOrName)}/suspend{query}", null, idempotent: false, cancellationToken).ConfigureAwait(false);
         return response.StatusCode == HttpStatusCode.Accepted;
     }
 

@@ -98,6 +98,10 @@ public sealed class SandboxInfo
     [JsonPropertyName("sandbox_url")] public string? SandboxUrl { get; set; }
     [JsonPropertyName("pending_reason")] public string? PendingReason { get; set; }
     [JsonPropertyName("template_id")] public string? TemplateId { get; set; }
+    /// <summary>Hands engine extension: <c>frozen</c> (RAM) or <c>hibernated</c> (disk) while suspended.</summary>
+    [JsonPropertyName("suspend_tier")] public string? SuspendTier { get; set; }
+    /// <summary>Hands engine extension: the snapshot this sandbox was restored from.</summary>
+    [JsonPropertyName("restored_from_snapshot")] public string? RestoredFromSnapshot { get; set; }
 
     [JsonIgnore] public string CanonicalId => Id ?? SandboxId ?? "";
     [JsonIgnore] public NetworkPolicy? EffectiveNetwork => Network ?? NetworkPolicyAlias;
