@@ -1,6 +1,7 @@
 # Sourced by scripts/*.sh: installs the Debian packages Hands' tests and benchmarks need, only those missing
 # (idempotent, non-interactive). Node.js/npm run the official SDK; clang and zlib1g-dev build the NativeAOT worker;
-# ripgrep is the grep tool's fast path.
+# ripgrep is the grep tool's fast path; runc, iptables, tini and debootstrap are the local sandbox engine's parts,
+# and CRIU >= 4.2 is provisioned into /opt/hands/criu by scripts/lib/criu.sh.
 install_prerequisites() {
   local need=()
   command -v node >/dev/null 2>&1 || need+=(nodejs)
@@ -8,7 +9,13 @@ install_prerequisites() {
   command -v clang >/dev/null 2>&1 || need+=(clang)
   command -v rg >/dev/null 2>&1 || need+=(ripgrep)
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  command -v runc >/dev/null 2>&1 || need+=(runc)
+  command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
+  [ -x /usr/bin/tini-static ] || need+=(tini)
+  command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
   if [ ${#need[@]} -eq 0 ]; then
+    install_criu
     return 0
   fi
   if [ "$(id -u)" -ne 0 ]; then
@@ -19,12 +26,25 @@ install_prerequisites() {
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  install_criu
+}
+
+# CRIU for memory snapshots and hibernation, in a private prefix (the host's packages are untouched).
+install_criu() {
+  if [ "$(id -u)" -ne 0 ]; then
+    return 0
+  fi
+  echo "==> provisioning CRIU >= 4.2 in /opt/hands/criu"
+  scripts/lib/criu.sh /opt/hands/criu >/dev/null
 }
 
 # Installs the official SDK (conformance peer) and publishes the NativeAOT worker to artifacts/hands-worker.
 prepare_artifacts() {
   echo "==> installing the official SDK for conformance tests (tests/conformance)"
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
-  echo "==> publishing hands-worker with NativeAOT (warnings are errors)"
+  echo "==> publishing hands-worker and hands-sandboxd with NativeAOT (warnings are errors)"
   dotnet publish src/Hands.Worker --configuration Release --runtime linux-x64 --output artifacts/hands-worker --nologo -v quiet
+  dotnet publish src/Hands.SandboxDaemon --configuration Release --runtime linux-x64 --output artifacts/hands-sandboxd --nologo -v quiet
+  export HANDS_WORKER_BINARY="$PWD/artifacts/hands-worker/hands-worker"
+  export HANDS_SANDBOXD_BINARY="$PWD/artifacts/hands-sandboxd/hands-sandboxd"
 }

@@ -10,6 +10,13 @@ root.Subcommands.Add(ControlPlaneCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());
 root.Subcommands.Add(AgentCommand.Create());
 root.Subcommands.Add(DemoCommand.Create());
+if (OperatingSystem.IsLinux())
+{
+    root.Subcommands.Add(EngineCommand.Create());
+}
+
+root.Subcommands.Add(SandboxCommand.Create());
+root.Subcommands.Add(ImageCommand.Create());
 
 try
 {
@@ -21,6 +28,16 @@ catch (CliException ex)
     return 1;
 }
 catch (ManagedAgentsException ex)
+{
+    Console.Error.WriteLine($"hands: {ex.Message}");
+    return 1;
+}
+catch (Hands.Sandboxes.Client.TensorlakeException ex)
+{
+    Console.Error.WriteLine($"hands: {ex.Message}");
+    return 1;
+}
+catch (Hands.Engine.EngineException ex)
 {
     Console.Error.WriteLine($"hands: {ex.Message}");
     return 1;

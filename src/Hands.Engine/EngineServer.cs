@@ -52,6 +52,9 @@ public sealed class EngineServer : IAsyncDisposable
 
     internal SandboxManager Sandboxes { get; }
 
+    /// <summary>Builds the <c>debian</c> base image (debootstrap minbase) if it is not built yet.</summary>
+    public Task PrepareDebianAsync(CancellationToken cancellationToken = default) => Sandboxes.Images.EnsureDebianAsync(cancellationToken);
+
     public static async Task<EngineServer> StartAsync(EngineOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);

@@ -32,3 +32,33 @@ public sealed class SandboxLifecycleTests(EngineFixture engine)
         Assert.Equal(404, missing.Status);
     }
 }
+
+/// <summary>A filesystem snapshot registered as an image launches with its files, ENV and WORKDIR.</summary>
+[Collection(EngineCollection.Name)]
+public sealed class ImageRegistrationTests(EngineFixture engine)
+{
+    [Fact]
+    public async Task A_registered_image_carries_its_files_env_and_workdir()
+    {
+        var name = SandboxWorkloads.UniqueName("img");
+        await using (var builder = await engine.CreateAsync())
+        {
+            await builder.RunAsync("mkdir -p /srv/app && echo built > /srv/app/built.txt");
+            var snapshot = await engine.Client.SnapshotAsync(builder.Id);
+            await engine.Client.RegisterImageAsync(name, snapshot.SnapshotId, "FROM host\nWORKDIR /srv/app\nENV GREETING=hello");
+        }
+
+        try
+        {
+            await using var sandbox = await engine.CreateAsync(new CreateSandboxRequest { Image = name });
+            var seen = await sandbox.RunAsync("pwd; echo $GREETING; cat built.txt");
+            Assert.Equal("/srv/app\nhello\nbuilt", seen.Stdout);
+            var missing = await Assert.ThrowsAsync<TensorlakeException>(() => engine.Client.RegisterImageAsync(name + "-x", "nnosuchsnapshot00000", ""));
+            Assert.Equal(404, missing.Status);
+        }
+        finally
+        {
+            await engine.Client.DeleteImageAsync(name);
+        }
+    }
+}

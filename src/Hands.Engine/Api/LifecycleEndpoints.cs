@@ -34,6 +34,7 @@ internal static class LifecycleEndpoints
             ["ingress_endpoint"] = wire.IngressEndpoint,
             ["sandbox_url"] = wire.SandboxUrl,
         }));
+        ImageEndpoints.Map(app, sandboxes);
         MapGroup(app.MapGroup("/v1/namespaces/{ns}"), sandboxes, wire);
         MapGroup(app.MapGroup(""), sandboxes, wire);
     }

@@ -113,6 +113,22 @@ internal sealed partial class SandboxManager
         }
     }
 
+    /// <summary>Names a snapshot as an image; 404 for an unknown snapshot, 409 for a name in use.</summary>
+    public void RegisterImage(ImageRecord image)
+    {
+        if (store.Snapshots().All(s => s.Id != image.SnapshotId || s.Status is not (SnapshotStatus.LocalReady or SnapshotStatus.Completed)))
+        {
+            throw new EngineException(404, $"snapshot '{image.SnapshotId}' not found or not ready");
+        }
+
+        if (images.Registered().Any(i => i.Name == image.Name))
+        {
+            throw new EngineException(409, $"an image named '{image.Name}' exists; delete it first (DELETE /platform/v1/sandbox-templates/{image.Name})");
+        }
+
+        images.Register(image);
+    }
+
     public SnapshotRecord GetSnapshot(string id, string ns) =>
         store.Snapshots().FirstOrDefault(s => s.Id == id && s.Namespace == ns) ?? throw new EngineException(404, "Snapshot not found");
 

@@ -25,6 +25,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     public bool CriuAvailable => binaries.Criu is not null;
 
+    public ImageStore Images => images;
+
     public string? CriuProblem => binaries.CriuProblem;
 
     public SandboxPaths PathsOf(string id) => new(options.DataDirectory, id);

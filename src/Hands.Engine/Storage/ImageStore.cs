@@ -93,7 +93,44 @@ internal sealed class ImageStore(EngineOptions options, EngineStore store, ILogg
         }
 
         var baseImage = Resolve(snapshot.Image);
-        return new ResolvedImage(name, snapshot.Layers, baseImage.Binds, snapshot.ImageEnv);
+        return new ResolvedImage(name, snapshot.Layers, baseImage.Binds, SettingsOf(registered.Dockerfile, snapshot.ImageEnv));
+    }
+
+    public IReadOnlyList<ImageRecord> Registered() => store.Images();
+
+    public void Register(ImageRecord image) => store.Save(image);
+
+    public bool Unregister(string name)
+    {
+        if (store.Images().All(i => i.Name != name))
+        {
+            return false;
+        }
+
+        store.DeleteImage(name);
+        return true;
+    }
+
+    /// <summary>
+    /// The image's ENV lines, and its last WORKDIR as the daemon's default working directory
+    /// (<c>HANDS_SANDBOXD_WORKDIR</c>, which processes do not inherit).
+    /// </summary>
+    private static Dictionary<string, string> SettingsOf(string? dockerfile, IReadOnlyDictionary<string, string> inherited)
+    {
+        var env = new Dictionary<string, string>(inherited);
+        foreach (var line in (dockerfile ?? "").Split('\n').Select(l => l.Trim()))
+        {
+            if (line.StartsWith("ENV ", StringComparison.OrdinalIgnoreCase) && line[4..].Trim() is var pair && pair.IndexOf('=', StringComparison.Ordinal) is > 0 and var eq)
+            {
+                env[pair[..eq]] = pair[(eq + 1)..];
+            }
+            else if (line.StartsWith("WORKDIR ", StringComparison.OrdinalIgnoreCase))
+            {
+                env["HANDS_SANDBOXD_WORKDIR"] = line[8..].Trim();
+            }
+        }
+
+        return env;
     }
 
     /// <summary>

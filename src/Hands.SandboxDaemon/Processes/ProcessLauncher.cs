@@ -14,6 +14,9 @@ internal static class ProcessLauncher
     /// <summary>Variables of the daemon's own runtime that processes must not inherit.</summary>
     private static readonly string[] PrivatePrefixes = ["ASPNETCORE_", "HANDS_SANDBOXD_"];
 
+    /// <summary>The image's WORKDIR (set by the engine), else <c>/</c>.</summary>
+    private static string DefaultWorkingDirectory => Environment.GetEnvironmentVariable("HANDS_SANDBOXD_WORKDIR") is { Length: > 0 } dir ? dir : "/";
+
     public sealed record Launch(ProcessStartInfo StartInfo, bool StdinPipe, bool CaptureStdout, bool CaptureStderr);
 
     public static Launch Prepare(StartRequest request, bool oneShot)
@@ -33,7 +36,7 @@ internal static class ProcessLauncher
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = string.IsNullOrEmpty(request.WorkingDir) ? "/" : request.WorkingDir,
+            WorkingDirectory = string.IsNullOrEmpty(request.WorkingDir) ? DefaultWorkingDirectory : request.WorkingDir,
         };
         if (!Directory.Exists(info.WorkingDirectory))
         {

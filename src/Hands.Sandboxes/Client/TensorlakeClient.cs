@@ -165,6 +165,30 @@ public sealed class TensorlakeClient : IDisposable
         return response.StatusCode == HttpStatusCode.Accepted;
     }
 
+    /// <summary>
+    /// Registers a filesystem snapshot as an image (Tensorlake's API-key-scoped <c>POST {api}/platform/v1/sandbox-templates</c>,
+    /// camelCase body); sandboxes then launch with <c>image: name</c>. The Dockerfile carries the image's ENV and WORKDIR.
+    /// </summary>
+    public async Task RegisterImageAsync(string name, string snapshotId, string dockerfile, CancellationToken cancellationToken = default)
+    {
+        var body = new Dictionary<string, JsonElement>
+        {
+            ["name"] = JsonSerializer.SerializeToElement(name, SandboxesJsonContext.Default.String),
+            ["dockerfile"] = JsonSerializer.SerializeToElement(dockerfile, SandboxesJsonContext.Default.String),
+            ["snapshotId"] = JsonSerializer.SerializeToElement(snapshotId, SandboxesJsonContext.Default.String),
+            ["public"] = JsonSerializer.SerializeToElement(false, SandboxesJsonContext.Default.Boolean),
+        };
+        using var _ = await _lifecycle.SendAsync(HttpMethod.Post, $"{Options.ApiUrl.ToString().TrimEnd('/')}/platform/v1/sandbox-templates",
+            TensorlakeTransport.Json(body, SandboxesJsonContext.Default.DictionaryStringJsonElement), idempotent: false, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes a registered image (its snapshot stays until deleted on its own).</summary>
+    public async Task DeleteImageAsync(string name, CancellationToken cancellationToken = default)
+    {
+        using var _ = await _lifecycle.SendAsync(HttpMethod.Delete, $"{Options.ApiUrl.ToString().TrimEnd('/')}/platform/v1/sandbox-templates/{Uri.EscapeDataString(name)}",
+            null, idempotent: true, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Starts a snapshot. With no <paramref name="snapshotType"/> no body is sent (the server's default, filesystem).</summary>
     public Task<CreateSnapshotResponse> SnapshotAsync(string idOrName, string? snapshotType = null, CancellationToken cancellationToken = default)
     {

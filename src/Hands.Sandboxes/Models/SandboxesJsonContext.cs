@@ -24,4 +24,6 @@ namespace Hands.Sandboxes.Models;
 [JsonSerializable(typeof(Dictionary<string, JsonElement>))]
 [JsonSerializable(typeof(List<int>))]
 [JsonSerializable(typeof(JsonElement))]
+[JsonSerializable(typeof(string))]
+[JsonSerializable(typeof(bool))]
 public sealed partial class SandboxesJsonContext : JsonSerializerContext;

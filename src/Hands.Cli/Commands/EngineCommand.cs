@@ -1,0 +1,73 @@
+using System.CommandLine;
+using Hands.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Cli.Commands;
+
+/// <summary><c>hands engine</c>: serve the local sandbox engine (Tensorlake's API on loopback) until Ctrl-C.</summary>
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
+internal static class EngineCommand
+{
+    public static Command Create()
+    {
+        var urls = new Option<string>("--urls") { Description = "Lifecycle API address (Tensorlake's local-mode paths)", DefaultValueFactory = _ => SandboxClientFactory.LocalEngineUrl };
+        var ingress = new Option<string>("--ingress") { Description = "Ingress address: the sandbox API by 'Host: {id}.local', ports by '{port}-{id}.localhost'", DefaultValueFactory = _ => "http://127.0.0.1:9443" };
+        var data = new Option<string>("--data") { Description = "State directory (database, layers, snapshots, sandbox roots)", DefaultValueFactory = _ => ".hands/engine" };
+        var runtime = new Option<string>("--runtime") { Description = "OCI runtime binary", DefaultValueFactory = _ => "runc" };
+        var criu = new Option<string?>("--criu") { Description = "CRIU >= 4.2 (default: /opt/hands/criu/criu, then criu on PATH)" };
+        var sandboxd = new Option<string?>("--sandboxd") { Description = "The in-sandbox daemon binary (default: $HANDS_SANDBOXD_BINARY, then beside hands)" };
+        var worker = new Option<string?>("--worker") { Description = "hands-worker to mount into sandboxes (default: $HANDS_WORKER_BINARY, then beside hands)" };
+        var defaultImage = new Option<string>("--default-image") { Description = "Image for creates that name none: host or debian", DefaultValueFactory = _ => "host" };
+        var hibernateAfter = new Option<int>("--hibernate-after") { Description = "Seconds a frozen sandbox stays in RAM before it is hibernated to disk", DefaultValueFactory = _ => 600 };
+        var maxSandboxes = new Option<int>("--max-sandboxes") { Description = "Most live sandboxes at once", DefaultValueFactory = _ => 256 };
+        var prepareDebian = new Option<bool>("--prepare-debian") { Description = "Build the debian base image (debootstrap, about a minute, once) before serving" };
+        var command = new Command("engine", "Run the local sandbox engine: Tensorlake's API on loopback over runc, overlayfs, network namespaces and CRIU")
+        {
+            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, prepareDebian,
+        };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new EngineOptions
+            {
+                ApiUrl = ParseUrl(parse.GetValue(urls)!, "--urls"),
+                IngressUrl = ParseUrl(parse.GetValue(ingress)!, "--ingress"),
+                DataDirectory = Path.GetFullPath(parse.GetValue(data)!),
+                RuntimeBinary = parse.GetValue(runtime)!,
+                CriuBinary = parse.GetValue(criu),
+                SandboxDaemonBinary = parse.GetValue(sandboxd),
+                WorkerBinary = parse.GetValue(worker),
+                DefaultImage = parse.GetValue(defaultImage)!,
+                HibernateAfter = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(hibernateAfter))),
+                MaxSandboxes = Math.Max(1, parse.GetValue(maxSandboxes)),
+                ApiKey = Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } key ? key : null,
+            };
+            await using var engine = await EngineServer.StartAsync(options, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+                .SetMinimumLevel(LogLevel.Information).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning), ct);
+            if (parse.GetValue(prepareDebian))
+            {
+                Console.WriteLine("building the debian base image (once; about a minute)...");
+                await engine.PrepareDebianAsync(ct);
+            }
+
+            Console.WriteLine($"hands engine: API {engine.ApiAddress}, ingress {engine.IngressAddress}, data {options.DataDirectory}");
+            Console.WriteLine(engine.CriuAvailable ? "CRIU works: memory snapshots and hibernation are on." : $"CRIU unavailable: {engine.CriuProblem}");
+            Console.WriteLine(options.ApiKey is null ? "No API key (HANDS_ENGINE_API_KEY unset): loopback callers need none." : "Requests need 'Authorization: Bearer $HANDS_ENGINE_API_KEY'.");
+            Console.WriteLine($"  export TENSORLAKE_API_URL={engine.ApiAddress.ToString().TrimEnd('/')}");
+            Console.WriteLine("Press Ctrl-C to stop (sandboxes keep running; the next start re-attaches to them).");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+                Console.WriteLine("stopping...");
+            }
+
+            return 0;
+        });
+        return command;
+    }
+
+    private static Uri ParseUrl(string value, string option) =>
+        Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme == "http" ? uri : throw new CliException($"{option}: '{value}' is not an http:// URL.");
+}
