@@ -1,7 +1,8 @@
 using System.Globalization;
 using Hands.Bench;
 
-// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker ...] [--iterations N]
+// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine ...] [--iterations N]
+// The engine suite needs root, runc, CRIU and artifacts/hands-sandboxd (scripts/bench.sh prepares them); it caps N at 30.
 // The worker suite needs artifacts/hands-worker (NativeAOT) and tests/conformance/node_modules: scripts/bench.sh prepares both.
 var iterations = 200;
 var suites = new List<string>();
@@ -19,7 +20,7 @@ for (var i = 0; i < args.Length; i++)
 
 if (suites.Count == 0)
 {
-    suites.AddRange(["control-plane", "worker"]);
+    suites.AddRange(["control-plane", "worker", "engine"]);
 }
 
 var output = new List<string>
@@ -49,8 +50,17 @@ foreach (var suite in suites)
             output.AddRange(await WorkerBench.RunAsync(iterations, RepoRoot()));
             output.Add("");
             break;
+        case "engine" when OperatingSystem.IsLinux():
+            Console.Error.WriteLine("engine: real runc sandboxes, snapshots, suspend tiers, ingress wake and forks...");
+            output.Add("## Local sandbox engine (runc 1.1.5, overlayfs, own netns per sandbox, CRIU 4.2; image 'host')");
+            output.Add("");
+            output.Add("| operation | n | p50 ms | p95 ms | target / note |");
+            output.Add("|---|---|---|---|---|");
+            output.AddRange(await EngineBench.RunAsync(Math.Min(iterations, 30), RepoRoot()));
+            output.Add("");
+            break;
         default:
-            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker");
+            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine");
             return 2;
     }
 }

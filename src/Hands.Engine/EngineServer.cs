@@ -26,6 +26,7 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly EngineStore _store;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _idleLoop;
+    private int _disposed;
 
     private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, Uri apiAddress, Uri ingressAddress, EngineOptions options)
     {
@@ -152,6 +153,11 @@ public sealed class EngineServer : IAsyncDisposable
     /// <summary>Stops serving. Sandboxes keep running; the next start re-attaches to them.</summary>
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _idleLoop.ConfigureAwait(false);
         await _ingress.StopAsync().ConfigureAwait(false);
