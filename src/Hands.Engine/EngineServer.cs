@@ -26,10 +26,12 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly EngineStore _store;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _idleLoop;
+    private readonly TcpRelays _relays;
     private int _disposed;
 
-    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, Uri apiAddress, Uri ingressAddress, EngineOptions options)
+    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, TcpRelays relays, Uri apiAddress, Uri ingressAddress, EngineOptions options)
     {
+        _relays = relays;
         _api = api;
         _ingress = ingress;
         _store = store;
@@ -96,11 +98,12 @@ public sealed class EngineServer : IAsyncDisposable
             var ingressEndpoint = new UriBuilder(ingressAddress) { Host = ingressAddress.IsLoopback ? "localhost" : ingressAddress.Host }.Uri.ToString().TrimEnd('/');
 
             var api = BuildApp(options.ApiUrl, logging, _ => { });
-            LifecycleEndpoints.Map(api, sandboxes, new WireMapper(ingressAddress, ingressEndpoint), auth);
+            var relays = new TcpRelays(sandboxes, activity, logger);
+            LifecycleEndpoints.Map(api, sandboxes, new WireMapper(ingressAddress, ingressEndpoint), auth, relays);
             await api.StartAsync(cancellationToken).ConfigureAwait(false);
             var apiAddress = BoundAddress(api);
             logger.LogInformation("engine API on {Api}, ingress on {Ingress}, data in {Data}", apiAddress, ingressAddress, options.DataDirectory);
-            return new EngineServer(api, ingress, store, sandboxes, apiAddress, ingressAddress, options);
+            return new EngineServer(api, ingress, store, sandboxes, relays, apiAddress, ingressAddress, options);
         }
         catch
         {
@@ -160,6 +163,7 @@ public sealed class EngineServer : IAsyncDisposable
 
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _idleLoop.ConfigureAwait(false);
+        await _relays.DisposeAsync().ConfigureAwait(false);
         await _ingress.StopAsync().ConfigureAwait(false);
         await _api.StopAsync().ConfigureAwait(false);
         await _ingress.DisposeAsync().ConfigureAwait(false);

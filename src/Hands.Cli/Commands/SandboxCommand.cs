@@ -290,7 +290,8 @@ internal static class SandboxCommand
         var ports = new Argument<int[]>("ports") { Description = "Ports to expose", Arity = ArgumentArity.OneOrMore };
         var open = new Option<bool>("--public") { Description = "No API key needed for exposed ports" };
         var remove = new Option<bool>("--remove") { Description = "Unexpose these ports instead" };
-        var command = new Command("expose", "Expose ports through the ingress and print their URLs") { sandbox, ports, open, remove };
+        var tcp = new Option<bool>("--tcp") { Description = "Local engine: also open a loopback TCP relay per port, for protocols other than HTTP" };
+        var command = new Command("expose", "Expose ports through the ingress and print their URLs") { sandbox, ports, open, remove, tcp };
         command.SetAction(async (parse, ct) =>
         {
             using var client = SandboxClientFactory.Create();
@@ -305,6 +306,14 @@ internal static class SandboxCommand
             foreach (var port in info.ExposedPorts)
             {
                 Console.WriteLine($"{port}\t{TensorlakeClient.PortUrl(info.IngressEndpoint ?? "http://localhost", info.CanonicalId, port)}\t{(info.AllowUnauthenticatedAccess ? "public" : "needs API key")}");
+            }
+
+            if (parse.GetValue(tcp) && !parse.GetValue(remove))
+            {
+                foreach (var port in given)
+                {
+                    Console.WriteLine($"{port}\ttcp://{await client.OpenTcpRelayAsync(info.CanonicalId, port, ct)}\tTCP relay (loopback)");
+                }
             }
 
             return 0;

@@ -14,7 +14,7 @@ namespace Hands.Engine.Api;
 /// </summary>
 internal static class LifecycleEndpoints
 {
-    public static void Map(WebApplication app, SandboxManager sandboxes, WireMapper wire, ApiKeyCheck auth)
+    public static void Map(WebApplication app, SandboxManager sandboxes, WireMapper wire, ApiKeyCheck auth, Ingress.TcpRelays relays)
     {
         app.Use(async (ctx, next) =>
         {
@@ -35,11 +35,11 @@ internal static class LifecycleEndpoints
             ["sandbox_url"] = wire.SandboxUrl,
         }));
         ImageEndpoints.Map(app, sandboxes);
-        MapGroup(app.MapGroup("/v1/namespaces/{ns}"), sandboxes, wire);
-        MapGroup(app.MapGroup(""), sandboxes, wire);
+        MapGroup(app.MapGroup("/v1/namespaces/{ns}"), sandboxes, wire, relays);
+        MapGroup(app.MapGroup(""), sandboxes, wire, relays);
     }
 
-    private static void MapGroup(RouteGroupBuilder group, SandboxManager sandboxes, WireMapper wire)
+    private static void MapGroup(RouteGroupBuilder group, SandboxManager sandboxes, WireMapper wire, Ingress.TcpRelays relays)
     {
         group.MapPost("/sandboxes", ctx => Handle(ctx, async ns =>
         {
@@ -57,8 +57,27 @@ internal static class LifecycleEndpoints
         }));
         group.MapDelete("/sandboxes/{id}", ctx => Handle(ctx, async ns =>
         {
-            await sandboxes.DeleteAsync(Id(ctx), ns, "Terminated", ctx.RequestAborted).ConfigureAwait(false);
+            var record = await sandboxes.DeleteAsync(Id(ctx), ns, "Terminated", ctx.RequestAborted).ConfigureAwait(false);
+            await relays.CloseAsync(record.Id).ConfigureAwait(false);
             ctx.Response.StatusCode = 200;
+        }));
+        // Engine extension: a loopback TCP relay to an exposed port that does not speak HTTP.
+        group.MapPost("/sandboxes/{id}/tcp-relays", ctx => Handle(ctx, async ns =>
+        {
+            var body = await ReadAsync(ctx, SandboxesJsonContext.Default.DictionaryStringJsonElement).ConfigureAwait(false);
+            if (!body.TryGetValue("port", out var port) || !port.TryGetInt32(out var number))
+            {
+                throw new EngineException(400, "the body must be {\"port\": N} with N an exposed port");
+            }
+
+            var record = sandboxes.Get(Id(ctx), ns);
+            if (!record.IsAlive)
+            {
+                throw new EngineException(400, $"sandbox {record.Id} is terminated");
+            }
+
+            var endpoint = relays.Open(record, number);
+            await Json(ctx, 200, new JsonObject { ["port"] = number, ["address"] = endpoint.ToString() }).ConfigureAwait(false);
         }));
         group.MapPost("/sandboxes/{id}/suspend", ctx => Handle(ctx, async ns =>
         {

@@ -182,6 +182,19 @@ public sealed class TensorlakeClient : IDisposable
             TensorlakeTransport.Json(body, SandboxesJsonContext.Default.DictionaryStringJsonElement), idempotent: false, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Hands engine extension: opens a loopback TCP relay to an exposed port that does not speak HTTP and returns its
+    /// <c>host:port</c>. Connecting wakes a suspended sandbox. Tensorlake's cloud uses WebSocket tunnels instead.
+    /// </summary>
+    public async Task<string> OpenTcpRelayAsync(string idOrName, int port, CancellationToken cancellationToken = default)
+    {
+        var body = new Dictionary<string, JsonElement> { ["port"] = JsonSerializer.SerializeToElement(port, SandboxesJsonContext.Default.Int32) };
+        var answer = await _lifecycle.JsonAsync(HttpMethod.Post, $"{_base}/sandboxes/{Id(idOrName)}/tcp-relays",
+            TensorlakeTransport.Json(body, SandboxesJsonContext.Default.DictionaryStringJsonElement), idempotent: false,
+            SandboxesJsonContext.Default.DictionaryStringJsonElement, cancellationToken).ConfigureAwait(false);
+        return answer.TryGetValue("address", out var address) ? address.GetString() ?? "" : throw new TensorlakeException(0, null, "the relay answer had no address", null);
+    }
+
     /// <summary>Deletes a registered image (its snapshot stays until deleted on its own).</summary>
     public async Task DeleteImageAsync(string name, CancellationToken cancellationToken = default)
     {

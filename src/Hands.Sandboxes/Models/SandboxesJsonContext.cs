@@ -26,4 +26,5 @@ namespace Hands.Sandboxes.Models;
 [JsonSerializable(typeof(JsonElement))]
 [JsonSerializable(typeof(string))]
 [JsonSerializable(typeof(bool))]
+[JsonSerializable(typeof(int))]
 public sealed partial class SandboxesJsonContext : JsonSerializerContext;

@@ -1,0 +1,165 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Hands.Engine.Sandboxes;
+using Hands.Engine.Storage;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Engine.Ingress;
+
+/// <summary>
+/// Plain TCP relays for ports that do not speak HTTP (an engine extension: <c>POST /sandboxes/{id}/tcp-relays</c>):
+/// a loopback listener per exposed port that wakes the sandbox on connect and pipes bytes both ways. An open
+/// connection holds the idle timer like any proxied exchange. Raw TCP carries no key, so a relay is opened by an
+/// authenticated API call and listens on loopback only; relays end with their sandbox or with the engine.
+/// </summary>
+internal sealed class TcpRelays(SandboxManager sandboxes, SandboxActivity activity, ILogger logger) : IAsyncDisposable
+{
+    private readonly ConcurrentDictionary<(string Id, int Port), Relay> _relays = new();
+
+    /// <summary>Opens (or returns) the relay for an exposed port; the answer is its loopback endpoint.</summary>
+    public IPEndPoint Open(SandboxRecord record, int port)
+    {
+        if (!record.ExposedPorts.Contains(port))
+        {
+            throw new EngineException(400, $"port {port} of sandbox {record.Id} is not exposed; expose it first (PATCH exposed_ports)");
+        }
+
+        var relay = _relays.GetOrAdd((record.Id, port), key => new Relay(key.Id, key.Port, this));
+        return relay.Endpoint;
+    }
+
+    public IReadOnlyList<(int Port, IPEndPoint Endpoint)> For(string id) =>
+        [.. _relays.Where(r => r.Key.Id == id).Select(r => (r.Key.Port, r.Value.Endpoint))];
+
+    public async Task CloseAsync(string id)
+    {
+        foreach (var key in _relays.Keys.Where(k => k.Id == id).ToList())
+        {
+            if (_relays.TryRemove(key, out var relay))
+            {
+                await relay.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var relay in _relays.Values)
+        {
+            await relay.DisposeAsync().ConfigureAwait(false);
+        }
+
+        _relays.Clear();
+    }
+
+    private async Task ServeAsync(string id, int port, TcpClient client, CancellationToken cancellationToken)
+    {
+        using (client)
+        {
+            SandboxRecord record;
+            try
+            {
+                record = sandboxes.Get(id, sandboxes.AllAlive().FirstOrDefault(s => s.Id == id)?.Namespace ?? "default");
+            }
+            catch (EngineException)
+            {
+                await CloseAsync(id).ConfigureAwait(false);
+                return;
+            }
+
+            if (!record.IsAlive || !record.ExposedPorts.Contains(port))
+            {
+                return;
+            }
+
+            using var open = activity.Open(record.Id);
+            try
+            {
+                var wasAsleep = record.Status != Hands.Sandboxes.Models.SandboxStatus.Running;
+                record = await sandboxes.EnsureRunningAsync(record, cancellationToken).ConfigureAwait(false);
+                var address = sandboxes.SlotOf(record).SandboxAddress;
+                // Only after a wake: the probe is one empty connection, which a fragile server may not like.
+                if (wasAsleep && !await SandboxDaemonClient.WaitForPortAsync(address, port, TimeSpan.FromSeconds(15), cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                using var upstream = new TcpClient();
+                await upstream.ConnectAsync(address, port, cancellationToken).ConfigureAwait(false);
+                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                var a = Pump(client.GetStream(), upstream.GetStream(), upstream.Client, stop.Token);
+                var b = Pump(upstream.GetStream(), client.GetStream(), client.Client, stop.Token);
+                await Task.WhenAll(a, b).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is SocketException or IOException or EngineException or OperationCanceledException)
+            {
+                logger.LogDebug("relay {Id}:{Port} ended: {Error}", id, port, ex.Message);
+            }
+        }
+    }
+
+    /// <summary>Copies one direction, then half-closes the other side so the peer sees the end of the stream.</summary>
+    private static async Task Pump(Stream from, Stream to, Socket toSocket, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await from.CopyToAsync(to, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            try
+            {
+                toSocket.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException)
+            {
+                // Already gone.
+            }
+            catch (ObjectDisposedException)
+            {
+                // Already gone.
+            }
+        }
+    }
+
+    private sealed class Relay : IAsyncDisposable
+    {
+        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _accepting;
+
+        public Relay(string id, int port, TcpRelays owner)
+        {
+            _listener.Start();
+            Endpoint = (IPEndPoint)_listener.LocalEndpoint;
+            _accepting = AcceptAsync(id, port, owner);
+        }
+
+        public IPEndPoint Endpoint { get; }
+
+        private async Task AcceptAsync(string id, int port, TcpRelays owner)
+        {
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    var client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
+                    _ = owner.ServeAsync(id, port, client, _stop.Token);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // Closed.
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            _listener.Stop();
+            await _accepting.ConfigureAwait(false);
+            _stop.Dispose();
+        }
+    }
+}
