@@ -88,8 +88,11 @@ internal sealed class TcpRelays(SandboxManager sandboxes, SandboxActivity activi
                 using var upstream = new TcpClient();
                 await upstream.ConnectAsync(address, port, cancellationToken).ConfigureAwait(false);
                 using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                var a = Pump(client.GetStream(), upstream.GetStream(), upstream.Client, stop.Token);
-                var b = Pump(upstream.GetStream(), client.GetStream(), client.Client, stop.Token);
+                // Both streams first: a direction that ends at once (the client already sent and half-closed) shuts its
+                // socket down, after which GetStream refuses.
+                var (clientStream, upstreamStream) = (client.GetStream(), upstream.GetStream());
+                var a = Pump(clientStream, upstreamStream, upstream.Client, stop.Token);
+                var b = Pump(upstreamStream, clientStream, client.Client, stop.Token);
                 await Task.WhenAll(a, b).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or IOException or EngineException or OperationCanceledException)
