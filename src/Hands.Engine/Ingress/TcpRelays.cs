@@ -57,18 +57,13 @@ internal sealed class TcpRelays(SandboxManager sandboxes, SandboxActivity activi
     {
         using (client)
         {
-            SandboxRecord record;
-            try
-            {
-                record = sandboxes.Get(id, sandboxes.AllAlive().FirstOrDefault(s => s.Id == id)?.Namespace ?? "default");
-            }
-            catch (EngineException)
+            if (sandboxes.FindAlive(id) is not { } record)
             {
                 await CloseAsync(id).ConfigureAwait(false);
                 return;
             }
 
-            if (!record.IsAlive || !record.ExposedPorts.Contains(port))
+            if (!record.ExposedPorts.Contains(port))
             {
                 return;
             }
@@ -99,6 +94,7 @@ internal sealed class TcpRelays(SandboxManager sandboxes, SandboxActivity activi
             {
                 logger.LogDebug("relay {Id}:{Port} ended: {Error}", id, port, ex.Message);
             }
+
         }
     }
 

@@ -16,7 +16,7 @@ internal sealed partial class SandboxManager
     public async Task RecoverAsync(CancellationToken cancellationToken)
     {
         var containers = (await runtime.ListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet();
-        foreach (var record in store.Sandboxes().Where(s => s.IsAlive))
+        foreach (var record in store.LiveSandboxes())
         {
             var was = record.Status;
             var state = containers.Contains(record.Id) ? await runtime.StateAsync(record.Id, cancellationToken).ConfigureAwait(false) : null;
@@ -66,7 +66,7 @@ internal sealed partial class SandboxManager
 
     private async Task RemoveOrphansAsync(HashSet<string> containers, CancellationToken cancellationToken)
     {
-        var alive = store.Sandboxes().Where(s => s.IsAlive).ToList();
+        var alive = store.LiveSandboxes();
         var aliveIds = alive.Select(s => s.Id).ToHashSet();
         foreach (var orphan in containers.Where(c => !aliveIds.Contains(c)))
         {

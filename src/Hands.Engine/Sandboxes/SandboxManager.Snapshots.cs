@@ -142,7 +142,7 @@ internal sealed partial class SandboxManager
         try
         {
             var layer = snapshot.Layers.FirstOrDefault();
-            var users = store.Sandboxes().Where(s => s.IsAlive && layer is not null && s.Layers.Contains(layer)).Select(s => s.Id).ToList();
+            var users = store.LiveSandboxes().Where(s => layer is not null && s.Layers.Contains(layer)).Select(s => s.Id).ToList();
             if (users.Count > 0)
             {
                 throw new EngineException(409, $"snapshot {id} is the base of live sandboxes ({string.Join(", ", users)}); delete them first");

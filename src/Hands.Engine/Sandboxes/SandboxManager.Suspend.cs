@@ -196,7 +196,7 @@ internal sealed partial class SandboxManager
     /// </summary>
     public async Task IdleTickAsync(CancellationToken cancellationToken)
     {
-        foreach (var record in store.Sandboxes().Where(s => s.IsAlive))
+        foreach (var record in store.LiveSandboxes())
         {
             try
             {

@@ -43,15 +43,21 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// <summary>A live sandbox by id or name, or a terminated one by id; 404 otherwise.</summary>
     public SandboxRecord Get(string idOrName, string ns)
     {
-        var all = store.Sandboxes().Where(s => s.Namespace == ns).ToList();
-        return all.FirstOrDefault(s => s.Id == idOrName)
-            ?? all.LastOrDefault(s => s.Name == idOrName && s.IsAlive)
-            ?? all.LastOrDefault(s => s.Name == idOrName)
+        if (store.Sandbox(idOrName) is { } byId && byId.Namespace == ns)
+        {
+            return byId;
+        }
+
+        var named = store.SandboxesNamed(idOrName).Where(s => s.Namespace == ns).ToList();
+        return named.LastOrDefault(s => s.IsAlive) ?? named.LastOrDefault()
             ?? throw new EngineException(404, $"sandbox '{idOrName}' not found");
     }
 
+    /// <summary>A live sandbox by id in any namespace, or null.</summary>
+    public SandboxRecord? FindAlive(string id) => store.Sandbox(id) is { IsAlive: true } record ? record : null;
+
     /// <summary>Every live sandbox in every namespace (the ingress's view).</summary>
-    public IReadOnlyList<SandboxRecord> AllAlive() => [.. store.Sandboxes().Where(s => s.IsAlive)];
+    public IReadOnlyList<SandboxRecord> AllAlive() => store.LiveSandboxes();
 
     public IReadOnlyList<SandboxRecord> List(string ns) => [.. store.Sandboxes().Where(s => s.Namespace == ns)];
 
@@ -87,7 +93,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var alive = store.Sandboxes().Where(s => s.IsAlive).ToList();
+            var alive = store.LiveSandboxes();
             if (request.Name is { } name && alive.Any(s => s.Namespace == ns && (s.Name == name || s.Id == name)))
             {
                 throw new EngineException(409, $"a sandbox named '{name}' already exists; pick another name or delete it first");
@@ -355,7 +361,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                     throw new EngineException(400, $"name '{name}' is not valid: {SandboxIds.NameRuleText}");
                 }
 
-                if (store.Sandboxes().Any(s => s.IsAlive && s.Namespace == ns && s.Id != record.Id && (s.Name == name || s.Id == name)))
+                if (store.LiveSandboxes().Any(s => s.Namespace == ns && s.Id != record.Id && (s.Name == name || s.Id == name)))
                 {
                     throw new EngineException(409, $"a sandbox named '{name}' already exists");
                 }

@@ -40,6 +40,18 @@ internal sealed class EngineStore : IDisposable
 
     public IReadOnlyList<SandboxRecord> Sandboxes() => Query("SELECT record FROM sandboxes ORDER BY created_at, id", EngineJsonContext.Default.SandboxRecord);
 
+    /// <summary>Sandboxes not terminated: the ingress and the idle clock read these often, so history stays out of it.</summary>
+    public IReadOnlyList<SandboxRecord> LiveSandboxes() =>
+        Query("SELECT record FROM sandboxes WHERE status <> 'terminated' ORDER BY created_at, id", EngineJsonContext.Default.SandboxRecord);
+
+    /// <summary>One sandbox by id, or null.</summary>
+    public SandboxRecord? Sandbox(string id) =>
+        Query("SELECT record FROM sandboxes WHERE id = $k", EngineJsonContext.Default.SandboxRecord, id).FirstOrDefault();
+
+    /// <summary>Sandboxes that have (or had) <paramref name="name"/>, oldest first.</summary>
+    public IReadOnlyList<SandboxRecord> SandboxesNamed(string name) =>
+        Query("SELECT record FROM sandboxes WHERE name = $k ORDER BY created_at, id", EngineJsonContext.Default.SandboxRecord, name);
+
     public IReadOnlyList<SnapshotRecord> Snapshots() => Query("SELECT record FROM snapshots ORDER BY created_at, id", EngineJsonContext.Default.SnapshotRecord);
 
     public IReadOnlyList<ImageRecord> Images() => Query("SELECT record FROM images ORDER BY name", EngineJsonContext.Default.ImageRecord);
@@ -76,12 +88,17 @@ internal sealed class EngineStore : IDisposable
         }
     }
 
-    private List<T> Query<T>(string sql, JsonTypeInfo<T> type)
+    private List<T> Query<T>(string sql, JsonTypeInfo<T> type, string? key = null)
     {
         lock (_gate)
         {
             using var command = _connection.CreateCommand();
             command.CommandText = sql;
+            if (key is not null)
+            {
+                command.Parameters.AddWithValue("$k", key);
+            }
+
             using var reader = command.ExecuteReader();
             var list = new List<T>();
             while (reader.Read())
