@@ -28,12 +28,8 @@ internal sealed partial class SandboxManager
             throw new EngineException(400, $"memory snapshots need CRIU: {CriuProblem}; a 'filesystem' snapshot works without it");
         }
 
-        var record = Get(idOrName, ns);
-        var gate = LockOf(record.Id);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return await LockedAsync(idOrName, ns, async record =>
         {
-            record = Get(record.Id, ns);
             if (record.Status != SandboxStatus.Running)
             {
                 throw new EngineException(400, record.Status == SandboxStatus.Suspended
@@ -106,11 +102,7 @@ internal sealed partial class SandboxManager
                 record.Status = SandboxStatus.Running;
                 store.Save(record);
             }
-        }
-        finally
-        {
-            gate.Release();
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Names a snapshot as an image; 404 for an unknown snapshot, 409 for a name in use.</summary>

@@ -15,10 +15,10 @@ internal sealed partial class SandboxManager
     /// </summary>
     public async Task<bool> SuspendAsync(string idOrName, string ns, bool hibernate, CancellationToken cancellationToken)
     {
-        var record = Get(idOrName, ns);
-        if (!record.IsNamed)
+        var found = Get(idOrName, ns);
+        if (!found.IsNamed)
         {
-            throw new EngineException(400, $"sandbox {record.Id} is ephemeral and cannot be suspended (it would terminate on idle); give it a name (PATCH {{\"name\": ...}}) to make it suspendable");
+            throw new EngineException(400, $"sandbox {found.Id} is ephemeral and cannot be suspended (it would terminate on idle); give it a name (PATCH {{\"name\": ...}}) to make it suspendable");
         }
 
         if (hibernate && !CriuAvailable)
@@ -26,11 +26,8 @@ internal sealed partial class SandboxManager
             throw new EngineException(400, $"hibernation needs CRIU: {CriuProblem}");
         }
 
-        var gate = LockOf(record.Id);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return await LockedAsync(found.Id, ns, async record =>
         {
-            record = Get(record.Id, ns);
             switch (record.Status)
             {
                 case SandboxStatus.Suspended when !hibernate || record.SuspendTier == SuspendTier.Hibernated:
@@ -52,11 +49,7 @@ internal sealed partial class SandboxManager
                 default:
                     throw new EngineException(400, $"sandbox {record.Id} is {record.Status}; only a running sandbox can be suspended");
             }
-        }
-        finally
-        {
-            gate.Release();
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task FreezeAsync(SandboxRecord record, CancellationToken cancellationToken)
@@ -103,12 +96,8 @@ internal sealed partial class SandboxManager
     /// <summary>Resumes a suspended sandbox (thaw or CRIU restore). True when this call resumed it (202), false when it was running (200).</summary>
     public async Task<bool> ResumeAsync(string idOrName, string ns, CancellationToken cancellationToken)
     {
-        var record = Get(idOrName, ns);
-        var gate = LockOf(record.Id);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return await LockedAsync(idOrName, ns, async record =>
         {
-            record = Get(record.Id, ns);
             switch (record.Status)
             {
                 case SandboxStatus.Running:
@@ -119,11 +108,7 @@ internal sealed partial class SandboxManager
                 default:
                     throw new EngineException(400, $"sandbox {record.Id} is {record.Status}; only a suspended sandbox can be resumed");
             }
-        }
-        finally
-        {
-            gate.Release();
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Makes sure the sandbox is running (the ingress's wake-on-request); 503 when it cannot be.</summary>

@@ -38,6 +38,22 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     private SemaphoreSlim LockOf(string id) => _locks.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
 
+    /// <summary>Runs <paramref name="action"/> holding the sandbox's lock, on its record as stored once the lock is held.</summary>
+    private async Task<T> LockedAsync<T>(string idOrName, string ns, Func<SandboxRecord, Task<T>> action, CancellationToken cancellationToken)
+    {
+        var id = Get(idOrName, ns).Id;
+        var gate = LockOf(id);
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await action(Get(id, ns)).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
     private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
     /// <summary>A live sandbox by id or name, or a terminated one by id; 404 otherwise.</summary>
@@ -314,12 +330,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// <summary>Terminates a sandbox; terminating a terminated one succeeds (idempotent, as Tensorlake's DELETE).</summary>
     public async Task<SandboxRecord> DeleteAsync(string idOrName, string ns, string reason, CancellationToken cancellationToken)
     {
-        var record = Get(idOrName, ns);
-        var gate = LockOf(record.Id);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return await LockedAsync(idOrName, ns, async record =>
         {
-            record = Get(record.Id, ns);
             if (!record.IsAlive)
             {
                 return record;
@@ -333,22 +345,14 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             store.Save(record);
             logger.LogInformation("sandbox {Id} terminated ({Reason})", record.Id, reason);
             return record;
-        }
-        finally
-        {
-            gate.Release();
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>PATCH: name, port allowlist, unauthenticated access, and the egress policy (tri-state).</summary>
     public async Task<SandboxRecord> UpdateAsync(string idOrName, string ns, SandboxPatch patch, CancellationToken cancellationToken)
     {
-        var record = Get(idOrName, ns);
-        var gate = LockOf(record.Id);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        return await LockedAsync(idOrName, ns, async record =>
         {
-            record = Get(record.Id, ns);
             if (!record.IsAlive)
             {
                 throw new EngineException(400, $"sandbox {record.Id} is terminated; it cannot be changed");
@@ -389,11 +393,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
             store.Save(record);
             return record;
-        }
-        finally
-        {
-            gate.Release();
-        }
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     private static void Validate(CreateSandboxRequest request)
