@@ -47,30 +47,36 @@ internal static class ProcessEndpoints
 
     private static async Task StartAsync(HttpContext ctx, ProcessTable table)
     {
+        if (await LaunchAsync(ctx, table, oneShot: false).ConfigureAwait(false) is { } launched)
+        {
+            await DaemonResponses.Json(ctx, 201, ToInfo(launched.Process), DaemonJsonContext.Default.ProcessInfoBody).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads a process request and starts it; on a bad request or a failed spawn, answers the error and returns null.</summary>
+    private static async Task<(SandboxProcess Process, StartRequest Request)?> LaunchAsync(HttpContext ctx, ProcessTable table, bool oneShot)
+    {
         if (await DaemonResponses.ReadAsync(ctx, DaemonJsonContext.Default.StartRequest).ConfigureAwait(false) is not { } request)
         {
-            await DaemonResponses.Error(ctx, 400, "INVALID_REQUEST", "the body must be a JSON process request: {\"command\": \"...\", \"args\": [...]}").ConfigureAwait(false);
-            return;
+            await DaemonResponses.Error(ctx, 400, "INVALID_REQUEST", $"the body must be a JSON {(oneShot ? "run" : "process")} request: {{\"command\": \"...\", \"args\": [...]}}").ConfigureAwait(false);
+            return null;
         }
 
-        if (request.Name is { } name && (name.Length == 0 || name.Contains('/', StringComparison.Ordinal) || name.All(char.IsAsciiDigit)))
+        if (!oneShot && request.Name is { } name && (name.Length == 0 || name.Contains('/', StringComparison.Ordinal) || name.All(char.IsAsciiDigit)))
         {
             await DaemonResponses.Error(ctx, 400, "INVALID_REQUEST", "a process name must be non-empty, contain no '/', and not be all digits").ConfigureAwait(false);
-            return;
+            return null;
         }
 
-        SandboxProcess process;
         try
         {
-            process = table.Start(request, oneShot: false);
+            return (table.Start(request, oneShot), request);
         }
         catch (ProcessLaunchException ex)
         {
             await DaemonResponses.Error(ctx, ex.IsBadRequest ? 400 : 500, ex.IsBadRequest ? "INVALID_REQUEST" : "INTERNAL_ERROR", ex.Message).ConfigureAwait(false);
-            return;
+            return null;
         }
-
-        await DaemonResponses.Json(ctx, 201, ToInfo(process), DaemonJsonContext.Default.ProcessInfoBody).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -79,23 +85,12 @@ internal static class ProcessEndpoints
     /// </summary>
     private static async Task RunAsync(HttpContext ctx, ProcessTable table)
     {
-        if (await DaemonResponses.ReadAsync(ctx, DaemonJsonContext.Default.StartRequest).ConfigureAwait(false) is not { } request)
+        if (await LaunchAsync(ctx, table, oneShot: true).ConfigureAwait(false) is not { } launched)
         {
-            await DaemonResponses.Error(ctx, 400, "INVALID_REQUEST", "the body must be a JSON run request: {\"command\": \"...\", \"args\": [...]}").ConfigureAwait(false);
             return;
         }
 
-        SandboxProcess process;
-        try
-        {
-            process = table.Start(request, oneShot: true);
-        }
-        catch (ProcessLaunchException ex)
-        {
-            await DaemonResponses.Error(ctx, ex.IsBadRequest ? 400 : 500, ex.IsBadRequest ? "INVALID_REQUEST" : "INTERNAL_ERROR", ex.Message).ConfigureAwait(false);
-            return;
-        }
-
+        var (process, request) = launched;
         var (replay, live) = process.Subscribe("output");
         using var timeout = request.Timeout is > 0 ? new CancellationTokenSource(TimeSpan.FromSeconds(request.Timeout.Value)) : new CancellationTokenSource();
         using var timeoutKill = timeout.Token.Register(process.KillTree);
