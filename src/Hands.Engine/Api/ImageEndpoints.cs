@@ -32,13 +32,13 @@ internal static partial class ImageEndpoints
             var snapshotId = body?["snapshotId"]?.GetValue<string>();
             if (name is null || snapshotId is null)
             {
-                await Text(ctx, 400, "the body needs 'name' and 'snapshotId'").ConfigureAwait(false);
+                await LifecycleEndpoints.Text(ctx, 400, "the body needs 'name' and 'snapshotId'").ConfigureAwait(false);
                 return;
             }
 
             if (!ImageName().IsMatch(name) || name is ImageStore.Host or ImageStore.Debian)
             {
-                await Text(ctx, 400, $"image name '{name}' is not valid: lowercase letters, digits, '.', '_', '-' and '/', not 'host' or 'debian'").ConfigureAwait(false);
+                await LifecycleEndpoints.Text(ctx, 400, $"image name '{name}' is not valid: lowercase letters, digits, '.', '_', '-' and '/', not 'host' or 'debian'").ConfigureAwait(false);
                 return;
             }
 
@@ -54,7 +54,7 @@ internal static partial class ImageEndpoints
             }
             catch (EngineException ex)
             {
-                await Text(ctx, ex.Status, ex.Message).ConfigureAwait(false);
+                await LifecycleEndpoints.Text(ctx, ex.Status, ex.Message).ConfigureAwait(false);
                 return;
             }
 
@@ -75,19 +75,12 @@ internal static partial class ImageEndpoints
             var name = Uri.UnescapeDataString((string)ctx.Request.RouteValues["name"]!);
             if (!sandboxes.Images.Unregister(name))
             {
-                await Text(ctx, 404, $"image '{name}' not found").ConfigureAwait(false);
+                await LifecycleEndpoints.Text(ctx, 404, $"image '{name}' not found").ConfigureAwait(false);
                 return;
             }
 
             ctx.Response.StatusCode = 200;
         });
-    }
-
-    private static Task Text(HttpContext ctx, int status, string message)
-    {
-        ctx.Response.StatusCode = status;
-        ctx.Response.ContentType = "text/plain; charset=utf-8";
-        return ctx.Response.WriteAsync(message, ctx.RequestAborted);
     }
 
     [GeneratedRegex("^[a-z0-9][a-z0-9._/-]{0,127}$")]

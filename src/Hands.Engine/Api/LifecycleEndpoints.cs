@@ -219,7 +219,8 @@ internal static class LifecycleEndpoints
         return ctx.Response.WriteAsync(body.ToJsonString(), ctx.RequestAborted);
     }
 
-    private static Task Text(HttpContext ctx, int status, string message)
+    /// <summary>The lifecycle API's error shape: plain text, as Tensorlake's service answers.</summary>
+    internal static Task Text(HttpContext ctx, int status, string message)
     {
         ctx.Response.StatusCode = status;
         ctx.Response.ContentType = "text/plain; charset=utf-8";
