@@ -33,13 +33,14 @@ internal sealed class RuncRuntime(string binary, string stateRoot, string? criu)
 
     /// <summary><c>runc run -d</c>: creates and starts the container from <paramref name="bundle"/>.</summary>
     public Task RunAsync(string id, string bundle, string log, CancellationToken cancellationToken) =>
-        DetachedAsync([.. Global(log), "run", "-d", "--bundle", bundle, id], log, cancellationToken);
+        DetachedAsync([.. Global(log), "run", "-d", "--bundle", bundle, id], log, criuLog: null, cancellationToken);
 
     /// <summary><c>runc restore -d</c> from a CRIU image into <paramref name="bundle"/> (its own rootfs, netns and cgroup).</summary>
     public Task RestoreAsync(string id, string bundle, string imagePath, string workPath, string log, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(workPath);
-        return DetachedAsync([.. Global(log), "restore", "-d", "--tcp-established", "--image-path", imagePath, "--work-path", workPath, "--bundle", bundle, id], log, cancellationToken);
+        return DetachedAsync([.. Global(log), "restore", "-d", "--tcp-established", "--image-path", imagePath, "--work-path", workPath, "--bundle", bundle, id],
+            log, Path.Combine(workPath, "restore.log"), cancellationToken);
     }
 
     /// <summary>
@@ -100,16 +101,15 @@ internal sealed class RuncRuntime(string binary, string stateRoot, string? criu)
         return result.ExitCode == 0 ? result.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : [];
     }
 
-    private async Task DetachedAsync(IReadOnlyList<string> args, string log, CancellationToken cancellationToken)
+    private async Task DetachedAsync(IReadOnlyList<string> args, string log, string? criuLog, CancellationToken cancellationToken)
     {
         File.Delete(log);
         var result = await CommandRunner.RunAsync("/bin/sh", ["-c", "exec \"$@\" </dev/null >/dev/null 2>&1", "sh", binary, .. args], cancellationToken: cancellationToken).ConfigureAwait(false);
         if (result.ExitCode != 0)
         {
             var runcLog = File.Exists(log) ? await File.ReadAllTextAsync(log, cancellationToken).ConfigureAwait(false) : "";
-            var workPath = args.SkipWhile(a => a != "--work-path").Skip(1).FirstOrDefault();
-            var criuLog = workPath is null ? "" : CriuErrors(Path.Combine(workPath, "restore.log"));
-            throw new EngineCommandException(binary, result.ExitCode, $"{LastMessages(runcLog)} {criuLog}".Trim());
+            var criuErrors = criuLog is null ? "" : CriuErrors(criuLog);
+            throw new EngineCommandException(binary, result.ExitCode, $"{LastMessages(runcLog)} {criuErrors}".Trim());
         }
     }
 
