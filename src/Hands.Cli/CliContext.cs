@@ -23,6 +23,20 @@ internal static class CliContext
 
     public const string LocalDefault = "http://127.0.0.1:8787";
 
+    /// <summary>For the serving verbs: prints how to stop, waits for Ctrl-C, and says it is stopping.</summary>
+    public static async Task ServeUntilCancelledAsync(string howToStop, CancellationToken cancellationToken)
+    {
+        Console.WriteLine(howToStop);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.WriteLine("stopping...");
+        }
+    }
+
     public static ManagedAgentsClient CreateClient(ParseResult parse)
     {
         var baseUrl = parse.GetValue(BaseUrl) ?? Environment.GetEnvironmentVariable("ANTHROPIC_BASE_URL") ?? LocalDefault;

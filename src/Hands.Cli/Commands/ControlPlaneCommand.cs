@@ -53,15 +53,7 @@ internal static class ControlPlaneCommand
             }
 
             Console.WriteLine($"  export ANTHROPIC_BASE_URL={server.BaseAddress.ToString().TrimEnd('/')}");
-            Console.WriteLine("Press Ctrl-C to stop.");
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-            }
-            catch (OperationCanceledException)
-            {
-                Console.WriteLine("stopping...");
-            }
+            await CliContext.ServeUntilCancelledAsync("Press Ctrl-C to stop.", ct);
 
             return 0;
         });

@@ -53,15 +53,7 @@ internal static class EngineCommand
             Console.WriteLine(engine.CriuAvailable ? "CRIU works: memory snapshots and hibernation are on." : $"CRIU unavailable: {engine.CriuProblem}");
             Console.WriteLine(options.ApiKey is null ? "No API key (HANDS_ENGINE_API_KEY unset): loopback callers need none." : "Requests need 'Authorization: Bearer $HANDS_ENGINE_API_KEY'.");
             Console.WriteLine($"  export TENSORLAKE_API_URL={engine.ApiAddress.ToString().TrimEnd('/')}");
-            Console.WriteLine("Press Ctrl-C to stop (sandboxes keep running; the next start re-attaches to them).");
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-            }
-            catch (OperationCanceledException)
-            {
-                Console.WriteLine("stopping...");
-            }
+            await CliContext.ServeUntilCancelledAsync("Press Ctrl-C to stop (sandboxes keep running; the next start re-attaches to them).", ct);
 
             return 0;
         });
