@@ -38,10 +38,15 @@ install_criu() {
   scripts/lib/criu.sh /opt/hands/criu >/dev/null
 }
 
-# Installs the official SDK (conformance peer) and publishes the NativeAOT worker to artifacts/hands-worker.
+# Installs the official SDK (conformance peer) and publishes the NativeAOT binaries.
 prepare_artifacts() {
   echo "==> installing the official SDK for conformance tests (tests/conformance)"
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+  publish_binaries
+}
+
+# Publishes hands-worker and hands-sandboxd (NativeAOT) to artifacts/ and exports where they are for the engine.
+publish_binaries() {
   echo "==> publishing hands-worker and hands-sandboxd with NativeAOT (warnings are errors)"
   dotnet publish src/Hands.Worker --configuration Release --runtime linux-x64 --output artifacts/hands-worker --nologo -v quiet
   dotnet publish src/Hands.SandboxDaemon --configuration Release --runtime linux-x64 --output artifacts/hands-sandboxd --nologo -v quiet

@@ -3,15 +3,23 @@ using Hands.Cli;
 using Hands.Cli.Commands;
 using Hands.Protocol.Client;
 
+Hands.Cli.Configuration.DotEnv.Load(Directory.GetCurrentDirectory());
 var root = new RootCommand("Hands: the hands of Claude Managed Agents. Self-hosted sandboxes, workers and a local control plane.");
 root.Options.Add(CliContext.BaseUrl);
 root.Options.Add(CliContext.ApiKey);
 root.Subcommands.Add(ControlPlaneCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());
 root.Subcommands.Add(AgentCommand.Create());
-root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(SessionCommand.Create());
+root.Subcommands.Add(StatsCommand.Create());
+root.Subcommands.Add(PollCommand.Create());
+root.Subcommands.Add(WebhookCommand.Create());
+root.Subcommands.Add(WebhookSandboxCommand.Create());
+root.Subcommands.Add(DoctorCommand.Create());
 if (OperatingSystem.IsLinux())
 {
+    root.Subcommands.Add(DemoCommand.Create());
+    root.Subcommands.Add(UpCommand.Create());
     root.Subcommands.Add(EngineCommand.Create());
 }
 
@@ -33,6 +41,11 @@ catch (ManagedAgentsException ex)
     return 1;
 }
 catch (Hands.Sandboxes.Client.TensorlakeException ex)
+{
+    Console.Error.WriteLine($"hands: {ex.Message}");
+    return 1;
+}
+catch (Hands.Orchestrator.OrchestratorException ex)
 {
     Console.Error.WriteLine($"hands: {ex.Message}");
     return 1;

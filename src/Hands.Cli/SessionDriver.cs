@@ -8,14 +8,37 @@ internal static class SessionDriver
 {
     /// <summary>
     /// Sends <paramref name="prompt"/>, then streams from just after the sent message (Last-Event-ID), so no event
-    /// can fall between sending and subscribing. Reconnects after a dropped stream the same way. Returns the stop
-    /// reason (<c>end_turn</c>, ...). <c>requires_action</c> is not the end: the worker or the user must act.
+    /// can fall between sending and subscribing. Returns the stop reason (<c>end_turn</c>, ...).
     /// </summary>
     public static async Task<string> RunTurnAsync(ManagedAgentsClient client, string sessionId, string prompt, EventRenderer renderer, CancellationToken ct)
     {
         var sent = await client.Events.SendAsync(sessionId,
             [new SessionEvent { Type = EventTypes.UserMessage, Content = [ContentBlock.FromText(prompt)] }], ct);
-        var last = sent.LastOrDefault()?.Id;
+        return await FollowAsync(client, sessionId, sent.LastOrDefault()?.Id, renderer, ct);
+    }
+
+    /// <summary>
+    /// Reattaches: when the session's latest event already ends a turn, renders it and returns; otherwise follows the
+    /// stream from there until the turn ends.
+    /// </summary>
+    public static async Task<string> ReattachAsync(ManagedAgentsClient client, string sessionId, EventRenderer renderer, CancellationToken ct)
+    {
+        var latest = (await client.Events.ListAsync(sessionId, limit: 1, order: "desc", cancellationToken: ct)).Data.FirstOrDefault();
+        if (latest is not null && renderer.Render(latest) is { } reason)
+        {
+            return reason;
+        }
+
+        return await FollowAsync(client, sessionId, latest?.Id, renderer, ct);
+    }
+
+    /// <summary>
+    /// Streams after <paramref name="lastEventId"/> until the turn ends, reconnecting after a dropped stream from the
+    /// last event seen. <c>requires_action</c> is not the end: the worker or the user must act.
+    /// </summary>
+    public static async Task<string> FollowAsync(ManagedAgentsClient client, string sessionId, string? lastEventId, EventRenderer renderer, CancellationToken ct)
+    {
+        var last = lastEventId;
         var delay = TimeSpan.FromMilliseconds(250);
         while (true)
         {
@@ -33,7 +56,13 @@ internal static class SessionDriver
             }
             catch (ManagedAgentsException ex) when (!ex.IsFatal && !ct.IsCancellationRequested)
             {
-                // the stream broke; resume after the last event seen
+                // the stream broke (the control plane restarted?); resume after the last event seen
+            }
+            catch (HttpRequestException) when (!ct.IsCancellationRequested)
+            {
+            }
+            catch (IOException) when (!ct.IsCancellationRequested)
+            {
             }
 
             await Task.Delay(delay, ct);

@@ -45,6 +45,13 @@ public sealed class EngineOptions
     /// <summary>The apt mirror debootstrap builds the <c>debian</c> base from.</summary>
     public string DebianMirror { get; set; } = "http://deb.debian.org/debian";
 
+    /// <summary>
+    /// Host loopback ports sandboxes may reach as <c>host.hands.internal:PORT</c> (the engine listens on each
+    /// sandbox's gateway and relays to <c>127.0.0.1:PORT</c>), e.g. the local control plane a worker reports to.
+    /// Empty by default: nothing on the host is reachable from a sandbox unless named here.
+    /// </summary>
+    public IReadOnlyList<int> HostPorts { get; set; } = [];
+
     /// <summary>Where built base images are cached across data directories (debootstrap takes a minute).</summary>
     public string ImageCacheDirectory { get; set; } = "/var/cache/hands/images";
 }

@@ -20,10 +20,11 @@ internal static class EngineCommand
         var defaultImage = new Option<string>("--default-image") { Description = "Image for creates that name none: host or debian", DefaultValueFactory = _ => "host" };
         var hibernateAfter = new Option<int>("--hibernate-after") { Description = "Seconds a frozen sandbox stays in RAM before it is hibernated to disk", DefaultValueFactory = _ => 600 };
         var maxSandboxes = new Option<int>("--max-sandboxes") { Description = "Most live sandboxes at once", DefaultValueFactory = _ => 256 };
+        var hostPorts = new Option<int[]>("--host-port") { Description = "A host loopback port sandboxes may reach as host.hands.internal:PORT (repeatable; e.g. the control plane's)", AllowMultipleArgumentsPerToken = true };
         var prepareDebian = new Option<bool>("--prepare-debian") { Description = "Build the debian base image (debootstrap, about a minute, once) before serving" };
         var command = new Command("engine", "Run the local sandbox engine: Tensorlake's API on loopback over runc, overlayfs, network namespaces and CRIU")
         {
-            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, prepareDebian,
+            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, hostPorts, prepareDebian,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -39,6 +40,7 @@ internal static class EngineCommand
                 DefaultImage = parse.GetValue(defaultImage)!,
                 HibernateAfter = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(hibernateAfter))),
                 MaxSandboxes = Math.Max(1, parse.GetValue(maxSandboxes)),
+                HostPorts = ValidPorts(parse.GetValue(hostPorts) ?? []),
                 ApiKey = Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } key ? key : null,
             };
             await using var engine = await EngineServer.StartAsync(options, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
@@ -59,6 +61,9 @@ internal static class EngineCommand
         });
         return command;
     }
+
+    private static int[] ValidPorts(int[] ports) =>
+        ports.Where(p => p is < 1 or > 65535).Select(p => (int?)p).FirstOrDefault() is { } bad ? throw new CliException($"--host-port: {bad} is not a port (1-65535).") : ports;
 
     private static Uri ParseUrl(string value, string option) =>
         Uri.TryCreate(value, UriKind.Absolute, out var uri) && uri.Scheme == "http" ? uri : throw new CliException($"{option}: '{value}' is not an http:// URL.");

@@ -12,7 +12,10 @@ internal static class SandboxClientFactory
     /// <summary>Where <c>hands engine</c> serves by default.</summary>
     public const string LocalEngineUrl = "http://127.0.0.1:8900";
 
-    public static TensorlakeClient Create()
+    public static TensorlakeClient Create() => new(Options());
+
+    /// <summary>The options <see cref="Create"/> uses: API URL and key resolved as the class summary says.</summary>
+    public static TensorlakeClientOptions Options()
     {
         var options = TensorlakeClientOptions.FromEnvironment();
         if (Environment.GetEnvironmentVariable("TENSORLAKE_API_URL") is not { Length: > 0 } && options.ApiKey is null)
@@ -25,7 +28,7 @@ internal static class SandboxClientFactory
             options.ApiKey = engineKey;
         }
 
-        return new TensorlakeClient(options);
+        return options;
     }
 
     /// <summary>Connects to a sandbox's own API by id or name (looked up first, so the server's sandbox_url is used).</summary>

@@ -23,7 +23,7 @@ public sealed class WebhookDispatcher : BackgroundService
     {
         _core = core;
         _logger = logger;
-        _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(5) })
+        _http = new HttpClient(new SocketsHttpHandler { AllowAutoRedirect = false, ConnectTimeout = TimeSpan.FromSeconds(5), ConnectCallback = Hands.Protocol.Client.LocalhostNames.ConnectAsync })
         {
             Timeout = core.Options.WebhookTimeout,
         };
@@ -31,6 +31,7 @@ public sealed class WebhookDispatcher : BackgroundService
     }
 
     public void Wake() => _wake.Release();
+
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {

@@ -45,15 +45,15 @@ internal static class LifecycleEndpoints
         {
             var request = await ReadAsync(ctx, SandboxesJsonContext.Default.CreateSandboxRequest).ConfigureAwait(false);
             var record = await sandboxes.CreateAsync(request, ns, ctx.RequestAborted).ConfigureAwait(false);
-            await Json(ctx, 200, wire.Sandbox(record)).ConfigureAwait(false);
+            await Json(ctx, 200, wire.ForCaller(ctx).Sandbox(record)).ConfigureAwait(false);
         }));
         group.MapGet("/sandboxes", ctx => Handle(ctx, ns => ListAsync(ctx, ns, sandboxes, wire)));
-        group.MapGet("/sandboxes/{id}", ctx => Handle(ctx, ns => Json(ctx, 200, wire.Sandbox(sandboxes.Get(Id(ctx), ns)))));
+        group.MapGet("/sandboxes/{id}", ctx => Handle(ctx, ns => Json(ctx, 200, wire.ForCaller(ctx).Sandbox(sandboxes.Get(Id(ctx), ns)))));
         group.MapPatch("/sandboxes/{id}", ctx => Handle(ctx, async ns =>
         {
             var patch = await ReadPatchAsync(ctx).ConfigureAwait(false);
             var record = await sandboxes.UpdateAsync(Id(ctx), ns, patch, ctx.RequestAborted).ConfigureAwait(false);
-            await Json(ctx, 200, wire.Sandbox(record)).ConfigureAwait(false);
+            await Json(ctx, 200, wire.ForCaller(ctx).Sandbox(record)).ConfigureAwait(false);
         }));
         group.MapDelete("/sandboxes/{id}", ctx => Handle(ctx, async ns =>
         {
@@ -84,12 +84,12 @@ internal static class LifecycleEndpoints
             // Engine extension: ?hibernate=true goes straight to tier 2 (CRIU to disk) instead of freezing first.
             var hibernate = string.Equals(ctx.Request.Query["hibernate"], "true", StringComparison.OrdinalIgnoreCase);
             var changed = await sandboxes.SuspendAsync(Id(ctx), ns, hibernate, ctx.RequestAborted).ConfigureAwait(false);
-            await Json(ctx, changed ? 202 : 200, wire.Sandbox(sandboxes.Get(Id(ctx), ns))).ConfigureAwait(false);
+            await Json(ctx, changed ? 202 : 200, wire.ForCaller(ctx).Sandbox(sandboxes.Get(Id(ctx), ns))).ConfigureAwait(false);
         }));
         group.MapPost("/sandboxes/{id}/resume", ctx => Handle(ctx, async ns =>
         {
             var changed = await sandboxes.ResumeAsync(Id(ctx), ns, ctx.RequestAborted).ConfigureAwait(false);
-            await Json(ctx, changed ? 202 : 200, wire.Sandbox(sandboxes.Get(Id(ctx), ns))).ConfigureAwait(false);
+            await Json(ctx, changed ? 202 : 200, wire.ForCaller(ctx).Sandbox(sandboxes.Get(Id(ctx), ns))).ConfigureAwait(false);
         }));
         group.MapPost("/sandboxes/{id}/snapshot", ctx => Handle(ctx, async ns =>
         {
@@ -149,7 +149,7 @@ internal static class LifecycleEndpoints
         var next = offset + page.Count < all.Count ? Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes((offset + page.Count).ToString(System.Globalization.CultureInfo.InvariantCulture))) : null;
         return Json(ctx, 200, new JsonObject
         {
-            ["sandboxes"] = new JsonArray([.. page.Select(s => (JsonNode)wire.Sandbox(s))]),
+            ["sandboxes"] = new JsonArray([.. page.Select(s => (JsonNode)wire.ForCaller(ctx).Sandbox(s))]),
             ["next_cursor"] = next,
             ["prev_cursor"] = null,
         });

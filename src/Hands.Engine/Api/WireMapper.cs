@@ -11,6 +11,24 @@ internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint)
 
     public string IngressEndpoint { get; } = ingressEndpoint;
 
+    private WireMapper? _insideView;
+
+    /// <summary>
+    /// The mapper for whoever asks. A caller inside a sandbox reaches the engine as <c>host.hands.internal</c>
+    /// (through a host-port forward), so its answers name the ingress by that host too; everyone else gets the
+    /// ingress's own address.
+    /// </summary>
+    public WireMapper ForCaller(Microsoft.AspNetCore.Http.HttpContext context)
+    {
+        if (!string.Equals(context.Request.Host.Host, Network.HostPortForwards.HostName, StringComparison.OrdinalIgnoreCase))
+        {
+            return this;
+        }
+
+        return _insideView ??= new WireMapper(new UriBuilder(ingressAddress) { Host = Network.HostPortForwards.HostName }.Uri,
+            new UriBuilder(IngressEndpoint) { Host = Network.HostPortForwards.HostName }.Uri.ToString().TrimEnd('/'));
+    }
+
     /// <summary><c>SandboxInfo</c>, plus <c>sandbox_id</c> so the same object also reads as a create answer.</summary>
     public JsonObject Sandbox(SandboxRecord record)
     {

@@ -82,43 +82,13 @@ internal sealed class TcpRelays(SandboxManager sandboxes, SandboxActivity activi
 
                 using var upstream = new TcpClient();
                 await upstream.ConnectAsync(address, port, cancellationToken).ConfigureAwait(false);
-                using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                // Both streams first: a direction that ends at once (the client already sent and half-closed) shuts its
-                // socket down, after which GetStream refuses.
-                var (clientStream, upstreamStream) = (client.GetStream(), upstream.GetStream());
-                var a = Pump(clientStream, upstreamStream, upstream.Client, stop.Token);
-                var b = Pump(upstreamStream, clientStream, client.Client, stop.Token);
-                await Task.WhenAll(a, b).ConfigureAwait(false);
+                await Network.TcpPipe.BothWaysAsync(client, upstream, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or IOException or EngineException or OperationCanceledException)
             {
                 logger.LogDebug("relay {Id}:{Port} ended: {Error}", id, port, ex.Message);
             }
 
-        }
-    }
-
-    /// <summary>Copies one direction, then half-closes the other side so the peer sees the end of the stream.</summary>
-    private static async Task Pump(Stream from, Stream to, Socket toSocket, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await from.CopyToAsync(to, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            try
-            {
-                toSocket.Shutdown(SocketShutdown.Send);
-            }
-            catch (SocketException)
-            {
-                // Already gone.
-            }
-            catch (ObjectDisposedException)
-            {
-                // Already gone.
-            }
         }
     }
 

@@ -7,15 +7,16 @@ namespace Hands.Engine.Network;
 
 /// <summary>
 /// Turns a sandbox's <c>network</c> policy into iptables rules inside its own network namespace, where the sandbox
-/// (no CAP_NET_ADMIN) cannot change them. Order: loopback and replies pass; <c>deny_out</c> is refused; every other
-/// sandbox's address is refused (isolation, whatever the policy says); <c>allow_out</c> passes; then the default:
-/// allow when <c>allow_out</c> is empty and <c>allow_internet_access</c> is true, refuse otherwise (DNS passes when
+/// (no CAP_NET_ADMIN) cannot change them. Order: loopback and replies pass; <c>deny_out</c> is refused; the gateway's
+/// host-forward ports pass; every other sandbox's address is refused (isolation, whatever the policy says);
+/// <c>allow_out</c> passes; then the default: allow when <c>allow_out</c> is empty and <c>allow_internet_access</c>
+/// is true, refuse otherwise (DNS passes when
 /// <c>allow_out</c> is set and internet access is allowed, as Tensorlake documents). Hostnames are resolved when the
 /// policy is applied; one that does not resolve rejects the policy and the old one stays.
 /// </summary>
 internal static class EgressRules
 {
-    public static async Task<string> RenderAsync(NetworkPolicy? policy, NetworkSlot slot, CancellationToken cancellationToken)
+    public static async Task<string> RenderAsync(NetworkPolicy? policy, NetworkSlot slot, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken)
     {
         var rules = new StringBuilder();
         rules.Append("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:HANDS-POLICY - [0:0]\n");
@@ -24,6 +25,12 @@ internal static class EgressRules
         foreach (var target in await ResolveAsync(policy?.DenyOut ?? [], "deny_out", cancellationToken).ConfigureAwait(false))
         {
             rules.Append($"-A OUTPUT -d {target} -j REJECT\n");
+        }
+
+        // The engine's host forwards are the operator's own services (the API a worker reports to): always reachable.
+        foreach (var port in hostPorts)
+        {
+            rules.Append($"-A OUTPUT -d {slot.HostAddress}/32 -p tcp --dport {port} -j ACCEPT\n");
         }
 
         // The sandbox's own gateway follows the policy; every other address in 10.200.0.0/16 is another sandbox.

@@ -11,9 +11,9 @@ namespace Hands.Engine.Network;
 /// </summary>
 internal static class SandboxNetwork
 {
-    public static async Task CreateAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, CancellationToken cancellationToken)
+    public static async Task CreateAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken)
     {
-        var rules = await EgressRules.RenderAsync(policy, slot, cancellationToken).ConfigureAwait(false);
+        var rules = await EgressRules.RenderAsync(policy, slot, hostPorts, cancellationToken).ConfigureAwait(false);
         await DestroyAsync(namespaceFile, slot, cancellationToken).ConfigureAwait(false);
         Directory.CreateDirectory(Path.GetDirectoryName(namespaceFile)!);
         await File.WriteAllBytesAsync(namespaceFile, [], cancellationToken).ConfigureAwait(false);
@@ -36,9 +36,9 @@ internal static class SandboxNetwork
     }
 
     /// <summary>Replaces the egress rules atomically (iptables-restore commits the whole table or nothing).</summary>
-    public static async Task ApplyPolicyAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, CancellationToken cancellationToken)
+    public static async Task ApplyPolicyAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken)
     {
-        var rules = await EgressRules.RenderAsync(policy, slot, cancellationToken).ConfigureAwait(false);
+        var rules = await EgressRules.RenderAsync(policy, slot, hostPorts, cancellationToken).ConfigureAwait(false);
         await CommandRunner.RunCheckedAsync("nsenter", [$"--net={namespaceFile}", "iptables-restore"], rules, cancellationToken).ConfigureAwait(false);
     }
 

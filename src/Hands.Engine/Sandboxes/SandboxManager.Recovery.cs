@@ -62,6 +62,11 @@ internal sealed partial class SandboxManager
         }
 
         await RemoveOrphansAsync(containers, cancellationToken).ConfigureAwait(false);
+        foreach (var record in store.LiveSandboxes().Where(r => r.Slot > 0 && SandboxNetwork.Exists(PathsOf(r.Id).NetworkNamespace)))
+        {
+            // Host forwards are listeners of this process: a restarted engine opens them again.
+            _hostPorts.Open(SlotOf(record));
+        }
     }
 
     private async Task RemoveOrphansAsync(HashSet<string> containers, CancellationToken cancellationToken)

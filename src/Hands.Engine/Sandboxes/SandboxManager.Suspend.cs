@@ -145,7 +145,7 @@ internal sealed partial class SandboxManager
             if (!SandboxNetwork.Exists(paths.NetworkNamespace))
             {
                 // After a host reboot the namespace is gone; the sandbox gets a fresh one with the same address.
-                await SandboxNetwork.CreateAsync(paths.NetworkNamespace, SlotOf(record), record.Network, cancellationToken).ConfigureAwait(false);
+                await CreateNetworkAsync(record, cancellationToken).ConfigureAwait(false);
             }
 
             if (Native.MountsUnder(paths.RootFs).Count == 0)

@@ -21,6 +21,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(20);
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new();
+    private readonly HostPortForwards _hostPorts = new(options.HostPorts, logger);
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
     public bool CriuAvailable => binaries.Criu is not null;
@@ -190,7 +191,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             Native.MountOverlay(paths.RootFs, record.Layers, paths.Upper, paths.Work);
         }
 
-        await SandboxNetwork.CreateAsync(paths.NetworkNamespace, slot, record.Network, cancellationToken).ConfigureAwait(false);
+        await CreateNetworkAsync(record, cancellationToken).ConfigureAwait(false);
+        WriteHostsFile(paths, slot);
         WriteBundle(record, image.Binds, checkpoint is not null);
         if (checkpoint is null)
         {
@@ -220,6 +222,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             .. imageBinds,
             new(binaries.Init, "/opt/hands/bin/tini"),
             new(binaries.SandboxDaemon, "/opt/hands/bin/hands-sandboxd"),
+            new(paths.HostsFile, "/etc/hosts"),
         ];
         if (binaries.Worker is not null)
         {
@@ -263,6 +266,24 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             CriuConfigPath: criuConfig));
     }
 
+    /// <summary>Closes every host-forward listener (engine shutdown; the sandboxes keep running).</summary>
+    public ValueTask DisposeHostPortsAsync() => _hostPorts.DisposeAsync();
+
+    /// <summary>Makes the sandbox's network namespace and opens its host forwards.</summary>
+    private async Task CreateNetworkAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        var slot = SlotOf(record);
+        await SandboxNetwork.CreateAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken).ConfigureAwait(false);
+        _hostPorts.Open(slot);
+    }
+
+    /// <summary>
+    /// Per sandbox, bound over <c>/etc/hosts</c> (not in the upper, so a fork gets its own): <c>localhost</c> and the
+    /// name of the host's forwarded ports, which is this sandbox's gateway.
+    /// </summary>
+    private static void WriteHostsFile(SandboxPaths paths, NetworkSlot slot) =>
+        File.WriteAllText(paths.HostsFile, $"127.0.0.1 localhost\n::1 localhost\n{slot.HostAddress} {HostPortForwards.HostName}\n");
+
     /// <summary>Stops the container and removes its mounts, network and files; never throws (used on every failure path).</summary>
     private async Task TearDownAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
@@ -283,6 +304,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         if (record.Slot > 0)
         {
+            await _hostPorts.CloseAsync(SlotOf(record)).ConfigureAwait(false);
             await SandboxNetwork.DestroyAsync(paths.NetworkNamespace, SlotOf(record), cancellationToken).ConfigureAwait(false);
         }
 
@@ -387,7 +409,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             if (patch.NetworkSet)
             {
                 var paths = PathsOf(record.Id);
-                await SandboxNetwork.ApplyPolicyAsync(paths.NetworkNamespace, SlotOf(record), patch.Network, cancellationToken).ConfigureAwait(false);
+                await SandboxNetwork.ApplyPolicyAsync(paths.NetworkNamespace, SlotOf(record), patch.Network, _hostPorts.Ports, cancellationToken).ConfigureAwait(false);
                 record.Network = patch.Network;
             }
 

@@ -11,6 +11,7 @@ internal sealed class SandboxPaths(string dataDirectory, string id)
     public string RuncLog => Path.Combine(Root, "runc.log");
     public string Hibernation => Path.Combine(Root, "hibernation");
     public string CriuWork => Path.Combine(Root, "criu-work");
+    public string HostsFile => Path.Combine(Root, "hosts");
     public string ForkCriuConfig => Path.Combine(Root, "criu-fork.conf");
     public string NetworkNamespace { get; } = Path.Combine(dataDirectory, "netns", id);
 }

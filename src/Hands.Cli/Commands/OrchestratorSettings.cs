@@ -1,0 +1,50 @@
+using System.CommandLine;
+using Hands.Cli.Configuration;
+using Hands.Orchestrator;
+using Hands.Protocol.Client;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Cli.Commands;
+
+/// <summary>
+/// What every orchestrator verb shares: its options from the reference integration's variables (flags win), the
+/// environment-key client, the sandbox provider, and a console logger.
+/// </summary>
+internal static class OrchestratorSettings
+{
+    public static readonly Option<int?> Concurrency = new("--concurrency")
+    {
+        Description = "Most sessions spun up at once (default: $HANDS_MAX_CONCURRENT_SPAWNS, else 16; 1 = one at a time like the reference orchestrator)",
+    };
+
+    public static readonly Option<string?> Image = new("--image") { Description = "Image of session sandboxes (default: $SANDBOX_IMAGE_NAME, else the provider's)" };
+
+    public static void AddTo(Command command)
+    {
+        command.Options.Add(Concurrency);
+        command.Options.Add(Image);
+    }
+
+    public static OrchestratorOptions Build(ParseResult parse, ILogger logger) => new()
+    {
+        EnvironmentId = Settings.Require("ANTHROPIC_ENVIRONMENT_ID", "the id of the self_hosted environment to serve (hands env create NAME)"),
+        EnvironmentKey = Settings.Require("ANTHROPIC_ENVIRONMENT_KEY", "the environment's key (hands env key ENVIRONMENT_ID), never the organization API key"),
+        BaseUrl = Settings.Url("ANTHROPIC_BASE_URL", CliContext.LocalDefault),
+        WorkerBaseUrl = Settings.Get("HANDS_WORKER_BASE_URL") is not null ? Settings.Url("HANDS_WORKER_BASE_URL", "") : null,
+        Image = parse.GetValue(Image) ?? Settings.Get("SANDBOX_IMAGE_NAME"),
+        SandboxTimeoutSeconds = Settings.Int("SANDBOX_TIMEOUT_SECONDS", 3600, 0, 30 * 86400),
+        WorkerMaxIdle = TimeSpan.FromSeconds(Settings.Int("RUNNER_MAX_IDLE_SECONDS", 300, 1, 86400)),
+        ResumeSuspendedSessions = Settings.Bool("RESUME_SUSPENDED_SESSIONS", false),
+        MaxConcurrentSpawns = parse.GetValue(Concurrency) is { } k ? Math.Max(1, k) : Settings.Int("HANDS_MAX_CONCURRENT_SPAWNS", 16, 1, 1024),
+        Logger = logger,
+    };
+
+    public static ManagedAgentsClient EnvironmentClient(OrchestratorOptions options) =>
+        new(ManagedAgentsCredential.Bearer(options.EnvironmentKey), new ManagedAgentsClientOptions { BaseUrl = options.BaseUrl });
+
+    public static ILoggerFactory ConsoleLogging() => LoggerFactory.Create(ConfigureLogging);
+
+    public static void ConfigureLogging(ILoggingBuilder builder) =>
+        builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
+            .AddFilter("Microsoft", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning);
+}

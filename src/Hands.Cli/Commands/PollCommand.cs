@@ -1,0 +1,47 @@
+using System.CommandLine;
+using Hands.Cli.Configuration;
+using Hands.Orchestrator;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Cli.Commands;
+
+/// <summary>
+/// <c>hands poll</c>: the long-polling orchestrator. Claims each session's work item, runs its worker in the session's
+/// sandbox, hands over the lease, and keeps polling; Ctrl-C or SIGTERM stops claiming and finishes what started.
+/// </summary>
+internal static class PollCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("poll", "Serve an environment's work queue by long-polling: one sandbox per session, a worker in each");
+        OrchestratorSettings.AddTo(command);
+        command.SetAction(async (parse, ct) =>
+        {
+            using var logging = OrchestratorSettings.ConsoleLogging();
+            var logger = logging.CreateLogger("hands.poll");
+            var options = OrchestratorSettings.Build(parse, logger);
+            var blockMs = Settings.Int("POLL_BLOCK_MS", 999, 1, 999);
+            using var held = OrchestratorLock.Acquire(options.EnvironmentId, "poll");
+            using var environment = OrchestratorSettings.EnvironmentClient(options);
+            using var sandboxes = SandboxClientFactory.Create();
+            await using var orchestrator = new WorkQueueOrchestrator(environment, sandboxes, options);
+            using var stopJanitor = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            var janitor = new SandboxJanitor(sandboxes, logger).RunAsync(TimeSpan.FromSeconds(Settings.Int("JANITOR_SECONDS", 60, 5, 86400)), stopJanitor.Token);
+            logger.LogInformation("polling environment {Environment} at {Url} (block {Block} ms, up to {K} spawns at once, resume suspended: {Resume}); Ctrl-C to stop",
+                options.EnvironmentId, options.BaseUrl, blockMs, options.MaxConcurrentSpawns, options.ResumeSuspendedSessions);
+            try
+            {
+                await orchestrator.RunPollingAsync(blockMs, ct);
+            }
+            finally
+            {
+                await stopJanitor.CancelAsync();
+                await janitor;
+            }
+
+            logger.LogInformation("stopped: {Attached} sessions attached, {Failed} failed", orchestrator.SpawnedCount, orchestrator.FailedCount);
+            return 0;
+        });
+        return command;
+    }
+}

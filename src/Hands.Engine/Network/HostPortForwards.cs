@@ -1,0 +1,108 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Engine.Network;
+
+/// <summary>
+/// Lets sandboxes reach chosen services on the host's loopback (an engine extension; Docker's
+/// <c>host.docker.internal</c> in spirit). For every sandbox the engine listens on its gateway address
+/// (<c>10.200.N.1</c>) at each configured port and pipes the bytes to <c>127.0.0.1</c> at the same port; inside, the
+/// name <see cref="HostName"/> resolves to that gateway. Nothing else on the host is reachable, the host's own
+/// networking is not changed, and the listeners live exactly as long as the sandbox's network.
+/// </summary>
+internal sealed class HostPortForwards(IReadOnlyList<int> ports, ILogger logger) : IAsyncDisposable
+{
+    /// <summary>The name a sandbox uses for the host (written to its <c>/etc/hosts</c>).</summary>
+    public const string HostName = "host.hands.internal";
+
+    private readonly ConcurrentDictionary<int, List<Forward>> _bySlot = new();
+
+    public IReadOnlyList<int> Ports => ports;
+
+    /// <summary>Starts the slot's listeners (idempotent); the gateway address must already be configured.</summary>
+    public void Open(NetworkSlot slot)
+    {
+        if (ports.Count == 0)
+        {
+            return;
+        }
+
+        _bySlot.GetOrAdd(slot.Index, _ => [.. ports.Select(p => new Forward(new IPEndPoint(slot.HostAddress, p), p, logger))]);
+    }
+
+    public async Task CloseAsync(NetworkSlot slot)
+    {
+        if (_bySlot.TryRemove(slot.Index, out var forwards))
+        {
+            foreach (var forward in forwards)
+            {
+                await forward.DisposeAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var index in _bySlot.Keys.ToList())
+        {
+            await CloseAsync(new NetworkSlot(index)).ConfigureAwait(false);
+        }
+    }
+
+    private sealed class Forward : IAsyncDisposable
+    {
+        private readonly TcpListener _listener;
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _accepting;
+
+        public Forward(IPEndPoint endpoint, int hostPort, ILogger logger)
+        {
+            _listener = new TcpListener(endpoint);
+            _listener.Start();
+            _accepting = AcceptAsync(hostPort, logger);
+        }
+
+        private async Task AcceptAsync(int hostPort, ILogger logger)
+        {
+            try
+            {
+                while (!_stop.IsCancellationRequested)
+                {
+                    var client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
+                    _ = ServeAsync(client, hostPort, logger, _stop.Token);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // Closed.
+            }
+        }
+
+        private static async Task ServeAsync(TcpClient client, int hostPort, ILogger logger, CancellationToken cancellationToken)
+        {
+            using (client)
+            {
+                try
+                {
+                    using var upstream = new TcpClient();
+                    await upstream.ConnectAsync(IPAddress.Loopback, hostPort, cancellationToken).ConfigureAwait(false);
+                    await TcpPipe.BothWaysAsync(client, upstream, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
+                {
+                    logger.LogDebug("host forward to port {Port} ended: {Error}", hostPort, ex.Message);
+                }
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            _listener.Stop();
+            await _accepting.ConfigureAwait(false);
+            _stop.Dispose();
+        }
+    }
+}

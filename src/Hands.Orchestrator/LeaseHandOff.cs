@@ -1,0 +1,123 @@
+using Hands.Protocol.Client;
+using Hands.Protocol.Models;
+using Hands.Sandboxes.Client;
+
+namespace Hands.Orchestrator;
+
+/// <summary>How a lease hand-off ended.</summary>
+public enum HandOffResult
+{
+    /// <summary>The worker's first heartbeat took the lease (the orchestrator's next one was refused with 412).</summary>
+    HandedOff,
+
+    /// <summary>The item was stopped meanwhile (the session ended or was archived): nothing left to hand over.</summary>
+    ItemStopped,
+
+    /// <summary>The worker exited before it took the lease.</summary>
+    WorkerExited,
+
+    /// <summary>The worker did not take the lease within <see cref="OrchestratorOptions.HandOffTimeout"/>.</summary>
+    TimedOut,
+}
+
+/// <summary>
+/// Holds a claimed item's lease until the worker in the sandbox takes it over (the trap of anthropic-sdk-python #1779:
+/// a lease dropped before the worker connects leaves the session stuck in <c>requires_action</c>). The orchestrator
+/// claims with <c>NO_HEARTBEAT</c> before the worker starts and renews on a short interval; the worker's own first
+/// heartbeat (also <c>NO_HEARTBEAT</c>) takes the lease over, so the orchestrator's next renewal gets 412 — the signal
+/// that the hand-off is complete.
+/// </summary>
+public sealed class LeaseHandOff(ManagedAgentsClient environmentClient, OrchestratorOptions options)
+{
+    private const int ReleaseTtlSeconds = 1;
+
+    /// <summary>Claims the lease; call before the worker starts. Returns the echo for the next renewal, or null if the item is stopped.</summary>
+    public async Task<string?> ClaimAsync(WorkItem item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var beat = await environmentClient.Work.HeartbeatAsync(item.EnvironmentId, item.Id, WorkOperations.NoHeartbeat,
+            timeout: TimeSpan.FromSeconds(10), cancellationToken: cancellationToken).ConfigureAwait(false);
+        return beat.State is WorkState.Stopping or WorkState.Stopped ? null : beat.LastHeartbeat;
+    }
+
+    /// <summary>Renews the lease until the worker holds it, the item stops, the worker exits or time runs out.</summary>
+    public async Task<HandOffResult> HoldUntilTakenAsync(WorkItem item, string lastHeartbeat, SandboxProxyClient sandbox, string workerProcess,
+        CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var deadline = DateTimeOffset.UtcNow + options.HandOffTimeout;
+        var expected = lastHeartbeat;
+        while (true)
+        {
+            await Task.Delay(options.HandOffHeartbeatInterval, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                var beat = await environmentClient.Work.HeartbeatAsync(item.EnvironmentId, item.Id, expected,
+                    timeout: TimeSpan.FromSeconds(10), cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (beat.State is WorkState.Stopping or WorkState.Stopped)
+                {
+                    return HandOffResult.ItemStopped;
+                }
+
+                expected = beat.LastHeartbeat ?? expected;
+            }
+            catch (HeartbeatPreconditionFailedException ex)
+            {
+                // Someone else renewed: the worker took over. A queued item (lease lapsed) is not a hand-off.
+                return ex.CurrentState?.State == WorkState.Queued ? HandOffResult.TimedOut : HandOffResult.HandedOff;
+            }
+            catch (ManagedAgentsException ex) when (!ex.IsFatal)
+            {
+                // Transient: the lease lives for its TTL; try again on the next tick.
+            }
+
+            if (!await WorkerLauncher.IsRunningAsync(sandbox, workerProcess, cancellationToken).ConfigureAwait(false))
+            {
+                return await TakenSinceAsync(item, cancellationToken).ConfigureAwait(false) ? HandOffResult.HandedOff : HandOffResult.WorkerExited;
+            }
+
+            if (DateTimeOffset.UtcNow > deadline)
+            {
+                return HandOffResult.TimedOut;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gives the item back for another try: the lease is renewed with the shortest TTL and not renewed again, so it
+    /// lapses within a second and the item is queued for the next claim. Best effort: a lease that cannot be
+    /// shortened lapses at its normal TTL.
+    /// </summary>
+    public async Task ReleaseAsync(WorkItem item, string? lastHeartbeat, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        if (lastHeartbeat is null)
+        {
+            return;
+        }
+
+        try
+        {
+            await environmentClient.Work.HeartbeatAsync(item.EnvironmentId, item.Id, lastHeartbeat, desiredTtlSeconds: ReleaseTtlSeconds,
+                timeout: TimeSpan.FromSeconds(10), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (ManagedAgentsException)
+        {
+            // Someone else holds it, or the API is away: either way it is no longer ours to release.
+        }
+    }
+
+    /// <summary>A worker that served a whole short turn and stopped its item between two renewals did take the lease over.</summary>
+    private async Task<bool> TakenSinceAsync(WorkItem item, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var current = await environmentClient.Work.GetAsync(item.EnvironmentId, item.Id, cancellationToken).ConfigureAwait(false);
+            return current.State is WorkState.Stopping or WorkState.Stopped;
+        }
+        catch (ManagedAgentsException)
+        {
+            return false;
+        }
+    }
+}

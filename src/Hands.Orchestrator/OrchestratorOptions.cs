@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Hands.Orchestrator;
+
+/// <summary>
+/// Settings of an orchestrator. The names of the reference integration's variables are given beside each one; the
+/// CLI reads them (see <c>docs/orchestrator.md</c> for the precedence of flags, environment and <c>.env</c> files).
+/// </summary>
+public sealed class OrchestratorOptions
+{
+    /// <summary>The environment whose queue is served (<c>ANTHROPIC_ENVIRONMENT_ID</c>).</summary>
+    public required string EnvironmentId { get; init; }
+
+    /// <summary>The environment key (<c>ANTHROPIC_ENVIRONMENT_KEY</c>); also passed to each worker, per process.</summary>
+    public required string EnvironmentKey { get; init; }
+
+    /// <summary>The Managed Agents API as this orchestrator reaches it (<c>ANTHROPIC_BASE_URL</c>).</summary>
+    public Uri BaseUrl { get; init; } = new("https://api.anthropic.com");
+
+    /// <summary>
+    /// The API as a worker inside a sandbox reaches it. Null: <see cref="BaseUrl"/>, except that a loopback base URL
+    /// becomes <c>host.hands.internal</c> at the same port (the local engine forwards the ports it is told to).
+    /// </summary>
+    public Uri? WorkerBaseUrl { get; init; }
+
+    /// <summary>Sent as <c>Anthropic-Worker-ID</c> on polls, so <c>workers_polling</c> counts this orchestrator.</summary>
+    public string WorkerId { get; init; } = $"hands-orchestrator-{Environment.MachineName}-{Environment.ProcessId}";
+
+    /// <summary>Image of session sandboxes (<c>SANDBOX_IMAGE_NAME</c>); null: the provider's default.</summary>
+    public string? Image { get; init; }
+
+    /// <summary>CPUs of a session sandbox.</summary>
+    public double Cpus { get; init; } = 1;
+
+    /// <summary>Memory of a session sandbox.</summary>
+    public int MemoryMb { get; init; } = 1024;
+
+    /// <summary>
+    /// Idle seconds before the provider suspends a session's sandbox (<c>SANDBOX_TIMEOUT_SECONDS</c>, default 3600);
+    /// 0: never.
+    /// </summary>
+    public int SandboxTimeoutSeconds { get; init; } = 3600;
+
+    /// <summary>The worker's path inside the sandbox (the local engine mounts it here).</summary>
+    public string WorkerCommand { get; init; } = "/opt/hands/bin/hands-worker";
+
+    /// <summary>The worker's workdir inside the sandbox.</summary>
+    public string Workdir { get; init; } = "/workspace";
+
+    /// <summary>How long a worker with nothing to do waits before it exits (<c>RUNNER_MAX_IDLE_SECONDS</c>).</summary>
+    public TimeSpan WorkerMaxIdle { get; init; } = TimeSpan.FromSeconds(300);
+
+    /// <summary>
+    /// <c>RESUME_SUSPENDED_SESSIONS</c>: false (default) replaces a session's suspended sandbox with a fresh one from
+    /// the image; true resumes it with its files, processes and caches.
+    /// </summary>
+    public bool ResumeSuspendedSessions { get; init; }
+
+    /// <summary>Most sessions being spun up at once (the reference orchestrator does one at a time).</summary>
+    public int MaxConcurrentSpawns { get; init; } = 16;
+
+    /// <summary>How long the orchestrator holds a lease for a worker that has not yet taken it over.</summary>
+    public TimeSpan HandOffTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>How often the lease is renewed while it waits for the worker.</summary>
+    public TimeSpan HandOffHeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>A session's spawn is tried this many times in one orchestrator before the item is left to lapse for good.</summary>
+    public int MaxSpawnAttempts { get; init; } = 3;
+
+    /// <summary>Where the orchestrator logs (never keys, secrets or tokens).</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+
+    /// <summary>The URL handed to workers, with the loopback rule of <see cref="WorkerBaseUrl"/> applied.</summary>
+    public Uri EffectiveWorkerBaseUrl => WorkerBaseUrl ?? WorkerUrls.FromHost(BaseUrl);
+}

@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using Hands.Sandboxes.Client;
+using Hands.Sandboxes.Models;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Orchestrator;
+
+/// <summary>How a session's sandbox was obtained.</summary>
+public enum SandboxAcquisition
+{
+    /// <summary>A running sandbox of the session was reused (its files are there).</summary>
+    Reused,
+
+    /// <summary>A new sandbox was made from the image.</summary>
+    Created,
+
+    /// <summary>The session's suspended sandbox was resumed with its files, processes and caches.</summary>
+    Resumed,
+
+    /// <summary>The session's suspended sandbox was replaced by a fresh one (<c>RESUME_SUSPENDED_SESSIONS=false</c>).</summary>
+    Recreated,
+}
+
+/// <summary>
+/// Get-or-create of the one sandbox a session runs in, named by <see cref="SandboxNames.ForSession"/>. Idempotent:
+/// callers in this process are serialized per session, and a concurrent create elsewhere shows up as the provider's
+/// 409 on the name, after which the existing sandbox is used.
+/// </summary>
+public sealed class SessionSandboxes(TensorlakeClient sandboxes, OrchestratorOptions options)
+{
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(120);
+    private static readonly TimeSpan StatusPoll = TimeSpan.FromMilliseconds(100);
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
+
+    /// <summary>The session's running sandbox, and how it was obtained.</summary>
+    public async Task<(SandboxInfo Sandbox, SandboxAcquisition How)> AcquireAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var name = SandboxNames.ForSession(sessionId);
+        var gate = _gates.GetOrAdd(name, _ => new SemaphoreSlim(1, 1));
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await AcquireLockedAsync(name, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+
+    private async Task<(SandboxInfo, SandboxAcquisition)> AcquireLockedAsync(string name, CancellationToken cancellationToken)
+    {
+        var existing = await FindAsync(name, cancellationToken).ConfigureAwait(false);
+        if (existing is not null && existing.Status is SandboxStatus.Pending or SandboxStatus.Snapshotting or SandboxStatus.Suspending)
+        {
+            existing = await sandboxes.WaitForStatusAsync(name, [SandboxStatus.Running, SandboxStatus.Suspended, SandboxStatus.Terminated],
+                SettleTimeout, StatusPoll, cancellationToken).ConfigureAwait(false);
+        }
+
+        switch (existing?.Status)
+        {
+            case SandboxStatus.Running:
+                return (existing, SandboxAcquisition.Reused);
+            case SandboxStatus.Suspended when options.ResumeSuspendedSessions:
+                options.Logger.LogInformation("resuming suspended sandbox {Name}", name);
+                await sandboxes.ResumeAsync(name, cancellationToken).ConfigureAwait(false);
+                return (await WaitRunningAsync(name, cancellationToken).ConfigureAwait(false), SandboxAcquisition.Resumed);
+            case SandboxStatus.Suspended:
+                options.Logger.LogInformation("replacing suspended sandbox {Name} with a fresh one (RESUME_SUSPENDED_SESSIONS=false)", name);
+                await sandboxes.DeleteAsync(existing.Id ?? existing.SandboxId ?? name, cancellationToken).ConfigureAwait(false);
+                return (await CreateAsync(name, cancellationToken).ConfigureAwait(false), SandboxAcquisition.Recreated);
+            default:
+                return (await CreateAsync(name, cancellationToken).ConfigureAwait(false), SandboxAcquisition.Created);
+        }
+    }
+
+    private async Task<SandboxInfo?> FindAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var info = await sandboxes.GetAsync(name, cancellationToken).ConfigureAwait(false);
+            return info.Status is SandboxStatus.Terminated or SandboxStatus.Timeout ? null : info;
+        }
+        catch (TensorlakeException ex) when (ex.IsNotFound)
+        {
+            return null;
+        }
+    }
+
+    private async Task<SandboxInfo> CreateAsync(string name, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await sandboxes.CreateAsync(new CreateSandboxRequest
+            {
+                Name = name,
+                Image = options.Image,
+                Resources = new SandboxResources { Cpus = options.Cpus, MemoryMb = options.MemoryMb },
+                TimeoutSecs = options.SandboxTimeoutSeconds > 0 ? options.SandboxTimeoutSeconds : null,
+            }, cancellationToken).ConfigureAwait(false);
+            options.Logger.LogInformation("created sandbox {Name}", name);
+        }
+        catch (TensorlakeException ex) when (ex.Status == 409)
+        {
+            // Another orchestrator (or delivery) created it first: same session, same sandbox.
+            options.Logger.LogInformation("sandbox {Name} was created concurrently; using it", name);
+        }
+
+        return await WaitRunningAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<SandboxInfo> WaitRunningAsync(string name, CancellationToken cancellationToken)
+    {
+        var info = await sandboxes.WaitForStatusAsync(name, [SandboxStatus.Running, SandboxStatus.Terminated], SettleTimeout,
+            StatusPoll, cancellationToken).ConfigureAwait(false);
+        return info.Status == SandboxStatus.Running
+            ? info
+            : throw new OrchestratorException($"sandbox {name} did not start: {info.TerminationReason ?? info.Status} {info.ErrorDetails?.ToString()}".TrimEnd());
+    }
+}

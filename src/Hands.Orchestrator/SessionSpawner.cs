@@ -1,0 +1,146 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using Hands.Protocol.Client;
+using Hands.Protocol.Models;
+using Hands.Sandboxes.Client;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
+
+namespace Hands.Orchestrator;
+
+/// <summary>What became of one claimed work item.</summary>
+public sealed record SpawnOutcome(string WorkId, string SessionId, string SandboxName, bool Succeeded, string Detail, TimeSpan Elapsed,
+    SandboxAcquisition? How = null, HandOffResult? HandOff = null);
+
+/// <summary>
+/// One acknowledged work item to a worker attached in the session's sandbox: claim the lease, get-or-create the
+/// sandbox, start the worker, hold the lease until the worker takes it. A failure is reported and the item released
+/// (its lease left to lapse at once) so the next drain tries again; after
+/// <see cref="OrchestratorOptions.MaxSpawnAttempts"/> failures for one item it is left to lapse without another try
+/// from this orchestrator.
+/// </summary>
+public sealed class SessionSpawner
+{
+    private readonly OrchestratorOptions _options;
+    private readonly SessionSandboxes _sandboxes;
+    private readonly TensorlakeClient _provider;
+    private readonly WorkerLauncher _launcher;
+    private readonly LeaseHandOff _lease;
+    private readonly ResiliencePipeline _transient;
+    private readonly ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
+
+    public SessionSpawner(ManagedAgentsClient environmentClient, TensorlakeClient provider, OrchestratorOptions options)
+    {
+        _options = options;
+        _provider = provider;
+        _sandboxes = new SessionSandboxes(provider, options);
+        _launcher = new WorkerLauncher(options);
+        _lease = new LeaseHandOff(environmentClient, options);
+        // Sandbox calls that failed for want of an answer, or with 429/5xx, are tried again; a 4xx is the caller's fault.
+        _transient = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<TensorlakeException>(ex => ex.Status is 0 or 429 or >= 500 && ex.Code is not ("TIMEOUT" or "TERMINATED"))
+                .Handle<HttpRequestException>(),
+            MaxRetryAttempts = 3,
+            BackoffType = DelayBackoffType.Exponential,
+            Delay = TimeSpan.FromMilliseconds(250),
+            UseJitter = true,
+        }).Build();
+    }
+
+    /// <summary>Brings the item's worker up and hands it the lease; never throws for a failed spawn (see the outcome).</summary>
+    public async Task<SpawnOutcome> SpawnAsync(WorkItem item, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var watch = Stopwatch.StartNew();
+        var name = SandboxNames.ForSession(item.Data.Id);
+        string? lastBeat = null;
+        SandboxAcquisition? how = null;
+        try
+        {
+            lastBeat = await _lease.ClaimAsync(item, cancellationToken).ConfigureAwait(false);
+            if (lastBeat is null)
+            {
+                return new SpawnOutcome(item.Id, item.Data.Id, name, true, "item already stopped", watch.Elapsed);
+            }
+
+            var (sandbox, acquired) = await _transient.ExecuteAsync(async ct => await _sandboxes.AcquireAsync(item.Data.Id, ct).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
+            how = acquired;
+            var proxy = _provider.Proxy(sandbox);
+            var process = await _transient.ExecuteAsync(async ct => await _launcher.StartAsync(proxy, item, ct).ConfigureAwait(false),
+                cancellationToken).ConfigureAwait(false);
+            _options.Logger.LogInformation("work {Work} session {Session}: worker started in {Sandbox} ({How})", item.Id, item.Data.Id, name, acquired);
+            var handOff = await _lease.HoldUntilTakenAsync(item, lastBeat, proxy, process, cancellationToken).ConfigureAwait(false);
+            if (handOff is HandOffResult.HandedOff or HandOffResult.ItemStopped)
+            {
+                _failures.TryRemove(item.Id, out _);
+                _options.Logger.LogInformation("work {Work}: lease handed to the worker after {Ms} ms", item.Id, (long)watch.Elapsed.TotalMilliseconds);
+                return new SpawnOutcome(item.Id, item.Data.Id, name, true, handOff == HandOffResult.HandedOff ? "worker attached" : "item stopped",
+                    watch.Elapsed, how, handOff);
+            }
+
+            var why = handOff == HandOffResult.WorkerExited
+                ? $"the worker exited before taking the lease: {await TailAsync(proxy, process, cancellationToken).ConfigureAwait(false)}"
+                : $"the worker did not take the lease within {_options.HandOffTimeout.TotalSeconds:0} s";
+            if (handOff == HandOffResult.TimedOut)
+            {
+                await StopQuietlyAsync(proxy, process).ConfigureAwait(false);
+            }
+
+            return await FailAsync(item, lastBeat, name, why, watch, how, handOff, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TensorlakeException or ManagedAgentsException or OrchestratorException or HttpRequestException or TimeoutException)
+        {
+            return await FailAsync(item, lastBeat, name, ex.Message, watch, how, null, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<SpawnOutcome> FailAsync(WorkItem item, string? lastBeat, string name, string why, Stopwatch watch, SandboxAcquisition? how,
+        HandOffResult? handOff, CancellationToken cancellationToken)
+    {
+        var attempts = _failures.AddOrUpdate(item.Id, 1, (_, n) => n + 1);
+        if (attempts < _options.MaxSpawnAttempts)
+        {
+            await _lease.ReleaseAsync(item, lastBeat, cancellationToken).ConfigureAwait(false);
+            _options.Logger.LogWarning("work {Work} session {Session}: spawn failed (attempt {Attempt} of {Max}), released for another try: {Why}",
+                item.Id, item.Data.Id, attempts, _options.MaxSpawnAttempts, why);
+        }
+        else
+        {
+            _options.Logger.LogError("work {Work} session {Session}: spawn failed {Attempt} times; this orchestrator gives up on it: {Why}",
+                item.Id, item.Data.Id, attempts, why);
+        }
+
+        return new SpawnOutcome(item.Id, item.Data.Id, name, false, why, watch.Elapsed, how, handOff);
+    }
+
+    /// <summary>The last lines the worker printed (it never prints credentials), to say why it exited.</summary>
+    private static async Task<string> TailAsync(SandboxProxyClient sandbox, string process, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var info = await sandbox.GetProcessAsync(process, cancellationToken).ConfigureAwait(false);
+            var output = await sandbox.GetOutputAsync(process, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var lines = output.Lines.TakeLast(3);
+            return $"exit {info.ExitCode?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? info.Status}: {string.Join(" | ", lines)}";
+        }
+        catch (TensorlakeException ex)
+        {
+            return ex.Message;
+        }
+    }
+
+    private static async Task StopQuietlyAsync(SandboxProxyClient sandbox, string process)
+    {
+        try
+        {
+            await sandbox.KillProcessAsync(process).ConfigureAwait(false);
+        }
+        catch (TensorlakeException)
+        {
+            // Already gone.
+        }
+    }
+}
