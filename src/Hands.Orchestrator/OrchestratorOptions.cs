@@ -64,7 +64,7 @@ public sealed class OrchestratorOptions
     public TimeSpan HandOffTimeout { get; init; } = TimeSpan.FromSeconds(120);
 
     /// <summary>How often the lease is renewed while it waits for the worker.</summary>
-    public TimeSpan HandOffHeartbeatInterval { get; init; } = TimeSpan.FromSeconds(1);
+    public TimeSpan HandOffHeartbeatInterval { get; init; } = TimeSpan.FromMilliseconds(500);
 
     /// <summary>A session's spawn is tried this many times in one orchestrator before the item is left to lapse for good.</summary>
     public int MaxSpawnAttempts { get; init; } = 3;

@@ -23,10 +23,26 @@ public sealed class EngineFixture : IAsyncLifetime
 
     public TensorlakeClient Client { get; private set; } = null!;
 
+    /// <summary>A loopback port reserved for the orchestration tests' control plane; sandboxes reach it as host.hands.internal.</summary>
+    public int ControlPlanePort { get; } = FreePort();
+
     public async Task InitializeAsync()
     {
-        Engine = await StartEngineAsync(DataDirectory);
+        var (api, ingress) = (FreePort(), FreePort());
+        Engine = await StartEngineAsync(DataDirectory, o =>
+        {
+            o.ApiUrl = new Uri($"http://127.0.0.1:{api}");
+            o.IngressUrl = new Uri($"http://127.0.0.1:{ingress}");
+            o.HostPorts = [ControlPlanePort, api, ingress];
+        });
         Client = NewClient(Engine);
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     public static EngineOptions Options(string dataDirectory) => new()
