@@ -20,7 +20,7 @@ for (var i = 0; i < args.Length; i++)
 
 if (suites.Count == 0)
 {
-    suites.AddRange(["control-plane", "worker", "engine"]);
+    suites.AddRange(["control-plane", "worker", "engine", "orchestrator"]);
 }
 
 var output = new List<string>
@@ -59,8 +59,17 @@ foreach (var suite in suites)
             output.AddRange(await EngineBench.RunAsync(Math.Min(iterations, 30), RepoRoot()));
             output.Add("");
             break;
+        case "orchestrator" when OperatingSystem.IsLinux():
+            Console.Error.WriteLine("orchestrator: sessions through real sandboxes per mode, then a burst of 50...");
+            output.Add("## Orchestrator (local control plane + engine, hands-worker in each session's sandbox)");
+            output.Add("");
+            output.Add("| operation | n | p50 ms | p95 ms | target / note |");
+            output.Add("|---|---|---|---|---|");
+            output.AddRange(await OrchestratorBench.RunAsync(Math.Min(iterations, 20), RepoRoot()));
+            output.Add("");
+            break;
         default:
-            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine");
+            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, orchestrator");
             return 2;
     }
 }
