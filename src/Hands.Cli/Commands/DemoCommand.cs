@@ -26,9 +26,13 @@ internal static class DemoCommand
             var console = AnsiConsole.Console;
             await using var stack = await LocalStack.StartAsync(null, 0, 0, 0, TimeSpan.FromSeconds(5),
                 line => console.MarkupLine($"[grey]· {Markup.Escape(line)}[/]"), null, ct);
-            stack.Orchestrator.Spawned += outcome => console.MarkupLine(outcome.Succeeded
-                ? $"[grey]· worker attached in sandbox {Markup.Escape(outcome.SandboxName)} ({outcome.How?.ToString().ToLowerInvariant()}, {outcome.Elapsed.TotalMilliseconds:0} ms)[/]"
-                : $"[red]✗ spawn failed: {Markup.Escape(outcome.Detail)}[/]");
+            stack.Orchestrator.Spawned += outcome =>
+            {
+                if (!outcome.Succeeded)
+                {
+                    console.MarkupLine($"[red]✗ spawn failed: {Markup.Escape(outcome.Detail)}[/]");
+                }
+            };
             var agent = await stack.Client.Agents.CreateAsync(new CreateAgentRequest
             {
                 Name = "demo-agent",
@@ -43,7 +47,6 @@ internal static class DemoCommand
             }, ct);
             console.MarkupLine($"[grey]· agent {agent.Id}  session {session.Id}  sandbox {SandboxNames.ForSession(session.Id)}[/]");
             var reason = await SessionDriver.RunTurnAsync(stack.Client, session.Id, Prompt, new EventRenderer(console), ct);
-            console.MarkupLine("[grey]· shutting down (removing the sandbox, the engine and the control plane)[/]");
             return reason == "end_turn" ? 0 : 1;
         });
         return command;
