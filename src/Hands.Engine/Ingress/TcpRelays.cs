@@ -15,7 +15,7 @@ namespace Hands.Engine.Ingress;
 /// </summary>
 internal sealed class TcpRelays(SandboxManager sandboxes, SandboxActivity activity, ILogger logger) : IAsyncDisposable
 {
-    private readonly ConcurrentDictionary<(string Id, int Port), Relay> _relays = new();
+    private readonly ConcurrentDictionary<(string Id, int Port), Network.TcpAcceptLoop> _relays = new();
 
     /// <summary>Opens (or returns) the relay for an exposed port; the answer is its loopback endpoint.</summary>
     public IPEndPoint Open(SandboxRecord record, int port)
@@ -25,7 +25,8 @@ internal sealed class TcpRelays(SandboxManager sandboxes, SandboxActivity activi
             throw new EngineException(400, $"port {port} of sandbox {record.Id} is not exposed; expose it first (PATCH exposed_ports)");
         }
 
-        var relay = _relays.GetOrAdd((record.Id, port), key => new Relay(key.Id, key.Port, this));
+        var relay = _relays.GetOrAdd((record.Id, port),
+            key => new Network.TcpAcceptLoop(new IPEndPoint(IPAddress.Loopback, 0), (client, ct) => ServeAsync(key.Id, key.Port, client, ct)));
         return relay.Endpoint;
     }
 
@@ -89,46 +90,6 @@ internal sealed class TcpRelays(SandboxManager sandboxes, SandboxActivity activi
                 logger.LogDebug("relay {Id}:{Port} ended: {Error}", id, port, ex.Message);
             }
 
-        }
-    }
-
-    private sealed class Relay : IAsyncDisposable
-    {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _accepting;
-
-        public Relay(string id, int port, TcpRelays owner)
-        {
-            _listener.Start();
-            Endpoint = (IPEndPoint)_listener.LocalEndpoint;
-            _accepting = AcceptAsync(id, port, owner);
-        }
-
-        public IPEndPoint Endpoint { get; }
-
-        private async Task AcceptAsync(string id, int port, TcpRelays owner)
-        {
-            try
-            {
-                while (!_stop.IsCancellationRequested)
-                {
-                    var client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
-                    _ = owner.ServeAsync(id, port, client, _stop.Token);
-                }
-            }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
-            {
-                // Closed.
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync().ConfigureAwait(false);
-            _listener.Stop();
-            await _accepting.ConfigureAwait(false);
-            _stop.Dispose();
         }
     }
 }

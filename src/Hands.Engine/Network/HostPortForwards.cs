@@ -17,7 +17,7 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, ILogger logger)
     /// <summary>The name a sandbox uses for the host (written to its <c>/etc/hosts</c>).</summary>
     public const string HostName = "host.hands.internal";
 
-    private readonly ConcurrentDictionary<int, List<Forward>> _bySlot = new();
+    private readonly ConcurrentDictionary<int, List<TcpAcceptLoop>> _bySlot = new();
 
     public IReadOnlyList<int> Ports => ports;
 
@@ -29,7 +29,7 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, ILogger logger)
             return;
         }
 
-        _bySlot.GetOrAdd(slot.Index, _ => [.. ports.Select(p => new Forward(new IPEndPoint(slot.HostAddress, p), p, logger))]);
+        _bySlot.GetOrAdd(slot.Index, _ => [.. ports.Select(p => new TcpAcceptLoop(new IPEndPoint(slot.HostAddress, p), (client, ct) => ServeAsync(client, p, ct)))]);
     }
 
     public async Task CloseAsync(NetworkSlot slot)
@@ -51,58 +51,21 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, ILogger logger)
         }
     }
 
-    private sealed class Forward : IAsyncDisposable
+    /// <summary>Pipes one connection from a sandbox to the same port on the host's loopback.</summary>
+    private async Task ServeAsync(TcpClient client, int hostPort, CancellationToken cancellationToken)
     {
-        private readonly TcpListener _listener;
-        private readonly CancellationTokenSource _stop = new();
-        private readonly Task _accepting;
-
-        public Forward(IPEndPoint endpoint, int hostPort, ILogger logger)
-        {
-            _listener = new TcpListener(endpoint);
-            _listener.Start();
-            _accepting = AcceptAsync(hostPort, logger);
-        }
-
-        private async Task AcceptAsync(int hostPort, ILogger logger)
+        using (client)
         {
             try
             {
-                while (!_stop.IsCancellationRequested)
-                {
-                    var client = await _listener.AcceptTcpClientAsync(_stop.Token).ConfigureAwait(false);
-                    _ = ServeAsync(client, hostPort, logger, _stop.Token);
-                }
+                using var upstream = new TcpClient();
+                await upstream.ConnectAsync(IPAddress.Loopback, hostPort, cancellationToken).ConfigureAwait(false);
+                await TcpPipe.BothWaysAsync(client, upstream, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
             {
-                // Closed.
+                logger.LogDebug("host forward to port {Port} ended: {Error}", hostPort, ex.Message);
             }
-        }
-
-        private static async Task ServeAsync(TcpClient client, int hostPort, ILogger logger, CancellationToken cancellationToken)
-        {
-            using (client)
-            {
-                try
-                {
-                    using var upstream = new TcpClient();
-                    await upstream.ConnectAsync(IPAddress.Loopback, hostPort, cancellationToken).ConfigureAwait(false);
-                    await TcpPipe.BothWaysAsync(client, upstream, cancellationToken).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)
-                {
-                    logger.LogDebug("host forward to port {Port} ended: {Error}", hostPort, ex.Message);
-                }
-            }
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await _stop.CancelAsync().ConfigureAwait(false);
-            _listener.Stop();
-            await _accepting.ConfigureAwait(false);
-            _stop.Dispose();
         }
     }
 }
