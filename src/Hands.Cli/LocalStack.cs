@@ -102,11 +102,20 @@ internal sealed class LocalStack : IAsyncDisposable
             Logger = _logging.CreateLogger("Hands.Orchestrator"),
         };
         Orchestrator = new WorkQueueOrchestrator(
-            new ManagedAgentsClient(ManagedAgentsCredential.Bearer(key.Key), new ManagedAgentsClientOptions { BaseUrl = ControlPlane.BaseAddress }),
+            Commands.OrchestratorSettings.EnvironmentClient(ControlPlane.BaseAddress, key.Key),
             Sandboxes, options);
         progress($"orchestrator polling environment {environment.Id}: one sandbox per session");
         _polling = Orchestrator.RunPollingAsync(999, _stopPolling.Token);
     }
+
+    /// <summary>An agent whose model plays the built-in scenario <paramref name="scenario"/>, with the built-in tools.</summary>
+    public async Task<string> CreateScriptedAgentAsync(string name, string scenario, CancellationToken ct) =>
+        (await Client.Agents.CreateAsync(new CreateAgentRequest
+        {
+            Name = name,
+            Model = JsonSerializer.SerializeToElement("scripted:" + scenario, Hands.Protocol.Json.ProtocolJsonContext.Default.String),
+            Tools = Commands.AgentCommand.ParseTools("builtin"),
+        }, ct)).Id;
 
     private static int FreePort()
     {

@@ -60,6 +60,24 @@ public sealed class SandboxJanitor(TensorlakeClient sandboxes, ILogger logger)
         _ => null,
     };
 
+    /// <summary>Sweeps in the background every <paramref name="interval"/>; disposing stops the sweeps and waits for the one under way.</summary>
+    public IAsyncDisposable Start(TimeSpan interval) => new Running(this, interval);
+
+    private sealed class Running : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly Task _sweeping;
+
+        public Running(SandboxJanitor janitor, TimeSpan interval) => _sweeping = janitor.RunAsync(interval, _stop.Token);
+
+        public async ValueTask DisposeAsync()
+        {
+            await _stop.CancelAsync().ConfigureAwait(false);
+            await _sweeping.ConfigureAwait(false);
+            _stop.Dispose();
+        }
+    }
+
     /// <summary>Sweeps every <paramref name="interval"/> until cancelled; a failed sweep is logged and retried next time.</summary>
     public async Task RunAsync(TimeSpan interval, CancellationToken cancellationToken)
     {

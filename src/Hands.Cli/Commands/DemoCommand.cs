@@ -33,19 +33,14 @@ internal static class DemoCommand
                     console.MarkupLine($"[red]✗ spawn failed: {Markup.Escape(outcome.Detail)}[/]");
                 }
             };
-            var agent = await stack.Client.Agents.CreateAsync(new CreateAgentRequest
-            {
-                Name = "demo-agent",
-                Model = JsonSerializer.SerializeToElement("scripted:" + parse.GetValue(scenario), ProtocolJsonContext.Default.String),
-                Tools = AgentCommand.ParseTools("builtin"),
-            }, ct);
+            var agent = await stack.CreateScriptedAgentAsync("demo-agent", parse.GetValue(scenario)!, ct);
             var session = await stack.Client.Sessions.CreateAsync(new CreateSessionRequest
             {
-                Agent = JsonSerializer.SerializeToElement(agent.Id, ProtocolJsonContext.Default.String),
+                Agent = JsonSerializer.SerializeToElement(agent, ProtocolJsonContext.Default.String),
                 EnvironmentId = stack.EnvironmentId,
                 Title = "hands demo",
             }, ct);
-            console.MarkupLine($"[grey]· agent {agent.Id}  session {session.Id}  sandbox {SandboxNames.ForSession(session.Id)}[/]");
+            console.MarkupLine($"[grey]· agent {agent}  session {session.Id}  sandbox {SandboxNames.ForSession(session.Id)}[/]");
             var reason = await SessionDriver.RunTurnAsync(stack.Client, session.Id, Prompt, new EventRenderer(console), ct);
             return reason == "end_turn" ? 0 : 1;
         });

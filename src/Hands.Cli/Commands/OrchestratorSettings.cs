@@ -39,8 +39,14 @@ internal static class OrchestratorSettings
         Logger = logger,
     };
 
-    public static ManagedAgentsClient EnvironmentClient(OrchestratorOptions options) =>
-        new(ManagedAgentsCredential.Bearer(options.EnvironmentKey), new ManagedAgentsClientOptions { BaseUrl = options.BaseUrl });
+    public static ManagedAgentsClient EnvironmentClient(OrchestratorOptions options) => EnvironmentClient(options.BaseUrl, options.EnvironmentKey);
+
+    /// <summary>A client that authenticates with an environment key (work queue and stats).</summary>
+    public static ManagedAgentsClient EnvironmentClient(Uri baseUrl, string environmentKey) =>
+        new(ManagedAgentsCredential.Bearer(environmentKey), new ManagedAgentsClientOptions { BaseUrl = baseUrl });
+
+    /// <summary><c>JANITOR_SECONDS</c>: how often session sandboxes are swept (default 60 s).</summary>
+    public static TimeSpan JanitorInterval() => TimeSpan.FromSeconds(Settings.Int("JANITOR_SECONDS", 60, 5, 86400));
 
     public static ILoggerFactory ConsoleLogging() => LoggerFactory.Create(ConfigureLogging);
 

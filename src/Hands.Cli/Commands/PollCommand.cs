@@ -25,19 +25,10 @@ internal static class PollCommand
             using var environment = OrchestratorSettings.EnvironmentClient(options);
             using var sandboxes = SandboxClientFactory.Create();
             await using var orchestrator = new WorkQueueOrchestrator(environment, sandboxes, options);
-            using var stopJanitor = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var janitor = new SandboxJanitor(sandboxes, logger).RunAsync(TimeSpan.FromSeconds(Settings.Int("JANITOR_SECONDS", 60, 5, 86400)), stopJanitor.Token);
+            await using var janitor = new SandboxJanitor(sandboxes, logger).Start(OrchestratorSettings.JanitorInterval());
             logger.LogInformation("polling environment {Environment} at {Url} (block {Block} ms, up to {K} spawns at once, resume suspended: {Resume}); Ctrl-C to stop",
                 options.EnvironmentId, options.BaseUrl, blockMs, options.MaxConcurrentSpawns, options.ResumeSuspendedSessions);
-            try
-            {
-                await orchestrator.RunPollingAsync(blockMs, ct);
-            }
-            finally
-            {
-                await stopJanitor.CancelAsync();
-                await janitor;
-            }
+            await orchestrator.RunPollingAsync(blockMs, ct);
 
             logger.LogInformation("stopped: {Attached} sessions attached, {Failed} failed", orchestrator.SpawnedCount, orchestrator.FailedCount);
             return 0;

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using Hands.Cli.Configuration;
-using Hands.Protocol.Client;
 
 namespace Hands.Cli.Commands;
 
@@ -16,7 +15,7 @@ internal static class StatsCommand
             var environmentId = parse.GetValue(environment) ?? Settings.Require("ANTHROPIC_ENVIRONMENT_ID", "the environment whose queue to show (or pass --environment)");
             // Either key reads the stats; the environment key is the one an orchestrator host has.
             using var client = Settings.Get("ANTHROPIC_ENVIRONMENT_KEY") is { } environmentKey
-                ? new ManagedAgentsClient(ManagedAgentsCredential.Bearer(environmentKey), new ManagedAgentsClientOptions { BaseUrl = Settings.Url("ANTHROPIC_BASE_URL", CliContext.LocalDefault) })
+                ? OrchestratorSettings.EnvironmentClient(Settings.Url("ANTHROPIC_BASE_URL", CliContext.LocalDefault), environmentKey)
                 : CliContext.CreateClient(parse);
             var stats = await client.Work.StatsAsync(environmentId, ct);
             Console.WriteLine($"environment      {environmentId}");

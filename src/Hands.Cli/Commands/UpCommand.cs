@@ -1,7 +1,4 @@
 using System.CommandLine;
-using System.Text.Json;
-using Hands.Protocol.Json;
-using Hands.Protocol.Models;
 
 namespace Hands.Cli.Commands;
 
@@ -26,18 +23,13 @@ internal static class UpCommand
         {
             await using var stack = await LocalStack.StartAsync(null, parse.GetValue(controlPlanePort), parse.GetValue(enginePort), parse.GetValue(ingressPort),
                 TimeSpan.FromSeconds(300), line => Console.WriteLine("· " + line), null, ct);
-            var agent = await stack.Client.Agents.CreateAsync(new CreateAgentRequest
-            {
-                Name = "local-demo",
-                Model = JsonSerializer.SerializeToElement("scripted:demo", ProtocolJsonContext.Default.String),
-                Tools = AgentCommand.ParseTools("builtin"),
-            }, ct);
+            var agent = await stack.CreateScriptedAgentAsync("local-demo", "demo", ct);
             Console.WriteLine();
             Console.WriteLine("Ready. In another shell:");
             Console.WriteLine($"  export ANTHROPIC_BASE_URL={stack.ControlPlane.BaseAddress.ToString().TrimEnd('/')}");
             Console.WriteLine($"  export ANTHROPIC_API_KEY={stack.ApiKey}");
             Console.WriteLine($"  export ANTHROPIC_ENVIRONMENT_ID={stack.EnvironmentId}");
-            Console.WriteLine($"  export HANDS_AGENT_ID={agent.Id}");
+            Console.WriteLine($"  export HANDS_AGENT_ID={agent}");
             Console.WriteLine($"  export TENSORLAKE_API_URL={stack.Engine.ApiAddress.ToString().TrimEnd('/')}");
             Console.WriteLine($"  export HANDS_ENGINE_API_KEY={stack.EngineApiKey}");
             Console.WriteLine("  hands session \"Create hello.txt containing 'hi from the sandbox', then read it back.\"");

@@ -34,8 +34,7 @@ internal static class WebhookCommand
                 SigningKey = signingKey,
                 FallbackDrainInterval = TimeSpan.FromSeconds(Settings.Int("WEBHOOK_DRAIN_SECONDS", 30, 1, 86400)),
             }, OrchestratorSettings.ConfigureLogging, ct);
-            using var stopJanitor = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            var janitor = new SandboxJanitor(sandboxes, logger).RunAsync(TimeSpan.FromSeconds(Settings.Int("JANITOR_SECONDS", 60, 5, 86400)), stopJanitor.Token);
+            await using var janitor = new SandboxJanitor(sandboxes, logger).Start(OrchestratorSettings.JanitorInterval());
             logger.LogInformation("webhook receiver for environment {Environment} on {Address} (health: {Address}healthz)", options.EnvironmentId, receiver.Address, receiver.Address);
             try
             {
@@ -44,11 +43,6 @@ internal static class WebhookCommand
             catch (OperationCanceledException)
             {
                 logger.LogInformation("stopping: finishing the drain under way");
-            }
-            finally
-            {
-                await stopJanitor.CancelAsync();
-                await janitor;
             }
 
             return 0;
