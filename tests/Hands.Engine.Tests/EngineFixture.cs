@@ -38,7 +38,8 @@ public sealed class EngineFixture : IAsyncLifetime
         Client = NewClient(Engine);
     }
 
-    private static int FreePort()
+    /// <summary>A free loopback port (for servers that must know their port before they start).</summary>
+    internal static int FreePort()
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
@@ -95,6 +96,19 @@ public sealed class EngineFixture : IAsyncLifetime
         request.Image ??= "host";
         var created = await Client.CreateAsync(request);
         return new TestSandbox(Client, created.CanonicalId, Client.Proxy(created));
+    }
+
+    /// <summary>Deletes a sandbox by id or name; one already gone is fine (test clean-up, pass or fail).</summary>
+    public async Task DeleteQuietlyAsync(string idOrName)
+    {
+        try
+        {
+            await Client.DeleteAsync(idOrName);
+        }
+        catch (TensorlakeException ex) when (ex.IsNotFound)
+        {
+            // Already gone.
+        }
     }
 
     public async Task DisposeAsync()

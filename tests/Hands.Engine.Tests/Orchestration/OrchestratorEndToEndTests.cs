@@ -2,7 +2,6 @@ using System.Collections.Concurrent;
 using System.Text;
 using Hands.Orchestrator;
 using Hands.Protocol.Models;
-using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
 using Hands.Webhooks;
 
@@ -46,7 +45,7 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
         {
             await stop.CancelAsync();
             await polling;
-            await DeleteAsync(name);
+            await engine.DeleteQuietlyAsync(name);
         }
     }
 
@@ -54,7 +53,7 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
     public async Task Webhook_deliveries_drain_the_queue_and_other_types_are_ignored()
     {
         await using var cp = await LocalControlPlane.StartAsync(engine);
-        var port = FreePort();
+        var port = EngineFixture.FreePort();
         var endpoint = await cp.Client.WebhookEndpoints.CreateAsync(new CreateWebhookEndpointRequest
         {
             Url = $"http://127.0.0.1:{port}/",
@@ -78,7 +77,7 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
         }
         finally
         {
-            await DeleteAsync(SandboxNames.ForSession(session));
+            await engine.DeleteQuietlyAsync(SandboxNames.ForSession(session));
         }
     }
 
@@ -86,7 +85,7 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
     public async Task Duplicate_deliveries_and_concurrent_drains_spawn_one_sandbox()
     {
         await using var cp = await LocalControlPlane.StartAsync(engine);
-        var port = FreePort();
+        var port = EngineFixture.FreePort();
         const string secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
         var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options());
         var outcomes = new ConcurrentBag<SpawnOutcome>();
@@ -140,7 +139,7 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
         }
         finally
         {
-            await DeleteAsync(name);
+            await engine.DeleteQuietlyAsync(name);
         }
     }
 
@@ -178,7 +177,7 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
         {
             await stop.CancelAsync();
             await polling;
-            await DeleteAsync(name);
+            await engine.DeleteQuietlyAsync(name);
         }
     }
 
@@ -218,7 +217,7 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
         }
         finally
         {
-            await DeleteAsync(name);
+            await engine.DeleteQuietlyAsync(name);
         }
     }
 
@@ -238,23 +237,5 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
         }
 
         throw new TimeoutException($"the worker in {name} did not exit after its max idle");
-    }
-
-    private async Task DeleteAsync(string name)
-    {
-        try
-        {
-            await engine.Client.DeleteAsync(name);
-        }
-        catch (TensorlakeException ex) when (ex.IsNotFound)
-        {
-        }
-    }
-
-    internal static int FreePort()
-    {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

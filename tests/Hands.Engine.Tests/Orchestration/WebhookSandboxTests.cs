@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Hands.Orchestrator;
-using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
 
 namespace Hands.Engine.Tests.Orchestration;
@@ -49,13 +48,7 @@ public sealed class WebhookSandboxTests(EngineFixture engine)
         {
             foreach (var name in sessions.Select(SandboxNames.ForSession).Append(ReceiverName))
             {
-                try
-                {
-                    await engine.Client.DeleteAsync(name);
-                }
-                catch (TensorlakeException ex) when (ex.IsNotFound)
-                {
-                }
+                await engine.DeleteQuietlyAsync(name);
             }
         }
     }
