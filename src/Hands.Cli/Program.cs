@@ -19,11 +19,13 @@ root.Subcommands.Add(DoctorCommand.Create());
 if (OperatingSystem.IsLinux())
 {
     root.Subcommands.Add(DemoCommand.Create());
+    root.Subcommands.Add(ForkDemoCommand.Create());
     root.Subcommands.Add(UpCommand.Create());
     root.Subcommands.Add(EngineCommand.Create());
 }
 
 root.Subcommands.Add(SandboxCommand.Create());
+root.Subcommands.Add(ForkExploreCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());
 
 try

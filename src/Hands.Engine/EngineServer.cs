@@ -86,7 +86,7 @@ public sealed class EngineServer : IAsyncDisposable
                 logger.LogWarning("CRIU unavailable, memory snapshots and hibernation are off: {Problem}", problem);
             }
 
-            var auth = new ApiKeyCheck(options.ApiKey);
+            var auth = new ApiKeyCheck(options.ApiKey, new ForkKeys(options.DataDirectory));
             var ingress = BuildApp(options.IngressUrl, logging, services =>
             {
                 services.AddHttpForwarder();

@@ -21,6 +21,9 @@ public sealed class EngineFixture : IAsyncLifetime
 
     public EngineServer Engine { get; private set; } = null!;
 
+    /// <summary>The running engine's options; a test may lower <see cref="EngineOptions.MaxSandboxes"/> and must restore it.</summary>
+    public EngineOptions RunningOptions { get; private set; } = null!;
+
     public TensorlakeClient Client { get; private set; } = null!;
 
     /// <summary>A loopback port reserved for the orchestration tests' control plane; sandboxes reach it as host.hands.internal.</summary>
@@ -34,6 +37,7 @@ public sealed class EngineFixture : IAsyncLifetime
             o.ApiUrl = new Uri($"http://127.0.0.1:{api}");
             o.IngressUrl = new Uri($"http://127.0.0.1:{ingress}");
             o.HostPorts = [ControlPlanePort, api, ingress];
+            RunningOptions = o;
         });
         Client = NewClient(Engine);
     }

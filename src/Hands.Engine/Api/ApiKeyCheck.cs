@@ -4,27 +4,42 @@ using Microsoft.AspNetCore.Http;
 
 namespace Hands.Engine.Api;
 
-/// <summary>Bearer-key check in constant time; no key configured means no auth (the loopback-only default).</summary>
-internal sealed class ApiKeyCheck(string? apiKey)
+/// <summary>Who is calling: the engine key's holder (everything), or the holder of a fork key (one sandbox's forks).</summary>
+/// <param name="Scope">Null for full access; otherwise the sandbox whose forks this caller may manage.</param>
+internal sealed record EngineCaller(string? Scope)
+{
+    public static readonly EngineCaller Full = new((string?)null);
+
+    public bool IsScoped => Scope is not null;
+}
+
+/// <summary>
+/// Bearer-key check in constant time. No key configured means full access for every caller (the loopback-only
+/// default); a fork key (<see cref="ForkKeys"/>) is accepted either way and yields a scoped caller.
+/// </summary>
+internal sealed class ApiKeyCheck(string? apiKey, ForkKeys forkKeys)
 {
     private readonly byte[]? _expected = apiKey is null ? null : Encoding.UTF8.GetBytes(apiKey);
 
     public bool Required => _expected is not null;
 
-    public bool IsAuthorized(HttpRequest request)
+    public ForkKeys ForkKeys => forkKeys;
+
+    /// <summary>The caller, or null when the request must be refused (401).</summary>
+    public EngineCaller? Authenticate(HttpRequest request)
     {
+        var header = request.Headers.Authorization.ToString();
+        var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
+        if (given is not null && forkKeys.ScopeOf(given) is { } scope)
+        {
+            return new EngineCaller(scope);
+        }
+
         if (_expected is null)
         {
-            return true;
+            return EngineCaller.Full;
         }
 
-        var header = request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            return false;
-        }
-
-        var given = Encoding.UTF8.GetBytes(header[7..].Trim());
-        return CryptographicOperations.FixedTimeEquals(given, _expected);
+        return given is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), _expected) ? EngineCaller.Full : null;
     }
 }

@@ -18,13 +18,27 @@ internal static class LifecycleEndpoints
     {
         app.Use(async (ctx, next) =>
         {
-            if (ctx.Request.Path.StartsWithSegments("/healthz") || auth.IsAuthorized(ctx.Request))
+            if (ctx.Request.Path.StartsWithSegments("/healthz"))
             {
                 await next(ctx).ConfigureAwait(false);
                 return;
             }
 
-            await Text(ctx, 401, "missing or invalid API key: send 'Authorization: Bearer <key>' with the engine's key").ConfigureAwait(false);
+            var caller = auth.Authenticate(ctx.Request);
+            if (caller is null)
+            {
+                await Text(ctx, 401, "missing or invalid API key: send 'Authorization: Bearer <key>' with the engine's key").ConfigureAwait(false);
+                return;
+            }
+
+            if (caller.Scope is { } scope && ForkScope.Check(ctx, scope, sandboxes) is { } denied)
+            {
+                await Text(ctx, 403, denied).ConfigureAwait(false);
+                return;
+            }
+
+            ctx.Items[typeof(EngineCaller)] = caller;
+            await next(ctx).ConfigureAwait(false);
         });
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/v1/engine", () => Results.Json(new JsonObject
@@ -35,15 +49,28 @@ internal static class LifecycleEndpoints
             ["sandbox_url"] = wire.SandboxUrl,
         }));
         ImageEndpoints.Map(app, sandboxes);
-        MapGroup(app.MapGroup("/v1/namespaces/{ns}"), sandboxes, wire, relays);
-        MapGroup(app.MapGroup(""), sandboxes, wire, relays);
+        MapGroup(app.MapGroup("/v1/namespaces/{ns}"), sandboxes, wire, relays, auth.ForkKeys);
+        MapGroup(app.MapGroup(""), sandboxes, wire, relays, auth.ForkKeys);
     }
 
-    private static void MapGroup(RouteGroupBuilder group, SandboxManager sandboxes, WireMapper wire, Ingress.TcpRelays relays)
+    private static void MapGroup(RouteGroupBuilder group, SandboxManager sandboxes, WireMapper wire, Ingress.TcpRelays relays, ForkKeys forkKeys)
     {
         group.MapPost("/sandboxes", ctx => Handle(ctx, async ns =>
         {
             var request = await ReadAsync(ctx, SandboxesJsonContext.Default.CreateSandboxRequest).ConfigureAwait(false);
+            if (CallerOf(ctx).Scope is { } scope)
+            {
+                if (!ForkScope.MayRestore(sandboxes, request.SnapshotId, ns, scope))
+                {
+                    throw new EngineException(403, $"this key may only fork sandbox {scope}: create needs a snapshot_id of one of its snapshots");
+                }
+
+                // A fork key's children inherit the parent's ports, access setting and egress policy; it cannot widen them.
+                request.Network = null;
+                request.ExposedPorts = null;
+                request.AllowUnauthenticatedAccess = null;
+            }
+
             var record = await sandboxes.CreateAsync(request, ns, ctx.RequestAborted).ConfigureAwait(false);
             await Json(ctx, 200, wire.ForCaller(ctx).Sandbox(record)).ConfigureAwait(false);
         }));
@@ -111,6 +138,22 @@ internal static class LifecycleEndpoints
             var snapshot = await sandboxes.SnapshotAsync(Id(ctx), ns, type, ctx.RequestAborted).ConfigureAwait(false);
             await Json(ctx, 200, new JsonObject { ["snapshot_id"] = snapshot.Id, ["status"] = snapshot.Status }).ConfigureAwait(false);
         }));
+        // Engine extension: a key that may fork this sandbox and nothing else (see ForkScope).
+        group.MapPost("/sandboxes/{id}/fork-keys", ctx => Handle(ctx, async ns =>
+        {
+            if (CallerOf(ctx).IsScoped)
+            {
+                throw new EngineException(403, "a fork key cannot issue keys");
+            }
+
+            var record = sandboxes.Get(Id(ctx), ns);
+            if (!record.IsAlive)
+            {
+                throw new EngineException(400, $"sandbox {record.Id} is terminated");
+            }
+
+            await Json(ctx, 200, new JsonObject { ["sandbox_id"] = record.Id, ["key"] = forkKeys.Issue(record.Id) }).ConfigureAwait(false);
+        }));
         group.MapGet("/snapshots", ctx => Handle(ctx, ns => Json(ctx, 200, new JsonObject
         {
             ["snapshots"] = new JsonArray([.. sandboxes.ListSnapshots(ns).Select(s => (JsonNode)WireMapper.Snapshot(s))]),
@@ -122,6 +165,8 @@ internal static class LifecycleEndpoints
             ctx.Response.StatusCode = 200;
         }));
     }
+
+    private static EngineCaller CallerOf(HttpContext ctx) => ctx.Items[typeof(EngineCaller)] as EngineCaller ?? EngineCaller.Full;
 
     /// <summary>
     /// <c>GET /sandboxes</c>: newest first, <c>limit</c> (default 100) and an opaque <c>cursor</c>; <c>status=running</c>

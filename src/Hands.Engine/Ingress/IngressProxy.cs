@@ -51,7 +51,8 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
             return;
         }
 
-        var authorized = auth.IsAuthorized(ctx.Request);
+        var caller = auth.Authenticate(ctx.Request);
+        var authorized = caller is not null && (caller.Scope is not { } scope || ForkScope.MayReach(record, scope));
         if (port == IngressTarget.ManagementPort ? !authorized : !authorized && !record.AllowUnauthenticatedAccess)
         {
             await Error(ctx, 401, "UNAUTHORIZED", "this port needs the engine's API key: send 'Authorization: Bearer <key>'").ConfigureAwait(false);
@@ -83,7 +84,7 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
             return;
         }
 
-        var error = await forwarder.SendAsync(ctx, $"http://{address}:{port}", _client, _config, auth.Required ? StripKey.Instance : HttpTransformer.Default).ConfigureAwait(false);
+        var error = await forwarder.SendAsync(ctx, $"http://{address}:{port}", _client, _config, auth.Required || caller is { IsScoped: true } ? StripKey.Instance : HttpTransformer.Default).ConfigureAwait(false);
         if (error != ForwarderError.None && !ctx.Response.HasStarted)
         {
             var refused = ctx.Features.Get<IForwarderErrorFeature>()?.Exception?.ToString().Contains("Connection refused", StringComparison.Ordinal) == true;

@@ -11,7 +11,12 @@ namespace Hands.Engine.Network;
 /// </summary>
 internal static class SandboxNetwork
 {
-    public static async Task CreateAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes the namespace and its veth pair. With <paramref name="connect"/> false the host end stays down, so nothing
+    /// the sandbox sends leaves it until <see cref="ConnectAsync"/> (a memory fork is quarantined this way while the
+    /// processes it must not inherit are removed).
+    /// </summary>
+    public static async Task CreateAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken, bool connect = true)
     {
         var rules = await EgressRules.RenderAsync(policy, slot, hostPorts, cancellationToken).ConfigureAwait(false);
         await DestroyAsync(namespaceFile, slot, cancellationToken).ConfigureAwait(false);
@@ -25,7 +30,7 @@ internal static class SandboxNetwork
             unshare --net="$NS" true
             nsenter --net="$NS" sh -c 'ip link add eth0 type veth peer name {slot.HostInterface} netns {Environment.ProcessId} && ip link set lo up && ip addr add {sandboxIp}/30 dev eth0 && ip link set eth0 up && ip route add default via {hostIp} && iptables-restore'
             ip addr add {hostIp}/30 dev {slot.HostInterface}
-            ip link set {slot.HostInterface} up
+            {(connect ? $"ip link set {slot.HostInterface} up" : "true")}
             """);
         var result = await CommandRunner.RunAsync("/bin/sh", ["-c", $"NS='{namespaceFile}'\n{script}"], rules, cancellationToken).ConfigureAwait(false);
         if (result.ExitCode != 0)
@@ -34,6 +39,10 @@ internal static class SandboxNetwork
             throw new EngineCommandException("network set-up", result.ExitCode, result.Stderr);
         }
     }
+
+    /// <summary>Brings the host end of the veth pair up: the sandbox's traffic flows from now on.</summary>
+    public static Task ConnectAsync(NetworkSlot slot, CancellationToken cancellationToken) =>
+        CommandRunner.RunCheckedAsync("ip", ["link", "set", slot.HostInterface, "up"], cancellationToken: cancellationToken);
 
     /// <summary>Replaces the egress rules atomically (iptables-restore commits the whole table or nothing).</summary>
     public static async Task ApplyPolicyAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken)

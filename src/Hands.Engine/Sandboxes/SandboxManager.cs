@@ -134,7 +134,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 DiskMb = request.Resources?.Disk ?? snapshot?.DiskMb,
                 TimeoutSecs = request.TimeoutSecs ?? 600,
                 Entrypoint = isMemoryRestore ? null : request.Entrypoint ?? snapshot?.Entrypoint,
-                Network = request.Network,
+                // A fork keeps its parent's egress policy unless the request names one.
+                Network = request.Network ?? (snapshot is null ? null : store.Sandbox(snapshot.SandboxId)?.Network),
+                ParentId = snapshot?.SandboxId,
                 ExposedPorts = NormalizePorts(request.ExposedPorts ?? snapshot?.ExposedPorts ?? []),
                 AllowUnauthenticatedAccess = request.AllowUnauthenticatedAccess ?? snapshot?.AllowUnauthenticatedAccess ?? false,
                 Slot = NetworkSlot.Allocate(alive.Select(s => s.Slot)).Index,
@@ -191,7 +193,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             Native.MountOverlay(paths.RootFs, record.Layers, paths.Upper, paths.Work);
         }
 
-        await CreateNetworkAsync(record, cancellationToken).ConfigureAwait(false);
+        // A memory fork boots disconnected: the processes it must not inherit are killed before a byte can leave.
+        var quarantine = checkpoint is not null;
+        await CreateNetworkAsync(record, cancellationToken, connect: !quarantine).ConfigureAwait(false);
         WriteHostsFile(paths, slot);
         WriteBundle(record, image.Binds, checkpoint is not null);
         if (checkpoint is null)
@@ -201,6 +205,14 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         else
         {
             await runtime.RestoreAsync(record.Id, paths.Bundle, checkpoint, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
+            var killed = ForkQuarantine.KillMarked(record.Id);
+            if (killed.Count > 0)
+            {
+                logger.LogInformation("fork {Id}: killed {Count} process(es) marked {Marker} (pids {Pids})", record.Id, killed.Count,
+                    ForkQuarantine.Variable, string.Join(',', killed));
+            }
+
+            await SandboxNetwork.ConnectAsync(slot, cancellationToken).ConfigureAwait(false);
         }
 
         if (!await SandboxDaemonClient.WaitForPortAsync(slot.SandboxAddress, SandboxDaemonClient.Port, BootTimeout, cancellationToken).ConfigureAwait(false))
@@ -270,10 +282,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     public ValueTask DisposeHostPortsAsync() => _hostPorts.DisposeAsync();
 
     /// <summary>Makes the sandbox's network namespace and opens its host forwards.</summary>
-    private async Task CreateNetworkAsync(SandboxRecord record, CancellationToken cancellationToken)
+    private async Task CreateNetworkAsync(SandboxRecord record, CancellationToken cancellationToken, bool connect = true)
     {
         var slot = SlotOf(record);
-        await SandboxNetwork.CreateAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken).ConfigureAwait(false);
+        await SandboxNetwork.CreateAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken, connect).ConfigureAwait(false);
         _hostPorts.Open(slot);
     }
 

@@ -24,6 +24,8 @@ public sealed class SandboxRecord
     public int MemoryMb { get; set; } = 1024;
     public int? DiskMb { get; set; }
     public int TimeoutSecs { get; set; } = 600;
+    /// <summary>For a sandbox restored from a snapshot: the sandbox that snapshot was taken of (its fork parent).</summary>
+    public string? ParentId { get; set; }
     public List<string>? Entrypoint { get; set; }
     public NetworkPolicy? Network { get; set; }
     public List<int> ExposedPorts { get; set; } = [];

@@ -195,6 +195,18 @@ public sealed class TensorlakeClient : IDisposable
         return answer.TryGetValue("address", out var address) ? address.GetString() ?? "" : throw new TensorlakeException(0, null, "the relay answer had no address", null);
     }
 
+    /// <summary>
+    /// Hands engine extension: a key that may fork <paramref name="idOrName"/> and nothing else (snapshot it, create
+    /// children from its snapshots, run commands in them, delete them). It dies with the sandbox. Tensorlake's cloud
+    /// has no such scope; there this answers 404.
+    /// </summary>
+    public async Task<string> CreateForkKeyAsync(string idOrName, CancellationToken cancellationToken = default)
+    {
+        var answer = await _lifecycle.JsonAsync(HttpMethod.Post, $"{_base}/sandboxes/{Id(idOrName)}/fork-keys", null, idempotent: false,
+            SandboxesJsonContext.Default.DictionaryStringJsonElement, cancellationToken).ConfigureAwait(false);
+        return answer.TryGetValue("key", out var key) && key.GetString() is { Length: > 0 } value ? value : throw new TensorlakeException(0, null, "the fork-key answer had no key", null);
+    }
+
     /// <summary>Deletes a registered image (its snapshot stays until deleted on its own).</summary>
     public async Task DeleteImageAsync(string name, CancellationToken cancellationToken = default)
     {
