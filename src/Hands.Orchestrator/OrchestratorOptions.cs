@@ -57,6 +57,13 @@ public sealed class OrchestratorOptions
     /// </summary>
     public bool ResumeSuspendedSessions { get; init; }
 
+    /// <summary>
+    /// <c>HANDS_FORK_ACCESS</c>: whether a session's agent may fork its own sandbox. <c>None</c> (default); <c>Tool</c>:
+    /// the worker gets a fork key scoped to that sandbox and serves the custom tool <c>fork_explore</c>; <c>Bash</c>:
+    /// the key also reaches bash, so <c>hands-fork</c> works there. Needs the Hands engine (fork keys are its extension).
+    /// </summary>
+    public WorkerForkAccess ForkAccess { get; init; }
+
     /// <summary>Most sessions being spun up at once (the reference orchestrator does one at a time).</summary>
     public int MaxConcurrentSpawns { get; init; } = 16;
 
@@ -74,4 +81,17 @@ public sealed class OrchestratorOptions
 
     /// <summary>The URL handed to workers, with the loopback rule of <see cref="WorkerBaseUrl"/> applied.</summary>
     public Uri EffectiveWorkerBaseUrl => WorkerBaseUrl ?? WorkerUrls.FromHost(BaseUrl);
+}
+
+/// <summary>How far a session's agent may fork its own sandbox (see <see cref="OrchestratorOptions.ForkAccess"/>).</summary>
+public enum WorkerForkAccess
+{
+    /// <summary>No fork key is issued.</summary>
+    None,
+
+    /// <summary>The worker holds a scoped fork key and serves <c>fork_explore</c>; bash never sees the key.</summary>
+    Tool,
+
+    /// <summary>As <see cref="Tool"/>, and bash's environment carries the key for <c>hands-fork</c>.</summary>
+    Bash,
 }

@@ -1,3 +1,4 @@
+using Hands.Sandboxes.Models;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using Hands.Protocol.Client;
@@ -69,7 +70,8 @@ public sealed class SessionSpawner
                 cancellationToken).ConfigureAwait(false);
             how = acquired;
             var proxy = _provider.Proxy(sandbox);
-            var process = await _transient.ExecuteAsync(async ct => await _launcher.StartAsync(proxy, item, ct).ConfigureAwait(false),
+            var forkEnvironment = await ForkEnvironmentAsync(sandbox, cancellationToken).ConfigureAwait(false);
+            var process = await _transient.ExecuteAsync(async ct => await _launcher.StartAsync(proxy, item, ct, forkEnvironment).ConfigureAwait(false),
                 cancellationToken).ConfigureAwait(false);
             _options.Logger.LogInformation("work {Work} session {Session}: worker started in {Sandbox} ({How})", item.Id, item.Data.Id, name, acquired);
             var handOff = await _lease.HoldUntilTakenAsync(item, lastBeat, proxy, process, cancellationToken).ConfigureAwait(false);
@@ -142,5 +144,34 @@ public sealed class SessionSpawner
         {
             // Already gone.
         }
+    }
+    /// <summary>
+    /// With fork access on, a key the provider scopes to this one sandbox, and where to use it from inside (the
+    /// provider's API URL as the sandbox names the host). Fork keys are a Hands engine extension.
+    /// </summary>
+    private async Task<IReadOnlyDictionary<string, string>?> ForkEnvironmentAsync(SandboxInfo sandbox, CancellationToken cancellationToken)
+    {
+        if (_options.ForkAccess == WorkerForkAccess.None)
+        {
+            return null;
+        }
+
+        string key;
+        try
+        {
+            key = await _provider.CreateForkKeyAsync(sandbox.CanonicalId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TensorlakeException ex) when (ex.Status is 404 or 405)
+        {
+            throw new OrchestratorException($"HANDS_FORK_ACCESS needs a provider that issues fork keys (the Hands engine); {_provider.Options.ApiUrl} does not ({ex.Status})", ex);
+        }
+
+        return new Dictionary<string, string>
+        {
+            ["HANDS_FORK_KEY"] = key,
+            ["HANDS_FORK_API_URL"] = WorkerUrls.FromHost(_provider.Options.ApiUrl).ToString().TrimEnd('/'),
+            ["HANDS_FORK_SANDBOX"] = sandbox.CanonicalId,
+            ["HANDS_FORK_ACCESS"] = _options.ForkAccess == WorkerForkAccess.Bash ? "bash" : "tool",
+        };
     }
 }

@@ -12,13 +12,20 @@ namespace Hands.Orchestrator;
 /// </summary>
 public sealed class WorkerLauncher(OrchestratorOptions options)
 {
+    /// <summary>Marks a process the engine kills in every memory fork before the fork's network comes up.</summary>
+    public const string ForkPolicyVariable = "HANDS_FORK_POLICY";
+
     /// <summary>The worker process's name in the sandbox: one per work item, so a duplicate delivery finds it.</summary>
     public static string ProcessName(string workId) => "hands-worker-" + workId;
 
     /// <summary>
     /// Starts the worker unless one for this item is already running (a duplicate delivery); returns the process name.
     /// </summary>
-    public async Task<string> StartAsync(SandboxProxyClient sandbox, WorkItem item, CancellationToken cancellationToken)
+    /// <param name="sandbox">The session's sandbox.</param>
+    /// <param name="item">The claimed work item.</param>
+    /// <param name="cancellationToken">Cancels the start.</param>
+    /// <param name="extraEnvironment">More variables for the worker (the fork key, when fork access is on).</param>
+    public async Task<string> StartAsync(SandboxProxyClient sandbox, WorkItem item, CancellationToken cancellationToken, IReadOnlyDictionary<string, string>? extraEnvironment = null)
     {
         ArgumentNullException.ThrowIfNull(sandbox);
         ArgumentNullException.ThrowIfNull(item);
@@ -35,7 +42,14 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
             ["ANTHROPIC_SESSION_ID"] = item.Data.Id,
             ["ANTHROPIC_WORK_ID"] = item.Id,
             ["ANTHROPIC_BASE_URL"] = options.EffectiveWorkerBaseUrl.ToString().TrimEnd('/'),
+            // The worker holds the session's credentials: a memory fork of this sandbox must not run a copy of it.
+            [ForkPolicyVariable] = "terminate",
         };
+        foreach (var (key, value) in extraEnvironment ?? new Dictionary<string, string>())
+        {
+            env[key] = value;
+        }
+
         if (item.Secret is { Length: > 0 } secret)
         {
             env["ANTHROPIC_WORK_SECRET"] = secret;

@@ -79,6 +79,13 @@ poll.SetAction(async (parse, ct) =>
 
 root.Subcommands.Add(run);
 root.Subcommands.Add(poll);
+root.Subcommands.Add(Hands.Worker.Forking.ForkCommand.Create());
+
+// The same binary, mounted as hands-fork, is the fork helper.
+if (Path.GetFileName(Environment.ProcessPath) == "hands-fork" || Path.GetFileName(Environment.GetCommandLineArgs()[0]) == "hands-fork")
+{
+    args = ["fork", .. args];
+}
 
 try
 {

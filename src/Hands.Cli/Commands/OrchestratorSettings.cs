@@ -35,8 +35,18 @@ internal static class OrchestratorSettings
         SandboxTimeoutSeconds = Settings.Int("SANDBOX_TIMEOUT_SECONDS", 3600, 0, 30 * 86400),
         WorkerMaxIdle = TimeSpan.FromSeconds(Settings.Int("RUNNER_MAX_IDLE_SECONDS", 300, 1, 86400)),
         ResumeSuspendedSessions = Settings.Bool("RESUME_SUSPENDED_SESSIONS", false),
+        ForkAccess = ForkAccess(),
         MaxConcurrentSpawns = parse.GetValue(Concurrency) is { } k ? Math.Max(1, k) : Settings.Int("HANDS_MAX_CONCURRENT_SPAWNS", 16, 1, 1024),
         Logger = logger,
+    };
+
+    /// <summary><c>HANDS_FORK_ACCESS</c>: none (default), tool or bash.</summary>
+    public static WorkerForkAccess ForkAccess() => Settings.Get("HANDS_FORK_ACCESS")?.ToLowerInvariant() switch
+    {
+        null or "" or "none" => WorkerForkAccess.None,
+        "tool" => WorkerForkAccess.Tool,
+        "bash" => WorkerForkAccess.Bash,
+        var other => throw new CliException($"HANDS_FORK_ACCESS is none, tool or bash, not '{other}'"),
     };
 
     public static ManagedAgentsClient EnvironmentClient(OrchestratorOptions options) => EnvironmentClient(options.BaseUrl, options.EnvironmentKey);

@@ -178,6 +178,8 @@ internal static class WebhookSandboxCommand
             ["ANTHROPIC_ENVIRONMENT_KEY"] = options.EnvironmentKey,
             ["ANTHROPIC_WEBHOOK_SIGNING_KEY"] = signingKey,
             ["ANTHROPIC_BASE_URL"] = WorkerUrls.FromHost(options.BaseUrl).ToString().TrimEnd('/'),
+            // It holds the environment key and the provider's: a memory fork of the receiver must not run a copy.
+            [WorkerLauncher.ForkPolicyVariable] = "terminate",
             ["TENSORLAKE_API_URL"] = WorkerUrls.FromHost(sandboxApi.ApiUrl).ToString().TrimEnd('/'),
             ["RESUME_SUSPENDED_SESSIONS"] = options.ResumeSuspendedSessions ? "true" : "false",
             ["SANDBOX_TIMEOUT_SECONDS"] = options.SandboxTimeoutSeconds.ToString(CultureInfo.InvariantCulture),
@@ -193,7 +195,7 @@ internal static class WebhookSandboxCommand
             env["TENSORLAKE_API_KEY"] = key;
         }
 
-        foreach (var passThrough in new[] { "SANDBOX_IMAGE_NAME", "WEBHOOK_DRAIN_SECONDS", "JANITOR_SECONDS", "TENSORLAKE_ORGANIZATION_ID", "TENSORLAKE_PROJECT_ID" })
+        foreach (var passThrough in new[] { "SANDBOX_IMAGE_NAME", "WEBHOOK_DRAIN_SECONDS", "JANITOR_SECONDS", "HANDS_FORK_ACCESS", "TENSORLAKE_ORGANIZATION_ID", "TENSORLAKE_PROJECT_ID" })
         {
             if (Settings.Get(passThrough) is { } value)
             {

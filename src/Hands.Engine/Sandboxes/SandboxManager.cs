@@ -239,6 +239,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         if (binaries.Worker is not null)
         {
             binds.Add(new BindMount(binaries.Worker, "/opt/hands/bin/hands-worker"));
+            // The same binary under this name is the in-sandbox fork helper (it checks how it was called).
+            binds.Add(new BindMount(binaries.Worker, "/opt/hands/bin/hands-fork"));
         }
 
         var env = new Dictionary<string, string>

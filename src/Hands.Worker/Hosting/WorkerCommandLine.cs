@@ -85,6 +85,12 @@ internal static class WorkerCommandLine
             options.ExtraTools = context => manifest.Tools.Select(t => (IWorkerTool)new CommandTool(t, context));
         }
 
+        if (Forking.ForkAccess.FromEnvironment() is { } fork)
+        {
+            var manifestTools = options.ExtraTools;
+            options.ExtraTools = context => [.. manifestTools?.Invoke(context) ?? [], new Forking.ForkExploreTool(fork, context)];
+        }
+
         if (string.IsNullOrEmpty(options.EnvironmentId))
         {
             throw new UsageException("--environment-id (or ANTHROPIC_ENVIRONMENT_ID) is required");

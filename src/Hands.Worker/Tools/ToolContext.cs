@@ -25,15 +25,22 @@ public sealed class ToolContext
 
     /// <summary>
     /// The process environment minus every variable whose name starts with <c>ANTHROPIC_</c> (any case): the
-    /// environment key, work secret and base URL never reach model-run commands.
+    /// environment key, work secret and base URL never reach model-run commands. The fork-quarantine marker
+    /// (<c>HANDS_FORK_POLICY</c>) is the worker's own and is not passed on, so what bash starts survives a memory fork.
+    /// The fork key and its URL reach bash only with <c>HANDS_FORK_ACCESS=bash</c> (for <c>hands-fork</c>).
     /// </summary>
     public static Dictionary<string, string> ScrubbedEnvironment()
     {
+        var forkInBash = string.Equals(System.Environment.GetEnvironmentVariable("HANDS_FORK_ACCESS"), "bash", StringComparison.OrdinalIgnoreCase);
         var env = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (System.Collections.DictionaryEntry entry in System.Environment.GetEnvironmentVariables())
         {
             var key = (string)entry.Key;
-            if (!key.StartsWith("ANTHROPIC_", StringComparison.OrdinalIgnoreCase) && !key.StartsWith("HANDS_WORKER_SECRET", StringComparison.OrdinalIgnoreCase))
+            var hidden = key.StartsWith("ANTHROPIC_", StringComparison.OrdinalIgnoreCase)
+                || key.StartsWith("HANDS_WORKER_SECRET", StringComparison.OrdinalIgnoreCase)
+                || key.Equals("HANDS_FORK_POLICY", StringComparison.OrdinalIgnoreCase)
+                || (!forkInBash && key.StartsWith("HANDS_FORK_", StringComparison.OrdinalIgnoreCase));
+            if (!hidden)
             {
                 env[key] = (string?)entry.Value ?? "";
             }

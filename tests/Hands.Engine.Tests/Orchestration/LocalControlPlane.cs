@@ -77,6 +77,7 @@ internal sealed class LocalControlPlane : IAsyncDisposable
             Image = builder.Image ?? "host",
             WorkerMaxIdle = builder.WorkerMaxIdle,
             ResumeSuspendedSessions = builder.Resume,
+            ForkAccess = builder.ForkAccess,
             MaxConcurrentSpawns = builder.Concurrency,
             HandOffTimeout = TimeSpan.FromSeconds(30),
         };
@@ -139,4 +140,5 @@ internal sealed class OrchestratorOptionsBuilder
     public TimeSpan WorkerMaxIdle { get; set; } = TimeSpan.FromSeconds(2);
     public bool Resume { get; set; }
     public int Concurrency { get; set; } = 8;
+    public WorkerForkAccess ForkAccess { get; set; }
 }
