@@ -1,7 +1,7 @@
 using System.Globalization;
 using Hands.Bench;
 
-// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine ...] [--iterations N]
+// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine|orchestrator|fork ...] [--iterations N]
 // The engine suite needs root, runc, CRIU and artifacts/hands-sandboxd (scripts/bench.sh prepares them); it caps N at 30.
 // The worker suite needs artifacts/hands-worker (NativeAOT) and tests/conformance/node_modules: scripts/bench.sh prepares both.
 var iterations = 200;
@@ -20,7 +20,7 @@ for (var i = 0; i < args.Length; i++)
 
 if (suites.Count == 0)
 {
-    suites.AddRange(["control-plane", "worker", "engine", "orchestrator"]);
+    suites.AddRange(["control-plane", "worker", "engine", "orchestrator", "fork"]);
 }
 
 var output = new List<string>
@@ -68,8 +68,17 @@ foreach (var suite in suites)
             output.AddRange(await OrchestratorBench.RunAsync(Math.Min(iterations, 20), RepoRoot()));
             output.Add("");
             break;
+        case "fork" when OperatingSystem.IsLinux():
+            Console.Error.WriteLine("fork: fork-and-explore from a memory snapshot, N = 1, 2, 4, 8, parallel and sequential...");
+            output.Add("## Fork-and-explore (Hands.Forking on the local engine; memory checkpoint of a parent serving an in-memory counter)");
+            output.Add("");
+            output.Add("| operation | n | p50 ms | p95 ms | target / note |");
+            output.Add("|---|---|---|---|---|");
+            output.AddRange(await ForkBench.RunAsync(Math.Min(iterations, 20), RepoRoot()));
+            output.Add("");
+            break;
         default:
-            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, orchestrator");
+            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, orchestrator, fork");
             return 2;
     }
 }

@@ -47,11 +47,36 @@ public sealed class CliTests
     }
 
     [Fact]
+    public async Task Fork_demo_forks_four_candidate_fixes_and_adopts_the_fastest_passing_one()
+    {
+        var (exit, stdout, stderr) = await HandsAsync(null, "fork-demo");
+        Assert.True(exit == 0, stdout + stderr);
+        Assert.Contains("sh test.sh → FAIL add 2 3 = -1, want 5", stdout, StringComparison.Ordinal);
+        Assert.Matches(@"swap-operands\tFAIL\t1\t", stdout);
+        Assert.Matches(@"multiply\tFAIL\t1\t", stdout);
+        Assert.Matches(@"plus-after-retry\tPASS\t0\t", stdout);
+        Assert.Contains("winner: plus (exit 0", stdout, StringComparison.Ordinal);
+        Assert.Contains("1 file(s) copied (add.sh)", stdout, StringComparison.Ordinal);
+        Assert.Contains("parent now: add.sh: echo $(($1 + $2)); sh test.sh → PASS 3/3", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Fork_explore_refuses_bad_input_with_one_line()
+    {
+        var (exit, _, stderr) = await HandsAsync(new() { ["TENSORLAKE_API_URL"] = "http://127.0.0.1:9" }, "fork-explore", "--sandbox", "x");
+        Assert.Equal(1, exit);
+        Assert.Contains("give at least one --branch NAME=COMMAND", stderr, StringComparison.Ordinal);
+        (exit, _, stderr) = await HandsAsync(new() { ["TENSORLAKE_API_URL"] = "http://127.0.0.1:9" }, "fork-explore", "--sandbox", "x", "--branch", "no-equals-sign");
+        Assert.Equal(1, exit);
+        Assert.Contains("a branch is NAME=COMMAND", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Help_lists_every_verb_with_a_description()
     {
         var (exit, stdout, _) = await HandsAsync(null, "--help");
         Assert.Equal(0, exit);
-        foreach (var verb in new[] { "control-plane", "env", "agent", "demo" })
+        foreach (var verb in new[] { "control-plane", "env", "agent", "demo", "fork-explore", "fork-demo" })
         {
             Assert.Matches($@"\n\s+{verb}\s+\S", stdout);
         }
