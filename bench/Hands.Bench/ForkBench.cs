@@ -89,7 +89,8 @@ internal static class ForkBench
                         }
 
                         checkpoint.Add(result.CheckpointTime);
-                        into.Add(result.Elapsed - result.CheckpointTime);
+                        // To the last command's end; terminating finished children is not counted.
+                        into.Add(result.Branches.Max(b => b.FinishedAfter!.Value) - result.CheckpointTime);
                     }
                 }
             }

@@ -40,6 +40,9 @@ public sealed record BranchResult
     /// <summary>The command's run time (not the fork's boot).</summary>
     public TimeSpan? Elapsed { get; init; }
 
+    /// <summary>From the start of the exploration to this branch's end (checkpoint, queueing, boot and run).</summary>
+    public TimeSpan? FinishedAfter { get; init; }
+
     /// <summary>How long the child took to boot from the snapshot.</summary>
     public TimeSpan? ForkTime { get; init; }
 

@@ -22,8 +22,11 @@ internal sealed class ExplorationRun
     private readonly Lock _gate = new();
     private readonly HashSet<int> _released = [];
 
-    public ExplorationRun(TensorlakeClient sandboxes, SandboxInfo parent, string snapshotId, IReadOnlyList<ForkBranch> branches, ForkExploreOptions options)
+    private readonly Stopwatch _clock;
+
+    public ExplorationRun(TensorlakeClient sandboxes, SandboxInfo parent, string snapshotId, IReadOnlyList<ForkBranch> branches, ForkExploreOptions options, Stopwatch clock)
     {
+        _clock = clock;
         _sandboxes = sandboxes;
         _parent = parent;
         _snapshotId = snapshotId;
@@ -288,7 +291,13 @@ internal sealed class ExplorationRun
         BranchResult changed;
         lock (_gate)
         {
-            changed = _results[index] = change(_results[index]);
+            changed = change(_results[index]);
+            if (changed.IsFinished && changed.FinishedAfter is null)
+            {
+                changed = changed with { FinishedAfter = _clock.Elapsed };
+            }
+
+            _results[index] = changed;
         }
 
         _options.OnBranchChanged?.Invoke(changed);

@@ -39,7 +39,7 @@ public sealed class ForkExplorer(TensorlakeClient sandboxes)
         var snapshotId = await CheckpointAsync(parentId, options, cancellationToken).ConfigureAwait(false);
         var checkpointTime = clock.Elapsed;
 
-        var run = new ExplorationRun(sandboxes, parentInfo, snapshotId, branches, options);
+        var run = new ExplorationRun(sandboxes, parentInfo, snapshotId, branches, options, clock);
         ForkExploreResult? result = null;
         try
         {

@@ -40,9 +40,19 @@ internal static class SandboxNetwork
         }
     }
 
-    /// <summary>Brings the host end of the veth pair up: the sandbox's traffic flows from now on.</summary>
-    public static Task ConnectAsync(NetworkSlot slot, CancellationToken cancellationToken) =>
-        CommandRunner.RunCheckedAsync("ip", ["link", "set", slot.HostInterface, "up"], cancellationToken: cancellationToken);
+    /// <summary>
+    /// Brings the host end of the veth pair up and waits (at most a second) for its carrier: a SYN sent before that is
+    /// lost and costs the first connection a retransmission (measured: about 165 ms on every memory fork).
+    /// </summary>
+    public static async Task ConnectAsync(NetworkSlot slot, CancellationToken cancellationToken)
+    {
+        await CommandRunner.RunCheckedAsync("ip", ["link", "set", slot.HostInterface, "up"], cancellationToken: cancellationToken).ConfigureAwait(false);
+        var operstate = $"/sys/class/net/{slot.HostInterface}/operstate";
+        for (var i = 0; i < 1000 && File.Exists(operstate) && (await File.ReadAllTextAsync(operstate, cancellationToken).ConfigureAwait(false)).Trim() != "up"; i++)
+        {
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Replaces the egress rules atomically (iptables-restore commits the whole table or nothing).</summary>
     public static async Task ApplyPolicyAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken)
