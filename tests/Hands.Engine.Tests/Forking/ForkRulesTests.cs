@@ -1,0 +1,73 @@
+using System.Text;
+using Hands.Engine.Sandboxes;
+using Hands.Forking;
+
+namespace Hands.Engine.Tests.Forking;
+
+/// <summary>The rules of fork-and-explore that need no sandbox: parsing, the winner, change detection, the quarantine marker.</summary>
+public sealed class ForkRulesTests
+{
+    [Theory]
+    [InlineData("fix1=sh test.sh", "fix1", "sh test.sh")]
+    [InlineData("a=x=1 && echo $x", "a", "x=1 && echo $x")]
+    [InlineData(" b.2 =true", "b.2", "true")]
+    public void A_branch_is_name_equals_command(string text, string name, string command)
+    {
+        var branch = ForkBranch.Parse(text);
+        Assert.Equal(name, branch.Name);
+        Assert.Equal(command, branch.Command);
+    }
+
+    [Theory]
+    [InlineData("no-equals")]
+    [InlineData("=command")]
+    [InlineData("name=")]
+    [InlineData("bad name=true")]
+    [InlineData("a/b=true")]
+    public void A_malformed_branch_is_refused(string text) => Assert.Throws<FormatException>(() => ForkBranch.Parse(text));
+
+    [Fact]
+    public void The_winner_is_the_highest_passing_score_then_the_faster_then_the_earlier()
+    {
+        static BranchResult B(int index, BranchState state, double score, double seconds) =>
+            new() { Index = index, Name = "b" + index, State = state, Score = score, Elapsed = TimeSpan.FromSeconds(seconds) };
+
+        Assert.Null(ForkExploreResult.PickBest([B(0, BranchState.Failed, 0, 1), B(1, BranchState.TimedOut, 0, 9)]));
+        Assert.Equal(2, ForkExploreResult.PickBest([B(0, BranchState.Passed, 1, 3), B(1, BranchState.Failed, 5, 1), B(2, BranchState.Passed, 2, 9)])?.Index);
+        Assert.Equal(1, ForkExploreResult.PickBest([B(0, BranchState.Passed, 1, 3), B(1, BranchState.Passed, 1, 2)])?.Index);
+        Assert.Equal(0, ForkExploreResult.PickBest([B(0, BranchState.Passed, 1, 2), B(1, BranchState.Passed, 1, 2)])?.Index);
+    }
+
+    [Fact]
+    public void The_default_judge_passes_exit_zero_only()
+    {
+        var branch = new ForkBranch("a", "true");
+        Assert.Equal(1, BranchJudges.ExitCode(new BranchRun(branch, 0, "", "", TimeSpan.Zero)));
+        Assert.Equal(0, BranchJudges.ExitCode(new BranchRun(branch, 3, "", "", TimeSpan.Zero)));
+        Assert.Equal(0, BranchJudges.ExitCode(new BranchRun(branch, -9, "", "", TimeSpan.Zero)));
+        Assert.Equal(0, BranchJudges.ExitZeroAndOutputContains("PASS")(new BranchRun(branch, 0, "FAIL", "", TimeSpan.Zero)));
+        Assert.Equal(1, BranchJudges.ExitZeroAndOutputContains("PASS")(new BranchRun(branch, 0, "PASS 3/3", "", TimeSpan.Zero)));
+    }
+
+    [Fact]
+    public void A_manifest_diff_finds_new_changed_and_removed_files()
+    {
+        var before = FileManifest.Parse("644\t10\t1.0\tkeep.txt\n644\t5\t1.0\tchange.txt\n755\t5\t1.0\tmode.sh\n644\t1\t1.0\tgone.txt\nmalformed line\n");
+        var after = FileManifest.Parse("644\t10\t1.0\tkeep.txt\n644\t5\t2.0\tchange.txt\n644\t5\t1.0\tmode.sh\n644\t3\t2.0\tdir/new.txt\n");
+        var (changed, deleted) = FileManifest.Diff(before, after);
+        Assert.Equal(["change.txt", "dir/new.txt", "mode.sh"], changed);
+        Assert.Equal(["gone.txt"], deleted);
+    }
+
+    [Theory]
+    [InlineData("HANDS_FORK_POLICY=terminate\0PATH=/bin\0", true)]
+    [InlineData("PATH=/bin\0HANDS_FORK_POLICY=terminate\0", true)]
+    [InlineData("PATH=/bin\0HANDS_FORK_POLICY=terminate", true)]
+    [InlineData("HANDS_FORK_POLICY=terminate", true)]
+    [InlineData("PATH=/bin\0HANDS_FORK_POLICY=terminated\0", false)]
+    [InlineData("PATH=/bin\0XHANDS_FORK_POLICY=terminate\0", false)]
+    [InlineData("PATH=/bin\0HANDS_FORK_POLICY=keep\0", false)]
+    [InlineData("", false)]
+    public void Only_a_whole_marker_entry_quarantines_a_process(string environ, bool marked) =>
+        Assert.Equal(marked, ForkQuarantine.IsMarked(Encoding.ASCII.GetBytes(environ)));
+}
