@@ -97,12 +97,13 @@ internal sealed class ExplorationRun
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            Update(index, r => r with { State = BranchState.Cancelled, Error = "the exploration was cancelled" });
+            // A branch that already finished keeps its verdict (cancellation may land while finished children are freed).
+            Update(index, r => r.IsFinished ? r : r with { State = BranchState.Cancelled, Error = "the exploration was cancelled" });
             throw;
         }
         catch (Exception ex) when (ex is TensorlakeException or HttpRequestException or IOException or OperationCanceledException or FormatException)
         {
-            Update(index, r => r with { State = BranchState.Error, Error = ex is TensorlakeException t ? t.ErrorMessage : ex.Message });
+            Update(index, r => r.IsFinished ? r : r with { State = BranchState.Error, Error = ex is TensorlakeException t ? t.ErrorMessage : ex.Message });
         }
     }
 

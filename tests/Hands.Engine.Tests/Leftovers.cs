@@ -6,7 +6,8 @@ internal static class Leftovers
     public static void AssertNone(string dataDirectory)
     {
         var root = Path.GetFullPath(dataDirectory);
-        var mounts = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(p => p.StartsWith(root, StringComparison.Ordinal)).ToList();
+        // Under the data directory, not the directory itself: that may be a test's own tmpfs.
+        var mounts = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')[4]).Where(p => p.StartsWith(root + "/", StringComparison.Ordinal)).ToList();
         Assert.True(mounts.Count == 0, "mounts left behind: " + string.Join(", ", mounts));
         var runcState = Path.Combine(root, "runc");
         var containers = Directory.Exists(runcState) ? Directory.GetDirectories(runcState) : [];

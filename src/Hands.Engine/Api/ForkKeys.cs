@@ -11,21 +11,26 @@ namespace Hands.Engine.Api;
 internal sealed class ForkKeys
 {
     private const string Prefix = "hfk_";
+    private const int SecretBytes = 32;
     private readonly byte[] _secret;
 
     public ForkKeys(string dataDirectory)
     {
         var file = Path.Combine(dataDirectory, "fork-keys.secret");
-        if (!File.Exists(file))
+        _secret = File.Exists(file) ? File.ReadAllBytes(file) : [];
+        if (_secret.Length != SecretBytes)
         {
-            var fresh = RandomNumberGenerator.GetBytes(32);
-            using (var stream = new FileStream(file, new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+            // Missing, or cut short by a crash: a short secret would make keys guessable, so start over (old keys die).
+            _secret = RandomNumberGenerator.GetBytes(SecretBytes);
+            var partial = file + ".partial";
+            using (var stream = new FileStream(partial, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
             {
-                stream.Write(fresh);
+                stream.Write(_secret);
+                stream.Flush(flushToDisk: true);
             }
-        }
 
-        _secret = File.ReadAllBytes(file);
+            File.Move(partial, file, overwrite: true);
+        }
     }
 
     /// <summary>The key scoped to <paramref name="sandboxId"/>.</summary>

@@ -4,10 +4,11 @@ using Microsoft.AspNetCore.Http;
 namespace Hands.Engine.Api;
 
 /// <summary>
-/// What a fork key scoped to sandbox S may do: read S, resume and snapshot S; create sandboxes only from S's
-/// snapshots (they become S's children, inheriting S's ports, access setting and network policy); read and delete
-/// S's children and S's snapshots; and reach S's and its children's daemons through the ingress. Nothing else: no
-/// listing, no other sandbox, no images, no new keys.
+/// What a fork key scoped to sandbox S may do while S lives: read S, resume and snapshot S; create sandboxes only from
+/// S's snapshots (they become the key's children, inheriting S's ports, access setting, network policy, resources and
+/// idle timeout); read and delete those children and S's snapshots; and reach S's and those children's daemons through
+/// the ingress. Nothing else: no listing, no other sandbox (not even one made from S's snapshot with another key), no
+/// images, no new keys. Once S is terminated, only deleting the key's children is left.
 /// </summary>
 internal static class ForkScope
 {
@@ -17,6 +18,14 @@ internal static class ForkScope
         var method = ctx.Request.Method;
         var (ns, segments) = Split(ctx.Request.Path.Value ?? "");
         var denied = $"this key may only fork sandbox {scope}: {method} {ctx.Request.Path} is not allowed";
+        if (sandboxes.FindAlive(scope) is null)
+        {
+            // The key dies with its sandbox; only the clean-up of the children it made is still allowed.
+            return segments is ["sandboxes", var child] && HttpMethods.IsDelete(method) && IsChild(sandboxes, child, ns, scope)
+                ? null
+                : $"this key was scoped to sandbox {scope}, which is terminated";
+        }
+
         switch (segments)
         {
             case ["healthz"] or ["v1", "engine"] when HttpMethods.IsGet(method):
@@ -40,14 +49,14 @@ internal static class ForkScope
     public static bool MayRestore(SandboxManager sandboxes, string? snapshotId, string ns, string scope) =>
         snapshotId is not null && OwnsSnapshot(sandboxes, snapshotId, ns, scope);
 
-    /// <summary>True when a scoped caller may reach this sandbox's daemon or ports through the ingress.</summary>
-    public static bool MayReach(Storage.SandboxRecord record, string scope) => record.Id == scope || record.ParentId == scope;
+    /// <summary>True when a scoped caller may reach this sandbox's daemon or ports: the scope itself or a child its key made.</summary>
+    public static bool MayReach(Storage.SandboxRecord record, string scope) => record.Id == scope || record.ForkedBy == scope;
 
     private static bool IsSelfOrChild(SandboxManager sandboxes, string id, string ns, string scope) =>
         Resolve(sandboxes, id, ns) is { } record && MayReach(record, scope);
 
     private static bool IsChild(SandboxManager sandboxes, string id, string ns, string scope) =>
-        Resolve(sandboxes, id, ns)?.ParentId == scope;
+        Resolve(sandboxes, id, ns)?.ForkedBy == scope;
 
     private static bool OwnsSnapshot(SandboxManager sandboxes, string id, string ns, string scope)
     {
@@ -65,7 +74,7 @@ internal static class ForkScope
     {
         try
         {
-            return sandboxes.Get(Uri.UnescapeDataString(idOrName), ns);
+            return sandboxes.Get(idOrName, ns);
         }
         catch (EngineException)
         {
@@ -76,6 +85,7 @@ internal static class ForkScope
     private static (string Namespace, string[] Segments) Split(string path)
     {
         var segments = path.Split('/', StringSplitOptions.RemoveEmptyEntries);
-        return segments is ["v1", "namespaces", var ns, .. var rest] ? (Uri.UnescapeDataString(ns), rest) : ("default", segments);
+        // Request.Path is already decoded, as the route values the handlers read are.
+        return segments is ["v1", "namespaces", var ns, .. var rest] ? (ns, rest) : ("default", segments);
     }
 }

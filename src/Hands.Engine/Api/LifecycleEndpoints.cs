@@ -49,11 +49,11 @@ internal static class LifecycleEndpoints
             ["sandbox_url"] = wire.SandboxUrl,
         }));
         ImageEndpoints.Map(app, sandboxes);
-        MapGroup(app.MapGroup("/v1/namespaces/{ns}"), sandboxes, wire, relays, auth.ForkKeys);
-        MapGroup(app.MapGroup(""), sandboxes, wire, relays, auth.ForkKeys);
+        MapGroup(app.MapGroup("/v1/namespaces/{ns}"), sandboxes, wire, relays, auth);
+        MapGroup(app.MapGroup(""), sandboxes, wire, relays, auth);
     }
 
-    private static void MapGroup(RouteGroupBuilder group, SandboxManager sandboxes, WireMapper wire, Ingress.TcpRelays relays, ForkKeys forkKeys)
+    private static void MapGroup(RouteGroupBuilder group, SandboxManager sandboxes, WireMapper wire, Ingress.TcpRelays relays, ApiKeyCheck auth)
     {
         group.MapPost("/sandboxes", ctx => Handle(ctx, async ns =>
         {
@@ -65,13 +65,17 @@ internal static class LifecycleEndpoints
                     throw new EngineException(403, $"this key may only fork sandbox {scope}: create needs a snapshot_id of one of its snapshots");
                 }
 
-                // A fork key's children inherit the parent's ports, access setting and egress policy; it cannot widen them.
+                // A fork key's children inherit the parent's ports, access, egress policy, resources and idle timeout,
+                // and run no entrypoint of the caller's choosing: the key cannot widen what the parent has.
                 request.Network = null;
                 request.ExposedPorts = null;
                 request.AllowUnauthenticatedAccess = null;
+                request.Resources = null;
+                request.Entrypoint = null;
+                request.TimeoutSecs = null;
             }
 
-            var record = await sandboxes.CreateAsync(request, ns, ctx.RequestAborted).ConfigureAwait(false);
+            var record = await sandboxes.CreateAsync(request, ns, ctx.RequestAborted, CallerOf(ctx).Scope).ConfigureAwait(false);
             await Json(ctx, 200, wire.ForCaller(ctx).Sandbox(record)).ConfigureAwait(false);
         }));
         group.MapGet("/sandboxes", ctx => Handle(ctx, ns => ListAsync(ctx, ns, sandboxes, wire)));
@@ -146,13 +150,19 @@ internal static class LifecycleEndpoints
                 throw new EngineException(403, "a fork key cannot issue keys");
             }
 
+            if (!auth.Required)
+            {
+                // Without an engine key every caller already has full access: a scoped key would restrict nothing.
+                throw new EngineException(409, "fork keys need an engine that requires an API key (HANDS_ENGINE_API_KEY); without one, any caller, a sandbox included, has full access");
+            }
+
             var record = sandboxes.Get(Id(ctx), ns);
             if (!record.IsAlive)
             {
                 throw new EngineException(400, $"sandbox {record.Id} is terminated");
             }
 
-            await Json(ctx, 200, new JsonObject { ["sandbox_id"] = record.Id, ["key"] = forkKeys.Issue(record.Id) }).ConfigureAwait(false);
+            await Json(ctx, 200, new JsonObject { ["sandbox_id"] = record.Id, ["key"] = auth.ForkKeys.Issue(record.Id) }).ConfigureAwait(false);
         }));
         group.MapGet("/snapshots", ctx => Handle(ctx, ns => Json(ctx, 200, new JsonObject
         {

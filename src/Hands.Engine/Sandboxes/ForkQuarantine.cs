@@ -52,6 +52,29 @@ internal static class ForkQuarantine
         return killed;
     }
 
+    /// <summary>Waits (at most a second) until the killed processes are gone or zombies: a SIGKILL sent while frozen lands on thaw.</summary>
+    public static async Task WaitUntilDeadAsync(IReadOnlyList<int> pids, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; attempt < 1000 && pids.Any(IsAlive); attempt++)
+        {
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var state = stat[(stat.LastIndexOf(')') + 2)..].TrimStart();
+            return state.Length > 0 && state[0] is not ('Z' or 'X');
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>True when a NUL-separated environment block holds the marker as a whole entry.</summary>
     public static bool IsMarked(ReadOnlySpan<byte> environ)
     {

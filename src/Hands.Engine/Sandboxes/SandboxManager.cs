@@ -79,7 +79,11 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     public IReadOnlyList<SandboxRecord> List(string ns) => [.. store.Sandboxes().Where(s => s.Namespace == ns)];
 
     /// <summary>Creates a sandbox (or restores one from <c>snapshot_id</c>) and answers once its daemon listens.</summary>
-    public async Task<SandboxRecord> CreateAsync(CreateSandboxRequest request, string ns, CancellationToken cancellationToken)
+    /// <param name="request">The create request.</param>
+    /// <param name="ns">The namespace.</param>
+    /// <param name="cancellationToken">Cancels waiting for the allocation lock.</param>
+    /// <param name="forkedBy">The sandbox whose fork key asks (the child then inherits that sandbox's limits).</param>
+    public async Task<SandboxRecord> CreateAsync(CreateSandboxRequest request, string ns, CancellationToken cancellationToken, string? forkedBy = null)
     {
         Validate(request);
         SnapshotRecord? snapshot = null;
@@ -132,11 +136,13 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 Cpus = isMemoryRestore ? snapshot!.Cpus : request.Resources?.Cpus ?? snapshot?.Cpus ?? 1.0,
                 MemoryMb = isMemoryRestore ? snapshot!.MemoryMb : request.Resources?.MemoryMb ?? snapshot?.MemoryMb ?? 1024,
                 DiskMb = request.Resources?.Disk ?? snapshot?.DiskMb,
-                TimeoutSecs = request.TimeoutSecs ?? 600,
+                // A fork key's children live no longer than their parent may idle.
+                TimeoutSecs = forkedBy is not null ? store.Sandbox(forkedBy)?.TimeoutSecs ?? 600 : request.TimeoutSecs ?? 600,
                 Entrypoint = isMemoryRestore ? null : request.Entrypoint ?? snapshot?.Entrypoint,
                 // A fork keeps its parent's egress policy unless the request names one.
                 Network = request.Network ?? (snapshot is null ? null : store.Sandbox(snapshot.SandboxId)?.Network),
                 ParentId = snapshot?.SandboxId,
+                ForkedBy = forkedBy,
                 ExposedPorts = NormalizePorts(request.ExposedPorts ?? snapshot?.ExposedPorts ?? []),
                 AllowUnauthenticatedAccess = request.AllowUnauthenticatedAccess ?? snapshot?.AllowUnauthenticatedAccess ?? false,
                 Slot = NetworkSlot.Allocate(alive.Select(s => s.Slot)).Index,
@@ -205,7 +211,19 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         else
         {
             await runtime.RestoreAsync(record.Id, paths.Bundle, checkpoint, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
-            var killed = ForkQuarantine.KillMarked(record.Id);
+            // Frozen while marked processes are found and killed, so none can fork an unseen child in between.
+            IReadOnlyList<int> killed;
+            await runtime.PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                killed = ForkQuarantine.KillMarked(record.Id);
+            }
+            finally
+            {
+                await runtime.ResumeAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+            }
+
+            await ForkQuarantine.WaitUntilDeadAsync(killed, cancellationToken).ConfigureAwait(false);
             if (killed.Count > 0)
             {
                 logger.LogInformation("fork {Id}: killed {Count} process(es) marked {Marker} (pids {Pids})", record.Id, killed.Count,

@@ -26,6 +26,8 @@ public sealed class SandboxRecord
     public int TimeoutSecs { get; set; } = 600;
     /// <summary>For a sandbox restored from a snapshot: the sandbox that snapshot was taken of (its fork parent).</summary>
     public string? ParentId { get; set; }
+    /// <summary>Set only when a fork key scoped to that sandbox created this one: what that key may reach and delete.</summary>
+    public string? ForkedBy { get; set; }
     public List<string>? Entrypoint { get; set; }
     public NetworkPolicy? Network { get; set; }
     public List<int> ExposedPorts { get; set; } = [];

@@ -31,6 +31,40 @@ internal sealed class ForkExploreTool(ForkAccess access, ToolContext context) : 
         }
     }
 
+    /// <summary>The branch timeout when the input names none.</summary>
+    public static readonly TimeSpan DefaultBranchTimeout = TimeSpan.FromMinutes(5);
+
+    /// <summary>
+    /// How long one call may take in the worst case: every wave of branches (N / parallel) running to its timeout,
+    /// plus 3 minutes for the checkpoint, the boots, adoption and clean-up. The session runner's outer timeout uses it.
+    /// </summary>
+    public static TimeSpan Budget(JsonElement? input)
+    {
+        var branches = 1;
+        var parallel = int.MaxValue;
+        var timeout = DefaultBranchTimeout;
+        if (input is { ValueKind: JsonValueKind.Object } i)
+        {
+            if (i.TryGetProperty("branches", out var list) && list.ValueKind == JsonValueKind.Array)
+            {
+                branches = Math.Max(1, list.GetArrayLength());
+            }
+
+            if (i.TryGetProperty("parallel", out var p) && p.TryGetInt32(out var k) && k > 0)
+            {
+                parallel = k;
+            }
+
+            if (i.TryGetProperty("timeout_seconds", out var t) && t.TryGetDouble(out var seconds) && seconds > 0)
+            {
+                timeout = TimeSpan.FromSeconds(Math.Min(seconds, 86400));
+            }
+        }
+
+        var waves = (branches + Math.Min(parallel, branches) - 1) / Math.Min(parallel, branches);
+        return timeout * waves + TimeSpan.FromMinutes(3);
+    }
+
     /// <summary>Reads the tool input; branch commands run in, and adoption covers, <c>workdir</c> (default: the worker's).</summary>
     internal static (IReadOnlyList<ForkBranch> Branches, ForkExploreOptions Options) Parse(JsonElement input, string defaultWorkdir)
     {
@@ -61,7 +95,7 @@ internal sealed class ForkExploreTool(ForkAccess access, ToolContext context) : 
         {
             SnapshotType = input.TryGetProperty("snapshot_type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : SnapshotType.Filesystem,
             MaxParallelism = input.TryGetProperty("parallel", out var p) && p.TryGetInt32(out var k) ? k : null,
-            BranchTimeout = input.TryGetProperty("timeout_seconds", out var s) && s.TryGetDouble(out var seconds) && seconds > 0 ? TimeSpan.FromSeconds(seconds) : TimeSpan.FromMinutes(5),
+            BranchTimeout = input.TryGetProperty("timeout_seconds", out var s) && s.TryGetDouble(out var seconds) && seconds > 0 ? TimeSpan.FromSeconds(Math.Min(seconds, 86400)) : DefaultBranchTimeout,
             Adopt = input.TryGetProperty("adopt", out var a) && a.ValueKind == JsonValueKind.True,
             AdoptDirectory = workdir,
         };

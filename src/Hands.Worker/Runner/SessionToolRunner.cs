@@ -63,9 +63,17 @@ public sealed class SessionToolRunner
     public int Posted => _posted;
     private int _posted;
 
-    /// <summary>Per-call outer timeout; deliberately longer than bash's own 120 s default so its message wins.</summary>
+    /// <summary>
+    /// Per-call outer timeout; deliberately longer than bash's own 120 s default so its message wins. <c>fork_explore</c>
+    /// gets its branches' worst case instead (<see cref="Forking.ForkExploreTool.Budget"/>).
+    /// </summary>
     public static TimeSpan ToolTimeout(SessionEvent call)
     {
+        if (call.Type == EventTypes.AgentCustomToolUse && call.Name == Hands.Forking.ForkExploreToolDefinition.Name)
+        {
+            return Forking.ForkExploreTool.Budget(call.Input);
+        }
+
         var requested = call.Name == "bash" && call.Input is { ValueKind: JsonValueKind.Object } input
             && input.TryGetProperty("timeout_ms", out var t) && t.TryGetInt64(out var ms) && ms > 0 ? TimeSpan.FromMilliseconds(ms) : TimeSpan.Zero;
         var floor = TimeSpan.FromSeconds(150);

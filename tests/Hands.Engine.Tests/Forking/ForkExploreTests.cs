@@ -128,7 +128,7 @@ public sealed class ForkExploreTests(EngineFixture engine)
         [
             new("wrong", "echo 'echo $(($1 * $2))' > add.sh && sh test.sh") { WorkingDirectory = "/workspace" },
             new("slow", "sleep 2; echo 'echo $(($1 + $2))' > add.sh && sh test.sh") { WorkingDirectory = "/workspace" },
-            new("fast", "printf 'echo $(($1 + $2))\\n' > add.sh && mkdir -p lib && echo helper > lib/new.txt && rm notes.txt && sh test.sh") { WorkingDirectory = "/workspace" },
+            new("fast", "printf 'echo $(($1 + $2))\\n' > add.sh && mkdir -p lib && echo helper > lib/new.txt && rm notes.txt && ln -s add.sh latest && echo odd > 'odd name.txt' && sh test.sh") { WorkingDirectory = "/workspace" },
         ];
 
         var result = await Explorer.ExploreAsync(parent.Id, branches, new ForkExploreOptions { ChildNamePrefix = prefix, Adopt = true, AdoptDirectory = "/workspace" });
@@ -136,10 +136,10 @@ public sealed class ForkExploreTests(EngineFixture engine)
         Assert.Equal([BranchState.Failed, BranchState.Passed, BranchState.Passed], result.Branches.Select(b => b.State));
         Assert.Equal("fast", result.Winner?.Name);
         Assert.NotNull(result.Adopted);
-        Assert.Equal(["add.sh", "lib/new.txt"], result.Adopted.Copied);
+        Assert.Equal(["add.sh", "latest", "lib/new.txt", "odd name.txt"], result.Adopted.Copied);
         Assert.Equal(["notes.txt"], result.Adopted.Deleted);
-        var home = await parent.RunAsync("cd /workspace && sh test.sh && echo passes; cat lib/new.txt; test -e notes.txt && echo notes-kept || echo notes-gone; ls /tmp | grep -c hands-adopt || true");
-        Assert.Equal("passes\nhelper\nnotes-gone\n0", home.Stdout.Trim());
+        var home = await parent.RunAsync("cd /workspace && sh test.sh && echo passes; cat lib/new.txt; test -e notes.txt && echo notes-kept || echo notes-gone; readlink latest; cat 'odd name.txt'; ls /tmp | grep -c hands- || true");
+        Assert.Equal("passes\nhelper\nnotes-gone\nadd.sh\nodd\n0", home.Stdout.Trim());
         await AssertNothingLeftAsync(prefix, result.SnapshotId);
     }
 
@@ -264,6 +264,41 @@ public sealed class ForkExploreTests(EngineFixture engine)
         finally
         {
             await engine.Client.DeleteSnapshotAsync(otherSnapshot.SnapshotId);
+        }
+    }
+
+    [Fact]
+    public async Task A_fork_key_reaches_only_the_children_it_made_and_dies_with_its_sandbox()
+    {
+        await using var parent = await engine.CreateAsync();
+        var key = await engine.Client.CreateForkKeyAsync(parent.Id);
+        using var scoped = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.Engine.ApiAddress, ApiKey = key, MaxRetries = 0 });
+        var snapshot = await engine.Client.SnapshotAsync(parent.Id, SnapshotType.Filesystem);
+        try
+        {
+            // A child the operator made from the parent's snapshot is not the key's to reach or delete.
+            await using (var operatorsChild = await engine.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId }))
+            {
+                await AssertForbiddenAsync(() => scoped.GetAsync(operatorsChild.Id));
+                await AssertForbiddenAsync(() => scoped.DeleteAsync(operatorsChild.Id));
+                var operatorsProxy = scoped.Proxy(await engine.Client.GetAsync(operatorsChild.Id));
+                var refused = await Assert.ThrowsAsync<TensorlakeException>(() => operatorsProxy.ListProcessesAsync());
+                Assert.Equal(401, refused.Status);
+            }
+
+            // A child the key made inherits the parent's idle timeout whatever the request says.
+            var mine = await scoped.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId, TimeoutSecs = 0, Entrypoint = ["sleep", "1"] });
+            Assert.Equal((await engine.Client.GetAsync(parent.Id)).TimeoutSecs, (await scoped.GetAsync(mine.CanonicalId)).TimeoutSecs);
+
+            await engine.Client.DeleteAsync(parent.Id);
+            await AssertForbiddenAsync(() => scoped.GetAsync(mine.CanonicalId));
+            await AssertForbiddenAsync(() => scoped.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId }));
+            await scoped.DeleteAsync(mine.CanonicalId); // its own children it may still clean up
+            Assert.Equal(SandboxStatus.Terminated, (await engine.Client.GetAsync(mine.CanonicalId)).Status);
+        }
+        finally
+        {
+            await engine.Client.DeleteSnapshotAsync(snapshot.SnapshotId);
         }
     }
 

@@ -52,10 +52,10 @@ public sealed class ForkRulesTests
     [Fact]
     public void A_manifest_diff_finds_new_changed_and_removed_files()
     {
-        var before = FileManifest.Parse("644\t10\t1.0\tkeep.txt\n644\t5\t1.0\tchange.txt\n755\t5\t1.0\tmode.sh\n644\t1\t1.0\tgone.txt\nmalformed line\n");
-        var after = FileManifest.Parse("644\t10\t1.0\tkeep.txt\n644\t5\t2.0\tchange.txt\n644\t5\t1.0\tmode.sh\n644\t3\t2.0\tdir/new.txt\n");
+        var before = FileManifest.Parse("644\t10\t1.0\tkeep.txt\0644\t5\t1.0\tchange.txt\0755\t5\t1.0\tmode.sh\0644\t1\t1.0\tgone.txt\0malformed record\0");
+        var after = FileManifest.Parse("644\t10\t1.0\tkeep.txt\0644\t5\t2.0\tchange.txt\0644\t5\t1.0\tmode.sh\0644\t3\t2.0\tdir/new\nline\ttab.txt\0777\t8\t2.0\tlink\0");
         var (changed, deleted) = FileManifest.Diff(before, after);
-        Assert.Equal(["change.txt", "dir/new.txt", "mode.sh"], changed);
+        Assert.Equal(["change.txt", "dir/new\nline\ttab.txt", "link", "mode.sh"], changed);
         Assert.Equal(["gone.txt"], deleted);
     }
 

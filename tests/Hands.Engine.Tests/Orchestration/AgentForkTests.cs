@@ -22,6 +22,7 @@ public sealed class AgentForkTests(EngineFixture engine)
           {"tool":"bash","input":{"command":"sh test.sh && echo adopted-fix-passes; env | grep -c '^HANDS_FORK_KEY=' ; env | grep -c '^HANDS_FORK_POLICY=' || true"}},
           {"tool":"bash","input":{"command":"hands-fork --json ok='echo from-ok' bad='exit 4' 2>/dev/null"}},
           {"tool":"bash","input":{"command":"python3 -c \"import os,urllib.request as u,urllib.error as e\ntry: u.urlopen(u.Request(os.environ['HANDS_FORK_API_URL']+'/sandboxes',headers={'Authorization':'Bearer '+os.environ['HANDS_FORK_KEY']})); print('allowed')\nexcept e.HTTPError as x: print(x.code)\""}},
+          {"tool":"bash","input":{"command":"cat /proc/[0-9]*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c '^ANTHROPIC_ENVIRONMENT_KEY=' || true"}},
           {"message":"explored"}
         ]}]}
         """;
@@ -69,6 +70,7 @@ public sealed class AgentForkTests(EngineFixture engine)
             var helper = JsonDocument.Parse(results[2]).RootElement;
             Assert.Equal("ok", helper.GetProperty("winner").GetString());
             Assert.Equal("403", results[3].Trim());
+            Assert.Equal("0", results[4].Trim()); // the worker is not dumpable: bash cannot read its environment
 
             // Nothing the forks made outlives them.
             await foreach (var sandbox in engine.Client.ListAllAsync(Hands.Sandboxes.Models.SandboxStatus.Running))
