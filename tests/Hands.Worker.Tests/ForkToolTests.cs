@@ -34,6 +34,14 @@ public sealed class ForkToolTests
     }
 
     [Theory]
+    [InlineData("""{"branches":[{},{},{},{}]}""", 5 + 3)]
+    [InlineData("""{"branches":[{},{},{},{}],"parallel":2,"timeout_seconds":60}""", 2 + 3)]
+    [InlineData("""{"branches":[{},{},{}],"parallel":2,"timeout_seconds":120}""", 4 + 3)]
+    [InlineData("{}", 5 + 3)]
+    public void A_fork_explore_call_may_take_every_wave_of_branches_plus_three_minutes(string json, int minutes) =>
+        Assert.Equal(TimeSpan.FromMinutes(minutes), ForkExploreTool.Budget(JsonDocument.Parse(json).RootElement));
+
+    [Theory]
     [InlineData("{}")]
     [InlineData("""{"branches":"a=b"}""")]
     [InlineData("[]")]
