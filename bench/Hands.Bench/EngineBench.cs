@@ -16,140 +16,98 @@ namespace Hands.Bench;
 [SupportedOSPlatform("linux")]
 internal static class EngineBench
 {
-    private const string Counter = """
-        import http.server, sys
-        count = 0
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                global count
-                count += 1
-                body = str(count).encode()
-                self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
-            def log_message(self, *a): pass
-        http.server.HTTPServer(('0.0.0.0', 8080), H).serve_forever()
-        """;
-
     public static async Task<IEnumerable<string>> RunAsync(int n, string repoRoot)
     {
-        var data = Path.Combine(Path.GetTempPath(), "hands-bench-engine-" + Guid.NewGuid().ToString("N")[..8]);
-        await using var engine = await EngineServer.StartAsync(new EngineOptions
-        {
-            DataDirectory = data,
-            ApiUrl = new Uri("http://127.0.0.1:0"),
-            IngressUrl = new Uri("http://127.0.0.1:0"),
-            SandboxDaemonBinary = Path.Combine(repoRoot, "artifacts/hands-sandboxd/hands-sandboxd"),
-            HibernateAfter = TimeSpan.FromHours(1),
-        }, logging => { });
-        using var client = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.ApiAddress, MaxRetries = 0 });
+        await using var bench = await BenchEngine.StartAsync("engine", repoRoot);
+        var (engine, client) = (bench.Engine, bench.Client);
         using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.Zero });
         var rows = new List<string>();
-        try
+        var create = new Measurements("create sandbox + run /bin/true");
+        var exec = new Measurements("exec /bin/true in a running sandbox");
+        for (var i = 0; i < n; i++)
         {
-            var create = new Measurements("create sandbox + run /bin/true");
-            var exec = new Measurements("exec /bin/true in a running sandbox");
-            for (var i = 0; i < n; i++)
-            {
-                var start = Stopwatch.GetTimestamp();
-                var created = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
-                var proxy = client.Proxy(created);
-                await proxy.RunAsync(new RunProcessRequest { Command = "/bin/true" });
-                create.Add(start);
-                start = Stopwatch.GetTimestamp();
-                await proxy.RunAsync(new RunProcessRequest { Command = "/bin/true" });
-                exec.Add(start);
-                await client.DeleteAsync(created.CanonicalId);
-            }
-
-            rows.Add(create.Row("< 100 ms; Tensorlake/E2B ~150 ms+"));
-            rows.Add(exec.Row("process API through the ingress"));
-
-            var server = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = "bench-server", ExposedPorts = [8080], TimeoutSecs = 0 });
-            var serverProxy = client.Proxy(server);
-            await serverProxy.WriteFileAsync("/opt/counter.py", System.Text.Encoding.UTF8.GetBytes(Counter));
-            await serverProxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/counter.py"] });
-            await GetAsync(http, engine, server.CanonicalId, retry: true);
-
-            var freeze = new Measurements("freeze (runc pause) + thaw");
-            var wakeFrozen = new Measurements("wake frozen sandbox via ingress, HTTP answered");
-            var hibernate = new Measurements("hibernate (CRIU dump + stop)");
-            var wakeHibernated = new Measurements("wake hibernated sandbox via ingress, HTTP answered");
-            var checkpoint = new Measurements("memory checkpoint (freeze + upper copy + CRIU --leave-running)");
-            for (var i = 0; i < Math.Min(n, 15); i++)
-            {
-                var start = Stopwatch.GetTimestamp();
-                await client.SuspendAsync(server.CanonicalId);
-                await client.ResumeAsync(server.CanonicalId);
-                freeze.Add(start);
-
-                await client.SuspendAsync(server.CanonicalId);
-                start = Stopwatch.GetTimestamp();
-                await GetAsync(http, engine, server.CanonicalId);
-                wakeFrozen.Add(start);
-
-                start = Stopwatch.GetTimestamp();
-                await client.SuspendAsync(server.CanonicalId, hibernate: true);
-                hibernate.Add(start);
-                start = Stopwatch.GetTimestamp();
-                await GetAsync(http, engine, server.CanonicalId);
-                wakeHibernated.Add(start);
-
-                start = Stopwatch.GetTimestamp();
-                var snap = await client.SnapshotAsync(server.CanonicalId, SnapshotType.Memory);
-                checkpoint.Add(start);
-                await client.DeleteSnapshotAsync(snap.SnapshotId);
-            }
-
-            rows.Add(freeze.Row("runc pause/resume ~4 ms each (reference)"));
-            rows.Add(wakeFrozen.Row("< 50 ms; Tensorlake ~0.6 s"));
-            rows.Add(hibernate.Row("stop to disk"));
-            rows.Add(wakeHibernated.Row("< 300 ms"));
-            rows.Add(checkpoint.Row("reference: runc checkpoint ~263 ms"));
-
-            var fork8 = new Measurements("fork N=8 from a memory snapshot, all serving");
-            var forkOne = new Measurements("fork N=1 from a memory snapshot, serving");
-            var snapshot = await client.SnapshotAsync(server.CanonicalId, SnapshotType.Memory);
-            for (var i = 0; i < Math.Max(3, Math.Min(n, 8)); i++)
-            {
-                foreach (var (count, measurements) in new[] { (1, forkOne), (8, fork8) })
-                {
-                    var start = Stopwatch.GetTimestamp();
-                    var children = await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
-                    {
-                        var child = await client.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId });
-                        await GetAsync(http, engine, child.CanonicalId, retry: true);
-                        return child.CanonicalId;
-                    }));
-                    measurements.Add(start);
-                    foreach (var child in children)
-                    {
-                        await client.DeleteAsync(child);
-                    }
-                }
-            }
-
-            rows.Add(forkOne.Row("one child"));
-            rows.Add(fork8.Row(string.Create(CultureInfo.InvariantCulture, $"< 1500 ms; {fork8.Percentile(50) / forkOne.Percentile(50):0.0}x one child")));
-            await client.DeleteAsync(server.CanonicalId);
-            await client.DeleteSnapshotAsync(snapshot.SnapshotId);
+            var start = Stopwatch.GetTimestamp();
+            var created = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
+            var proxy = client.Proxy(created);
+            await proxy.RunAsync(new RunProcessRequest { Command = "/bin/true" });
+            create.Add(start);
+            start = Stopwatch.GetTimestamp();
+            await proxy.RunAsync(new RunProcessRequest { Command = "/bin/true" });
+            exec.Add(start);
+            await client.DeleteAsync(created.CanonicalId);
         }
-        finally
-        {
-            await foreach (var s in client.ListAllAsync())
-            {
-                if (s.Status != SandboxStatus.Terminated)
-                {
-                    await client.DeleteAsync(s.CanonicalId);
-                }
-            }
 
-            foreach (var s in await client.ListSnapshotsAsync())
+        rows.Add(create.Row("< 100 ms; Tensorlake/E2B ~150 ms+"));
+        rows.Add(exec.Row("process API through the ingress"));
+
+        var server = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = "bench-server", ExposedPorts = [8080], TimeoutSecs = 0 });
+        var serverProxy = client.Proxy(server);
+        await serverProxy.WriteFileAsync("/opt/counter.py", System.Text.Encoding.UTF8.GetBytes(BenchEngine.CounterServer));
+        await serverProxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/counter.py"] });
+        await GetAsync(http, engine, server.CanonicalId, retry: true);
+
+        var freeze = new Measurements("freeze (runc pause) + thaw");
+        var wakeFrozen = new Measurements("wake frozen sandbox via ingress, HTTP answered");
+        var hibernate = new Measurements("hibernate (CRIU dump + stop)");
+        var wakeHibernated = new Measurements("wake hibernated sandbox via ingress, HTTP answered");
+        var checkpoint = new Measurements("memory checkpoint (freeze + upper copy + CRIU --leave-running)");
+        for (var i = 0; i < Math.Min(n, 15); i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await client.SuspendAsync(server.CanonicalId);
+            await client.ResumeAsync(server.CanonicalId);
+            freeze.Add(start);
+
+            await client.SuspendAsync(server.CanonicalId);
+            start = Stopwatch.GetTimestamp();
+            await GetAsync(http, engine, server.CanonicalId);
+            wakeFrozen.Add(start);
+
+            start = Stopwatch.GetTimestamp();
+            await client.SuspendAsync(server.CanonicalId, hibernate: true);
+            hibernate.Add(start);
+            start = Stopwatch.GetTimestamp();
+            await GetAsync(http, engine, server.CanonicalId);
+            wakeHibernated.Add(start);
+
+            start = Stopwatch.GetTimestamp();
+            var snap = await client.SnapshotAsync(server.CanonicalId, SnapshotType.Memory);
+            checkpoint.Add(start);
+            await client.DeleteSnapshotAsync(snap.SnapshotId);
+        }
+
+        rows.Add(freeze.Row("runc pause/resume ~4 ms each (reference)"));
+        rows.Add(wakeFrozen.Row("< 50 ms; Tensorlake ~0.6 s"));
+        rows.Add(hibernate.Row("stop to disk"));
+        rows.Add(wakeHibernated.Row("< 300 ms"));
+        rows.Add(checkpoint.Row("reference: runc checkpoint ~263 ms"));
+
+        var fork8 = new Measurements("fork N=8 from a memory snapshot, all serving");
+        var forkOne = new Measurements("fork N=1 from a memory snapshot, serving");
+        var snapshot = await client.SnapshotAsync(server.CanonicalId, SnapshotType.Memory);
+        for (var i = 0; i < Math.Max(3, Math.Min(n, 8)); i++)
+        {
+            foreach (var (count, measurements) in new[] { (1, forkOne), (8, fork8) })
             {
-                await client.DeleteSnapshotAsync(s.CanonicalId);
+                var start = Stopwatch.GetTimestamp();
+                var children = await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
+                {
+                    var child = await client.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId });
+                    await GetAsync(http, engine, child.CanonicalId, retry: true);
+                    return child.CanonicalId;
+                }));
+                measurements.Add(start);
+                foreach (var child in children)
+                {
+                    await client.DeleteAsync(child);
+                }
             }
         }
 
-        await engine.DisposeAsync();
-        Directory.Delete(data, recursive: true);
+        rows.Add(forkOne.Row("one child"));
+        rows.Add(fork8.Row(string.Create(CultureInfo.InvariantCulture, $"< 1500 ms; {fork8.Percentile(50) / forkOne.Percentile(50):0.0}x one child")));
+        await client.DeleteAsync(server.CanonicalId);
+        await client.DeleteSnapshotAsync(snapshot.SnapshotId);
         return rows;
     }
 

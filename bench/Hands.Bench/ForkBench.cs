@@ -16,113 +16,70 @@ namespace Hands.Bench;
 [SupportedOSPlatform("linux")]
 internal static class ForkBench
 {
-    private const string Counter = """
-        import http.server
-        count = 0
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):
-                global count
-                count += 1
-                body = str(count).encode()
-                self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
-            def log_message(self, *a): pass
-        http.server.HTTPServer(('127.0.0.1', 8080), H).serve_forever()
-        """;
-
     /// <summary>Reads the restored counter with bash's /dev/tcp: the fork is measured, not an interpreter's start-up.</summary>
     private const string ReadCounter = "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 && tail -n 1 <&3";
 
     public static async Task<IEnumerable<string>> RunAsync(int n, string repoRoot)
     {
-        var data = Path.Combine(Path.GetTempPath(), "hands-bench-fork-" + Guid.NewGuid().ToString("N")[..8]);
-        await using var engine = await EngineServer.StartAsync(new EngineOptions
+        await using var bench = await BenchEngine.StartAsync("fork", repoRoot);
+        if (!bench.Engine.CriuAvailable)
         {
-            DataDirectory = data,
-            ApiUrl = new Uri("http://127.0.0.1:0"),
-            IngressUrl = new Uri("http://127.0.0.1:0"),
-            SandboxDaemonBinary = Path.Combine(repoRoot, "artifacts/hands-sandboxd/hands-sandboxd"),
-            HibernateAfter = TimeSpan.FromHours(1),
-        }, logging => { });
-        if (!engine.CriuAvailable)
-        {
-            return [$"| fork-explore | 0 | - | - | skipped: no working CRIU ({engine.CriuProblem}) |"];
+            return [$"| fork-explore | 0 | - | - | skipped: no working CRIU ({bench.Engine.CriuProblem}) |"];
         }
 
-        using var client = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.ApiAddress, MaxRetries = 0 });
+        var client = bench.Client;
         var explorer = new ForkExplorer(client);
         var rows = new List<string>();
-        try
+        var parent = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
+        var proxy = client.Proxy(parent);
+        await proxy.WriteFileAsync("/opt/counter.py", Encoding.UTF8.GetBytes(BenchEngine.CounterServer));
+        await proxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/counter.py"], Name = "counter" });
+        for (var attempt = 0; (await proxy.RunAsync(new RunProcessRequest { Command = "bash", Args = ["-c", ReadCounter] })).ExitCode != 0; attempt++)
         {
-            var parent = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
-            var proxy = client.Proxy(parent);
-            await proxy.WriteFileAsync("/opt/counter.py", Encoding.UTF8.GetBytes(Counter));
-            await proxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/counter.py"], Name = "counter" });
-            for (var attempt = 0; (await proxy.RunAsync(new RunProcessRequest { Command = "bash", Args = ["-c", ReadCounter] })).ExitCode != 0; attempt++)
+            if (attempt > 100)
             {
-                if (attempt > 100)
-                {
-                    throw new InvalidOperationException("the counter did not start");
-                }
-
-                await Task.Delay(50);
+                throw new InvalidOperationException("the counter did not start");
             }
 
-            var checkpoint = new Measurements("memory checkpoint of the parent (before every exploration)");
-            var sizes = new[] { 1, 2, 4, 8 };
-            var parallel = sizes.ToDictionary(s => s, s => new Measurements($"fork N={s}, all at once: snapshot ready → every child ran its command"));
-            var sequential = sizes.ToDictionary(s => s, s => new Measurements($"fork N={s}, one at a time"));
-            for (var i = 0; i < n; i++)
-            {
-                foreach (var size in sizes)
-                {
-                    foreach (var (degree, into) in new[] { (size, parallel[size]), (1, sequential[size]) })
-                    {
-                        var branches = Enumerable.Range(0, size).Select(b => new ForkBranch($"b{b}", $"bash -c '{ReadCounter.Replace("'", "'\\''", StringComparison.Ordinal)}'")).ToList();
-                        var result = await explorer.ExploreAsync(parent.CanonicalId, branches, new ForkExploreOptions
-                        {
-                            SnapshotType = SnapshotType.Memory,
-                            MaxParallelism = degree,
-                        });
-                        if (result.Branches.Any(b => !b.Passed))
-                        {
-                            throw new InvalidOperationException("a bench branch failed: " + string.Join("; ", result.Branches.Select(b => $"{b.Name} {b.State} {b.Error}")));
-                        }
+            await Task.Delay(50);
+        }
 
-                        checkpoint.Add(result.CheckpointTime);
-                        // To the last command's end; terminating finished children is not counted.
-                        into.Add(result.Branches.Max(b => b.FinishedAfter!.Value) - result.CheckpointTime);
-                    }
-                }
-            }
-
-            rows.Add(checkpoint.Row("paused for the capture, then runs on"));
+        var checkpoint = new Measurements("memory checkpoint of the parent (before every exploration)");
+        var sizes = new[] { 1, 2, 4, 8 };
+        var parallel = sizes.ToDictionary(s => s, s => new Measurements($"fork N={s}, all at once: snapshot ready → every child ran its command"));
+        var sequential = sizes.ToDictionary(s => s, s => new Measurements($"fork N={s}, one at a time"));
+        for (var i = 0; i < n; i++)
+        {
             foreach (var size in sizes)
             {
-                var ratio = sequential[size].Percentile(50) / parallel[size].Percentile(50);
-                rows.Add(parallel[size].Row(size == 8 ? "< 1500 ms (ARCHITECTURE.md: fork N=8 all serving)" : ""));
-                rows.Add(sequential[size].Row(string.Create(CultureInfo.InvariantCulture, $"{ratio:0.0}x the parallel p50")));
-            }
-
-            await client.DeleteAsync(parent.CanonicalId);
-        }
-        finally
-        {
-            await foreach (var s in client.ListAllAsync())
-            {
-                if (s.Status != SandboxStatus.Terminated)
+                foreach (var (degree, into) in new[] { (size, parallel[size]), (1, sequential[size]) })
                 {
-                    await client.DeleteAsync(s.CanonicalId);
+                    var branches = Enumerable.Range(0, size).Select(b => new ForkBranch($"b{b}", $"bash -c '{ReadCounter.Replace("'", "'\\''", StringComparison.Ordinal)}'")).ToList();
+                    var result = await explorer.ExploreAsync(parent.CanonicalId, branches, new ForkExploreOptions
+                    {
+                        SnapshotType = SnapshotType.Memory,
+                        MaxParallelism = degree,
+                    });
+                    if (result.Branches.Any(b => !b.Passed))
+                    {
+                        throw new InvalidOperationException("a bench branch failed: " + string.Join("; ", result.Branches.Select(b => $"{b.Name} {b.State} {b.Error}")));
+                    }
+
+                    checkpoint.Add(result.CheckpointTime);
+                    // To the last command's end; terminating finished children is not counted.
+                    into.Add(result.Branches.Max(b => b.FinishedAfter!.Value) - result.CheckpointTime);
                 }
             }
-
-            foreach (var s in await client.ListSnapshotsAsync())
-            {
-                await client.DeleteSnapshotAsync(s.CanonicalId);
-            }
         }
 
-        await engine.DisposeAsync();
-        Directory.Delete(data, recursive: true);
+        rows.Add(checkpoint.Row("paused for the capture, then runs on"));
+        foreach (var size in sizes)
+        {
+            var ratio = sequential[size].Percentile(50) / parallel[size].Percentile(50);
+            rows.Add(parallel[size].Row(size == 8 ? "< 1500 ms (ARCHITECTURE.md: fork N=8 all serving)" : ""));
+            rows.Add(sequential[size].Row(string.Create(CultureInfo.InvariantCulture, $"{ratio:0.0}x the parallel p50")));
+        }
+
         return rows;
     }
 }

@@ -77,7 +77,7 @@ internal static class OrchestratorBench
                 await polling;
             }
 
-            await RemoveAllAsync(sandboxes);
+            await BenchEngine.RemoveAllAsync(sandboxes);
 
             // Webhook mode (host receiver).
             var webhookPort = FreePort();
@@ -98,15 +98,15 @@ internal static class OrchestratorBench
             }
 
             await client.WebhookEndpoints.DeleteAsync(endpoint.Id);
-            await RemoveAllAsync(sandboxes);
+            await BenchEngine.RemoveAllAsync(sandboxes);
             rows.Add(poll.Row("the long poll answers at once when work is queued"));
             rows.Add(webhook.Row("delivery, background drain"));
 
             // Burst: 50 queued sessions to 50 attached workers.
             var concurrent = await BurstAsync(client, envClient, sandboxes, agent, envId, Options(16));
-            await RemoveAllAsync(sandboxes);
+            await BenchEngine.RemoveAllAsync(sandboxes);
             var sequential = await BurstAsync(client, envClient, sandboxes, agent, envId, Options(1));
-            await RemoveAllAsync(sandboxes);
+            await BenchEngine.RemoveAllAsync(sandboxes);
             rows.Add(string.Create(CultureInfo.InvariantCulture,
                 $"| burst: {Burst} queued sessions → {Burst} workers attached, K=16 | 1 | {concurrent.TotalMilliseconds:0} | — | {sequential.TotalMilliseconds / concurrent.TotalMilliseconds:0.0}x faster than one at a time (target ≥ 5x) |"));
             rows.Add(string.Create(CultureInfo.InvariantCulture,
@@ -114,7 +114,7 @@ internal static class OrchestratorBench
         }
         finally
         {
-            await RemoveAllAsync(sandboxes);
+            await BenchEngine.RemoveAllAsync(sandboxes);
         }
 
         return rows;
@@ -162,17 +162,6 @@ internal static class OrchestratorBench
         var summary = await orchestrator.DrainAsync(CancellationToken.None);
         var elapsed = Stopwatch.GetElapsedTime(start);
         return summary.Spawned == Burst ? elapsed : throw new InvalidOperationException($"only {summary.Spawned} of {Burst} workers attached: {summary.Outcomes.FirstOrDefault(o => !o.Succeeded)?.Detail}");
-    }
-
-    private static async Task RemoveAllAsync(TensorlakeClient sandboxes)
-    {
-        await foreach (var sandbox in sandboxes.ListAllAsync())
-        {
-            if (sandbox.Status != Hands.Sandboxes.Models.SandboxStatus.Terminated)
-            {
-                await sandboxes.DeleteAsync(sandbox.CanonicalId);
-            }
-        }
     }
 
     private static int FreePort()

@@ -30,57 +30,32 @@ var output = new List<string>
 };
 foreach (var suite in suites)
 {
-    switch (suite)
+    var section = suite switch
     {
-        case "control-plane":
-            Console.Error.WriteLine($"control-plane: {iterations} iterations per measurement...");
-            output.Add("## Control plane (loopback HTTP, SQLite WAL synchronous=FULL)");
-            output.Add("");
-            output.Add("| operation | n | p50 ms | p95 ms | note |");
-            output.Add("|---|---|---|---|---|");
-            output.AddRange(await ControlPlaneBench.RunAsync(iterations));
-            output.Add("");
-            break;
-        case "worker":
-            Console.Error.WriteLine("worker: start-up and per-call overhead, hands-worker vs the official TypeScript worker...");
-            output.Add("## Worker (hands-worker NativeAOT vs official TypeScript worker of @anthropic-ai/sdk 1.14.0, same control plane)");
-            output.Add("");
-            output.Add("| operation | n | p50 ms | p95 ms | target / note |");
-            output.Add("|---|---|---|---|---|");
-            output.AddRange(await WorkerBench.RunAsync(iterations, RepoRoot()));
-            output.Add("");
-            break;
-        case "engine" when OperatingSystem.IsLinux():
-            Console.Error.WriteLine("engine: real runc sandboxes, snapshots, suspend tiers, ingress wake and forks...");
-            output.Add("## Local sandbox engine (runc 1.1.5, overlayfs, own netns per sandbox, CRIU 4.2; image 'host')");
-            output.Add("");
-            output.Add("| operation | n | p50 ms | p95 ms | target / note |");
-            output.Add("|---|---|---|---|---|");
-            output.AddRange(await EngineBench.RunAsync(Math.Min(iterations, 30), RepoRoot()));
-            output.Add("");
-            break;
-        case "orchestrator" when OperatingSystem.IsLinux():
-            Console.Error.WriteLine("orchestrator: sessions through real sandboxes per mode, then a burst of 50...");
-            output.Add("## Orchestrator (local control plane + engine, hands-worker in each session's sandbox)");
-            output.Add("");
-            output.Add("| operation | n | p50 ms | p95 ms | target / note |");
-            output.Add("|---|---|---|---|---|");
-            output.AddRange(await OrchestratorBench.RunAsync(Math.Min(iterations, 20), RepoRoot()));
-            output.Add("");
-            break;
-        case "fork" when OperatingSystem.IsLinux():
-            Console.Error.WriteLine("fork: fork-and-explore from a memory snapshot, N = 1, 2, 4, 8, parallel and sequential...");
-            output.Add("## Fork-and-explore (Hands.Forking on the local engine; memory checkpoint of a parent serving an in-memory counter)");
-            output.Add("");
-            output.Add("| operation | n | p50 ms | p95 ms | target / note |");
-            output.Add("|---|---|---|---|---|");
-            output.AddRange(await ForkBench.RunAsync(Math.Min(iterations, 20), RepoRoot()));
-            output.Add("");
-            break;
-        default:
-            Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, orchestrator, fork");
-            return 2;
+        "control-plane" => Section($"control-plane: {iterations} iterations per measurement...",
+            "Control plane (loopback HTTP, SQLite WAL synchronous=FULL)", "note",
+            async () => await ControlPlaneBench.RunAsync(iterations)),
+        "worker" => Section("worker: start-up and per-call overhead, hands-worker vs the official TypeScript worker...",
+            "Worker (hands-worker NativeAOT vs official TypeScript worker of @anthropic-ai/sdk 1.14.0, same control plane)", "target / note",
+            async () => await WorkerBench.RunAsync(iterations, RepoRoot())),
+        "engine" when OperatingSystem.IsLinux() => Section("engine: real runc sandboxes, snapshots, suspend tiers, ingress wake and forks...",
+            "Local sandbox engine (runc 1.1.5, overlayfs, own netns per sandbox, CRIU 4.2; image 'host')", "target / note",
+            () => EngineBench.RunAsync(Math.Min(iterations, 30), RepoRoot())),
+        "orchestrator" when OperatingSystem.IsLinux() => Section("orchestrator: sessions through real sandboxes per mode, then a burst of 50...",
+            "Orchestrator (local control plane + engine, hands-worker in each session's sandbox)", "target / note",
+            () => OrchestratorBench.RunAsync(Math.Min(iterations, 20), RepoRoot())),
+        "fork" when OperatingSystem.IsLinux() => Section("fork: fork-and-explore from a memory snapshot, N = 1, 2, 4, 8, parallel and sequential...",
+            "Fork-and-explore (Hands.Forking on the local engine; memory checkpoint of a parent serving an in-memory counter)", "target / note",
+            () => ForkBench.RunAsync(Math.Min(iterations, 20), RepoRoot())),
+        _ => null,
+    };
+    if (section is null)
+    {
+        Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, orchestrator, fork");
+        return 2;
     }
+
+    output.AddRange(await section);
 }
 
 foreach (var line in output)
@@ -104,4 +79,12 @@ static string RepoRoot()
     }
 
     return dir?.FullName ?? Directory.GetCurrentDirectory();
+}
+
+// One suite's markdown section: a heading, a p50/p95 table of its rows, a blank line; the progress line goes to stderr.
+static async Task<IEnumerable<string>> Section(string progress, string heading, string lastColumn, Func<Task<IEnumerable<string>>> run)
+{
+    Console.Error.WriteLine(progress);
+    var rows = await run();
+    return [$"## {heading}", "", $"| operation | n | p50 ms | p95 ms | {lastColumn} |", "|---|---|---|---|---|", .. rows, ""];
 }

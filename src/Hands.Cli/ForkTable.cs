@@ -29,7 +29,7 @@ internal static class ForkTable
                     }
 
                     states[b.Index] = b;
-                    Console.WriteLine($"{b.Name}\t{Label(b.State)}\t{b.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "-"}\t{Elapsed(b)}\t{Detail(b)}");
+                    Console.WriteLine($"{b.Name}\t{b.State.Label()}\t{b.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "-"}\t{Elapsed(b)}\t{Detail(b)}");
                 }
             };
             result = await explorer.ExploreAsync(parent, branches, options, ct);
@@ -85,7 +85,7 @@ internal static class ForkTable
             };
             table.AddRow(
                 Markup.Escape(b.Name),
-                $"[{color}]{Label(b.State)}[/]",
+                $"[{color}]{b.State.Label()}[/]",
                 b.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "-",
                 Elapsed(b),
                 Markup.Escape(b.SandboxId ?? "-"),
@@ -116,18 +116,6 @@ internal static class ForkTable
             console.MarkupLine($"[grey]· kept: snapshot {Markup.Escape(result.SnapshotId)} and children {Markup.Escape(string.Join(", ", result.Branches.Where(b => b.Kept).Select(b => b.SandboxId)))}[/]");
         }
     }
-
-    public static string Label(BranchState state) => state switch
-    {
-        BranchState.Queued => "queued",
-        BranchState.Forking => "forking",
-        BranchState.Running => "running",
-        BranchState.Passed => "PASS",
-        BranchState.Failed => "FAIL",
-        BranchState.TimedOut => "TIMEOUT",
-        BranchState.Error => "ERROR",
-        _ => "cancelled",
-    };
 
     private static string Elapsed(BranchResult b) => b.Elapsed is { } e ? $"{e.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture)} s" : "-";
 

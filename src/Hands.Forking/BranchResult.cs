@@ -21,6 +21,23 @@ public enum BranchState
     Cancelled,
 }
 
+/// <summary>How branch states are shown to people (tables, hands-fork's text).</summary>
+public static class BranchStateLabels
+{
+    /// <summary>Live states in lower case; verdicts in capitals (PASS, FAIL, TIMEOUT, ERROR); cancelled in lower case.</summary>
+    public static string Label(this BranchState state) => state switch
+    {
+        BranchState.Queued => "queued",
+        BranchState.Forking => "forking",
+        BranchState.Running => "running",
+        BranchState.Passed => "PASS",
+        BranchState.Failed => "FAIL",
+        BranchState.TimedOut => "TIMEOUT",
+        BranchState.Error => "ERROR",
+        _ => "cancelled",
+    };
+}
+
 /// <summary>The state (live, then final) of one branch.</summary>
 public sealed record BranchResult
 {

@@ -263,28 +263,11 @@ internal sealed class ExplorationRun
                 }
                 catch (Exception ex) when (ex is TensorlakeException or HttpRequestException or OperationCanceledException)
                 {
-                    // A 404 is a child that never came to be; anything else is retried by the snapshot loop below.
+                    // A 404 is a child that never came to be; the snapshot's 409 retries cover a slow delete.
                 }
             });
         await Task.WhenAll(deletions).ConfigureAwait(false);
-
-        // The snapshot answers 409 while a child still stands on it; the deletes above may take a moment to land.
-        for (var attempt = 0; attempt < 20 && !cts.IsCancellationRequested; attempt++)
-        {
-            try
-            {
-                await _sandboxes.DeleteSnapshotAsync(_snapshotId, cts.Token).ConfigureAwait(false);
-                return;
-            }
-            catch (TensorlakeException ex) when (ex.Status == 409)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(250), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is TensorlakeException or HttpRequestException or OperationCanceledException)
-            {
-                return;
-            }
-        }
+        await ForkExplorer.DeleteSnapshotQuietlyAsync(_sandboxes, _snapshotId).ConfigureAwait(false);
     }
 
     private void Update(int index, Func<BranchResult, BranchResult> change)

@@ -40,7 +40,6 @@ public sealed class ForkExplorer(TensorlakeClient sandboxes)
         var checkpointTime = clock.Elapsed;
 
         var run = new ExplorationRun(sandboxes, parentInfo, snapshotId, branches, options, clock);
-        ForkExploreResult? result = null;
         try
         {
             await run.RunBranchesAsync(cancellationToken).ConfigureAwait(false);
@@ -53,7 +52,7 @@ public sealed class ForkExplorer(TensorlakeClient sandboxes)
                 adopted = await WinnerAdoption.AdoptAsync(sandboxes, winnerId, parentInfo, options.AdoptDirectory, run.Baseline(winner.Index), cancellationToken).ConfigureAwait(false);
             }
 
-            result = new ForkExploreResult
+            return new ForkExploreResult
             {
                 ParentId = parentId,
                 SnapshotId = snapshotId,
@@ -65,7 +64,6 @@ public sealed class ForkExplorer(TensorlakeClient sandboxes)
                 CheckpointTime = checkpointTime,
                 Elapsed = elapsed,
             };
-            return result;
         }
         finally
         {
@@ -180,16 +178,29 @@ public sealed class ForkExplorer(TensorlakeClient sandboxes)
         }
     }
 
+    /// <summary>
+    /// Deletes a snapshot on a clean-up path; never throws. It answers 409 while a child still stands on it, and a
+    /// child's delete may take a moment to land, so a 409 is retried (20 times, 250 ms apart).
+    /// </summary>
     internal static async Task DeleteSnapshotQuietlyAsync(TensorlakeClient sandboxes, string snapshotId)
     {
         using var cts = new CancellationTokenSource(CleanupTimeout);
-        try
+        for (var attempt = 0; attempt < 20 && !cts.IsCancellationRequested; attempt++)
         {
-            await sandboxes.DeleteSnapshotAsync(snapshotId, cts.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is TensorlakeException or OperationCanceledException or HttpRequestException)
-        {
-            // Best effort on an error path: the original failure is what the caller must see.
+            try
+            {
+                await sandboxes.DeleteSnapshotAsync(snapshotId, cts.Token).ConfigureAwait(false);
+                return;
+            }
+            catch (TensorlakeException ex) when (ex.Status == 409)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(250), CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TensorlakeException or OperationCanceledException or HttpRequestException)
+            {
+                // Best effort: the failure that brought us here is what the caller must see.
+                return;
+            }
         }
     }
 

@@ -96,17 +96,11 @@ internal static class ForkQuarantine
         return environ.EndsWith(last) && (environ.Length == last.Length || environ[^(last.Length + 1)] == 0);
     }
 
-    /// <summary>Host pids in the sandbox's cgroup (v2 unified, or any v1 controller hierarchy).</summary>
-    private static IEnumerable<int> ProcessesOf(string sandboxId)
+    /// <summary>Host pids in the sandbox's cgroups.</summary>
+    private static HashSet<int> ProcessesOf(string sandboxId)
     {
-        var candidates = new List<string> { Path.Combine("/sys/fs/cgroup", "hands", sandboxId, "cgroup.procs") };
-        if (Directory.Exists("/sys/fs/cgroup"))
-        {
-            candidates.AddRange(Directory.EnumerateDirectories("/sys/fs/cgroup").Select(c => Path.Combine(c, "hands", sandboxId, "cgroup.procs")));
-        }
-
         var pids = new HashSet<int>();
-        foreach (var file in candidates.Where(File.Exists))
+        foreach (var file in SandboxCgroups.Directories(sandboxId).Select(d => Path.Combine(d, "cgroup.procs")).Where(File.Exists))
         {
             foreach (var line in File.ReadLines(file))
             {

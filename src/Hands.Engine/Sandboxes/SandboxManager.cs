@@ -359,24 +359,15 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// <summary>runc removes its cgroups on delete; after a crash mid-create some can be left, empty.</summary>
     private static void RemoveCgroups(string id)
     {
-        if (!Directory.Exists("/sys/fs/cgroup"))
+        foreach (var dir in SandboxCgroups.Directories(id).Where(Directory.Exists))
         {
-            return;
-        }
-
-        foreach (var controller in Directory.EnumerateDirectories("/sys/fs/cgroup"))
-        {
-            var dir = Path.Combine(controller, "hands", id);
-            if (Directory.Exists(dir))
+            try
             {
-                try
-                {
-                    Directory.Delete(dir);
-                }
-                catch (IOException)
-                {
-                    // Still has tasks; runc delete -f handles those.
-                }
+                Directory.Delete(dir);
+            }
+            catch (IOException)
+            {
+                // Still has tasks; runc delete -f handles those.
             }
         }
     }

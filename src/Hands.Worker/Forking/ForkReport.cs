@@ -68,9 +68,8 @@ internal static class ForkReport
         var text = new StringBuilder();
         foreach (var b in result.Branches)
         {
-            var state = b.State switch { BranchState.Passed => "PASS", BranchState.Failed => "FAIL", BranchState.TimedOut => "TIMEOUT", _ => b.State.ToString().ToUpperInvariant() };
             var elapsed = b.Elapsed is { } e ? e.TotalSeconds.ToString("0.00", CultureInfo.InvariantCulture) + " s" : "-";
-            text.Append(CultureInfo.InvariantCulture, $"{b.Name}\t{state}\texit {b.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "-"}\t{elapsed}\t{b.Error ?? ""}\n");
+            text.Append(CultureInfo.InvariantCulture, $"{b.Name}\t{b.State.Label()}\texit {b.ExitCode?.ToString(CultureInfo.InvariantCulture) ?? "-"}\t{elapsed}\t{b.Error ?? ""}\n");
         }
 
         text.Append(result.Winner is { } w ? $"winner: {w.Name}\n" : "no branch passed\n");

@@ -1,0 +1,86 @@
+using System.Runtime.Versioning;
+using Hands.Engine;
+using Hands.Sandboxes.Client;
+using Hands.Sandboxes.Models;
+
+namespace Hands.Bench;
+
+/// <summary>
+/// A throw-away local engine for a bench suite (loopback ports, a temporary data directory, no key) and its client.
+/// Disposing deletes every sandbox and snapshot it holds, stops it and removes its data, whatever the suite did.
+/// </summary>
+[SupportedOSPlatform("linux")]
+internal sealed class BenchEngine : IAsyncDisposable
+{
+    /// <summary>A python HTTP server on :8080 answering every GET with a count of the GETs so far: state in memory.</summary>
+    public const string CounterServer = """
+        import http.server, sys
+        count = 0
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                global count
+                count += 1
+                body = str(count).encode()
+                self.send_response(200); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
+            def log_message(self, *a): pass
+        http.server.HTTPServer(('0.0.0.0', 8080), H).serve_forever()
+        """;
+
+    private readonly string _data;
+
+    private BenchEngine(string data, EngineServer engine)
+    {
+        _data = data;
+        Engine = engine;
+        Client = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.ApiAddress, MaxRetries = 0 });
+    }
+
+    public EngineServer Engine { get; }
+
+    public TensorlakeClient Client { get; }
+
+    public static async Task<BenchEngine> StartAsync(string suite, string repoRoot)
+    {
+        var data = Path.Combine(Path.GetTempPath(), $"hands-bench-{suite}-" + Guid.NewGuid().ToString("N")[..8]);
+        var engine = await EngineServer.StartAsync(new EngineOptions
+        {
+            DataDirectory = data,
+            ApiUrl = new Uri("http://127.0.0.1:0"),
+            IngressUrl = new Uri("http://127.0.0.1:0"),
+            SandboxDaemonBinary = Path.Combine(repoRoot, "artifacts/hands-sandboxd/hands-sandboxd"),
+            HibernateAfter = TimeSpan.FromHours(1),
+        }, logging => { });
+        return new BenchEngine(data, engine);
+    }
+
+    /// <summary>Terminates every live sandbox, then deletes every snapshot (children first, so none answers 409).</summary>
+    public static async Task RemoveAllAsync(TensorlakeClient client)
+    {
+        await foreach (var sandbox in client.ListAllAsync())
+        {
+            if (sandbox.Status != SandboxStatus.Terminated)
+            {
+                await client.DeleteAsync(sandbox.CanonicalId);
+            }
+        }
+
+        foreach (var snapshot in await client.ListSnapshotsAsync())
+        {
+            await client.DeleteSnapshotAsync(snapshot.CanonicalId);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            await RemoveAllAsync(Client);
+        }
+        finally
+        {
+            Client.Dispose();
+            await Engine.DisposeAsync();
+            Directory.Delete(_data, recursive: true);
+        }
+    }
+}
