@@ -32,8 +32,17 @@ internal static class SandboxWorkloads
 
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.Zero }) { Timeout = TimeSpan.FromSeconds(60) };
 
-    /// <summary>Starts the counter server in the sandbox and waits until it answers through the ingress.</summary>
-    public static async Task StartCounterAsync(EngineServer engine, TestSandbox sandbox)
+    /// <summary>Starts the counter server in the sandbox, waits until it answers through the ingress, then counts it up to <paramref name="count"/>.</summary>
+    public static async Task StartCounterAsync(EngineServer engine, TestSandbox sandbox, int count = 0)
+    {
+        await StartCounterServerAsync(engine, sandbox);
+        for (var i = 0; i < count; i++)
+        {
+            await CounterAsync(engine, sandbox.Id, "/inc");
+        }
+    }
+
+    private static async Task StartCounterServerAsync(EngineServer engine, TestSandbox sandbox)
     {
         await sandbox.Proxy.WriteFileAsync("/opt/counter.py", Encoding.UTF8.GetBytes(CounterServer));
         await sandbox.Proxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/counter.py", CounterPort.ToString(CultureInfo.InvariantCulture)], Name = "counter" });

@@ -49,11 +49,7 @@ public sealed class SnapshotForkTests(EngineFixture engine)
     {
         Assert.True(engine.Engine.CriuAvailable, engine.Engine.CriuProblem);
         await using var parent = await engine.CreateAsync(SandboxWorkloads.Exposed());
-        await SandboxWorkloads.StartCounterAsync(engine.Engine, parent);
-        for (var i = 0; i < 3; i++)
-        {
-            await SandboxWorkloads.CounterAsync(engine.Engine, parent.Id, "/inc");
-        }
+        await SandboxWorkloads.StartCounterAsync(engine.Engine, parent, count: 3);
 
         var snapshot = await engine.Client.SnapshotAsync(parent.Id, SnapshotType.Memory);
         var children = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => engine.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId })));

@@ -41,11 +41,7 @@ public sealed class ForkExploreTests(EngineFixture engine)
     {
         Assert.True(engine.Engine.CriuAvailable, engine.Engine.CriuProblem);
         await using var parent = await engine.CreateAsync(SandboxWorkloads.Exposed());
-        await SandboxWorkloads.StartCounterAsync(engine.Engine, parent);
-        for (var i = 0; i < 3; i++)
-        {
-            await SandboxWorkloads.CounterAsync(engine.Engine, parent.Id, "/inc");
-        }
+        await SandboxWorkloads.StartCounterAsync(engine.Engine, parent, count: 3);
 
         // A process holding credentials is marked; its copy must not run in any fork.
         await parent.Proxy.StartProcessAsync(new StartProcessRequest { Command = "sleep", Args = ["4242"], Env = new() { ["HANDS_FORK_POLICY"] = "terminate" } });
