@@ -1,6 +1,7 @@
 using Hands.Engine.Api;
 using Hands.Engine.Hosting;
 using Hands.Engine.Ingress;
+using Hands.Engine.Network;
 using Hands.Engine.Runtime;
 using Hands.Engine.Sandboxes;
 using Hands.Engine.Storage;
@@ -27,11 +28,13 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _idleLoop;
     private readonly TcpRelays _relays;
+    private readonly EngineOptions _options;
     private int _disposed;
 
     private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, TcpRelays relays, Uri apiAddress, Uri ingressAddress, EngineOptions options)
     {
         _relays = relays;
+        _options = options;
         _api = api;
         _ingress = ingress;
         _store = store;
@@ -81,6 +84,7 @@ public sealed class EngineServer : IAsyncDisposable
             var activity = new SandboxActivity();
             var sandboxes = new SandboxManager(options, store, images, runtime, binaries, activity, logger);
             await sandboxes.RecoverAsync(cancellationToken).ConfigureAwait(false);
+            await HostFirewall.ApplyAsync(NetworkSlot.PrefixFor(options.DataDirectory), options.HostPorts, cancellationToken).ConfigureAwait(false);
             if (binaries.CriuProblem is { } problem)
             {
                 logger.LogWarning("CRIU unavailable, memory snapshots and hibernation are off: {Problem}", problem);
@@ -169,6 +173,12 @@ public sealed class EngineServer : IAsyncDisposable
         await _api.StopAsync().ConfigureAwait(false);
         await _ingress.DisposeAsync().ConfigureAwait(false);
         await _api.DisposeAsync().ConfigureAwait(false);
+        // The host's rules outlive the engine while its sandboxes do: they keep running across a restart.
+        if (Sandboxes.AllAlive().Count == 0)
+        {
+            await HostFirewall.RemoveAsync(NetworkSlot.PrefixFor(_options.DataDirectory), CancellationToken.None).ConfigureAwait(false);
+        }
+
         _store.Dispose();
         _stopping.Dispose();
     }

@@ -6,7 +6,8 @@ namespace Hands.SandboxDaemon;
 
 /// <summary>
 /// Hosts the sandbox API on <c>--listen ADDRESS:PORT</c> (default <c>0.0.0.0:9501</c>, inside the sandbox's own network
-/// namespace). The engine's ingress is the only thing that can reach it from outside the sandbox.
+/// namespace), for the holder of the token in <c>--token-file</c> only (<see cref="DaemonAccess"/>). The engine's
+/// ingress is the only thing that can reach it from outside the sandbox.
 /// </summary>
 public static class SandboxDaemonHost
 {
@@ -17,26 +18,38 @@ public static class SandboxDaemonHost
     {
         ArgumentNullException.ThrowIfNull(args);
         var listen = new IPEndPoint(IPAddress.Any, ManagementPort);
+        var tokenFile = DaemonAccess.DefaultTokenFile;
         for (var i = 0; i < args.Length; i++)
         {
             if (args[i] == "--listen" && i + 1 < args.Length && IPEndPoint.TryParse(args[++i], out var parsed))
             {
                 listen = parsed;
             }
+            else if (args[i] == "--token-file" && i + 1 < args.Length)
+            {
+                tokenFile = args[++i];
+            }
             else
             {
-                await Console.Error.WriteLineAsync($"hands-sandboxd: unknown argument '{args[i]}'; usage: hands-sandboxd [--listen ADDRESS:PORT]").ConfigureAwait(false);
+                await Console.Error.WriteLineAsync($"hands-sandboxd: unknown argument '{args[i]}'; usage: hands-sandboxd [--listen ADDRESS:PORT] [--token-file PATH]").ConfigureAwait(false);
                 return 2;
             }
         }
 
-        await using var app = Build(listen);
+        // Refusing to start beats serving a root shell to anyone who can connect.
+        if (DaemonAccess.Load(tokenFile, out var problem) is not { } access)
+        {
+            await Console.Error.WriteLineAsync($"hands-sandboxd: {problem}; the engine writes it before starting the daemon").ConfigureAwait(false);
+            return 2;
+        }
+
+        await using var app = Build(listen, access);
         await app.RunAsync().ConfigureAwait(false);
         return 0;
     }
 
-    /// <summary>Builds the daemon's web application listening on <paramref name="listen"/>.</summary>
-    public static WebApplication Build(IPEndPoint listen)
+    /// <summary>Builds the daemon's web application listening on <paramref name="listen"/>, answering <paramref name="access"/>'s holder.</summary>
+    internal static WebApplication Build(IPEndPoint listen, DaemonAccess access)
     {
         // No configuration file watching: CRIU cannot dump inotify handles on overlayfs, and the daemon is dumped with
         // its sandbox on every memory snapshot and hibernation.
@@ -51,6 +64,7 @@ public static class SandboxDaemonHost
         var app = builder.Build();
         var processes = app.Services.GetRequiredService<ProcessTable>();
         var started = DateTimeOffset.UtcNow;
+        app.Use(access.CheckAsync);
         app.MapGet("/api/v1/health", ctx => DaemonResponses.Json(ctx, 200, new HealthResponse { Healthy = true }, DaemonJsonContext.Default.HealthResponse));
         app.MapGet("/api/v1/info", ctx => DaemonResponses.Json(ctx, 200, new InfoResponse
         {

@@ -27,7 +27,7 @@ public sealed class IsolationTests(EngineFixture engine)
     }
 
     [Fact]
-    public async Task The_egress_policy_decides_whether_the_gateway_answers_and_can_be_changed_live()
+    public async Task The_egress_policy_decides_in_the_namespace_and_the_host_answers_only_its_forwarded_ports()
     {
         await using var sandbox = await engine.CreateAsync();
         var gateway = IPAddress.Parse((await sandbox.RunAsync("ip route | grep default | cut -d' ' -f3")).Stdout.Trim());
@@ -35,18 +35,42 @@ public sealed class IsolationTests(EngineFixture engine)
         listener.Start();
         var port = ((IPEndPoint)listener.LocalEndpoint).Port;
         var connect = $"timeout 5 bash -c 'echo > /dev/tcp/{gateway}/{port}' && echo reached || echo blocked";
-        Assert.Equal("reached", (await sandbox.RunAsync(connect)).Stdout.Trim());
+        var forwarded = $"timeout 5 bash -c 'echo > /dev/tcp/host.hands.internal/{engine.Engine.ApiAddress.Port}' && echo reached || echo blocked";
+
+        // The policy lets it through (no rule in the namespace refuses it); the host does not serve unforwarded ports.
+        await AssertRefusedAsync(sandbox, connect, byPolicy: false);
+        Assert.Equal("reached", (await sandbox.RunAsync(forwarded)).Stdout.Trim());
 
         await engine.Client.UpdateAsync(sandbox.Id, new UpdateSandboxRequest { Network = new NetworkPolicy { DenyOut = [gateway.ToString()] } });
-        Assert.Equal("blocked", (await sandbox.RunAsync(connect)).Stdout.Trim());
+        await AssertRefusedAsync(sandbox, connect, byPolicy: true);
 
         await engine.Client.UpdateAsync(sandbox.Id, new UpdateSandboxRequest { Network = new NetworkPolicy { AllowInternetAccess = false } });
-        Assert.Equal("blocked", (await sandbox.RunAsync(connect)).Stdout.Trim());
+        await AssertRefusedAsync(sandbox, connect, byPolicy: true);
+        Assert.Equal("reached", (await sandbox.RunAsync(forwarded)).Stdout.Trim());
 
         await engine.Client.UpdateAsync(sandbox.Id, new UpdateSandboxRequest { Network = new NetworkPolicy { AllowInternetAccess = false, AllowOut = [$"{gateway}/32"] } });
-        Assert.Equal("reached", (await sandbox.RunAsync(connect)).Stdout.Trim());
+        await AssertRefusedAsync(sandbox, connect, byPolicy: false);
 
         await engine.Client.UpdateAsync(sandbox.Id, new UpdateSandboxRequest { ClearNetwork = true });
-        Assert.Equal("reached", (await sandbox.RunAsync(connect)).Stdout.Trim());
+        await AssertRefusedAsync(sandbox, connect, byPolicy: false);
+        Assert.False(listener.Pending(), "a host port that is not forwarded was reached from the sandbox");
+    }
+
+    /// <summary>The connection fails, and the namespace's own REJECT rules counted it (policy) or did not (host side).</summary>
+    private async Task AssertRefusedAsync(TestSandbox sandbox, string connect, bool byPolicy)
+    {
+        var before = await PolicyRejectsAsync(sandbox.Id);
+        Assert.Equal("blocked", (await sandbox.RunAsync(connect)).Stdout.Trim());
+        var after = await PolicyRejectsAsync(sandbox.Id);
+        Assert.True(byPolicy ? after > before : after == before, $"the namespace's REJECT rules counted {after - before} packet(s); expected {(byPolicy ? "some" : "none")}");
+    }
+
+    /// <summary>Packets the sandbox namespace's egress REJECT rules refused so far (iptables-save -c counters).</summary>
+    private async Task<long> PolicyRejectsAsync(string sandboxId)
+    {
+        var save = await Hosting.CommandRunner.RunCheckedAsync("nsenter", [$"--net={Path.Combine(engine.DataDirectory, "netns", sandboxId)}", "iptables-save", "-c"]);
+        return save.Stdout.Split('\n')
+            .Where(l => l.Contains("-j REJECT", StringComparison.Ordinal) && (l.Contains(" -A OUTPUT ", StringComparison.Ordinal) || l.Contains(" -A HANDS-POLICY ", StringComparison.Ordinal)))
+            .Sum(l => long.Parse(l[1..l.IndexOf(':', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture));
     }
 }

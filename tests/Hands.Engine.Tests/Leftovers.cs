@@ -1,6 +1,6 @@
 namespace Hands.Engine.Tests;
 
-/// <summary>Checks the host for anything an engine under <c>dataDirectory</c> left: mounts, containers' state, veths.</summary>
+/// <summary>Checks the host for anything an engine under <c>dataDirectory</c> left: mounts, containers' state, veths, host firewall chains.</summary>
 internal static class Leftovers
 {
     public static void AssertNone(string dataDirectory)
@@ -15,5 +15,6 @@ internal static class Leftovers
         var prefix = Network.NetworkSlot.PrefixFor(root);
         var links = Directory.GetFileSystemEntries("/sys/class/net").Select(Path.GetFileName).Where(l => l!.StartsWith(prefix, StringComparison.Ordinal)).ToList();
         Assert.True(links.Count == 0, "veths left behind: " + string.Join(", ", links));
+        Assert.False(Network.HostFirewall.ExistsAsync(prefix, CancellationToken.None).GetAwaiter().GetResult(), "the engine's host firewall chains were left behind");
     }
 }

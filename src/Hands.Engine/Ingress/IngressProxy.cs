@@ -84,7 +84,9 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
             return;
         }
 
-        var error = await forwarder.SendAsync(ctx, $"http://{address}:{port}", _client, _config, auth.Required || caller is { IsScoped: true } ? StripKey.Instance : HttpTransformer.Default).ConfigureAwait(false);
+        var transformer = port == IngressTarget.ManagementPort ? new DaemonKey(record.DaemonToken)
+            : auth.Required || caller is { IsScoped: true } ? StripKey.Instance : HttpTransformer.Default;
+        var error = await forwarder.SendAsync(ctx, $"http://{address}:{port}", _client, _config, transformer).ConfigureAwait(false);
         if (error != ForwarderError.None && !ctx.Response.HasStarted)
         {
             var refused = ctx.Features.Get<IForwarderErrorFeature>()?.Exception?.ToString().Contains("Connection refused", StringComparison.Ordinal) == true;
@@ -127,6 +129,16 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
         {
             await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
             proxyRequest.Headers.Authorization = null;
+        }
+    }
+
+    /// <summary>To the sandbox's daemon: the caller's Authorization (the engine key or a fork key) swapped for the daemon's own token.</summary>
+    private sealed class DaemonKey(string token) : HttpTransformer
+    {
+        public override async ValueTask TransformRequestAsync(HttpContext httpContext, HttpRequestMessage proxyRequest, string destinationPrefix, CancellationToken cancellationToken)
+        {
+            await base.TransformRequestAsync(httpContext, proxyRequest, destinationPrefix, cancellationToken).ConfigureAwait(false);
+            proxyRequest.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
         }
     }
 }

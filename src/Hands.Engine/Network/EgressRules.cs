@@ -12,7 +12,9 @@ namespace Hands.Engine.Network;
 /// <c>allow_out</c> passes; then the default: allow when <c>allow_out</c> is empty and <c>allow_internet_access</c>
 /// is true, refuse otherwise (DNS passes when
 /// <c>allow_out</c> is set and internet access is allowed, as Tensorlake documents). Hostnames are resolved when the
-/// policy is applied; one that does not resolve rejects the policy and the old one stays.
+/// policy is applied; one that does not resolve rejects the policy and the old one stays. Inbound, the daemon's port
+/// answers only the engine's end of the veth: not the sandbox's own processes over loopback or its own address.
+/// These rules are the sandbox's side; <see cref="HostFirewall"/> enforces isolation again where the sandbox has no reach.
 /// </summary>
 internal static class EgressRules
 {
@@ -20,6 +22,8 @@ internal static class EgressRules
     {
         var rules = new StringBuilder();
         rules.Append("*filter\n:INPUT ACCEPT [0:0]\n:FORWARD DROP [0:0]\n:OUTPUT ACCEPT [0:0]\n:HANDS-POLICY - [0:0]\n");
+        rules.Append($"-A INPUT -i eth0 -s {slot.HostAddress}/32 -p tcp --dport {Sandboxes.SandboxDaemonClient.Port} -j ACCEPT\n");
+        rules.Append($"-A INPUT -p tcp --dport {Sandboxes.SandboxDaemonClient.Port} -j REJECT --reject-with tcp-reset\n");
         rules.Append("-A OUTPUT -o lo -j ACCEPT\n");
         rules.Append("-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
         foreach (var target in await ResolveAsync(policy?.DenyOut ?? [], "deny_out", cancellationToken).ConfigureAwait(false))

@@ -5,9 +5,10 @@ using Hands.Sandboxes.Models;
 namespace Hands.Engine.Network;
 
 /// <summary>
-/// One network namespace per sandbox, made by the engine: an nsfs bind mount at a file (no /run/netns needed), a veth
-/// pair created from inside with its peer moved to the host, a /30, a default route to the host end, and the egress
-/// rules. The host's own networking is never changed: no NAT, no forwarding, no bridge.
+/// One network namespace per sandbox, made by the engine: an nsfs bind mount at a file (no /run/netns needed), IPv6
+/// off (the rules are IPv4 rules; nothing routes IPv6 here), a veth pair created from inside with its peer moved to the
+/// host, a /30, a default route to the host end, and the egress rules. The host's networking is never changed beyond
+/// <see cref="HostFirewall"/>'s chains: no NAT, no forwarding, no bridge.
 /// </summary>
 internal static class SandboxNetwork
 {
@@ -28,7 +29,7 @@ internal static class SandboxNetwork
         var script = string.Create(CultureInfo.InvariantCulture, $"""
             set -e
             unshare --net="$NS" true
-            nsenter --net="$NS" sh -c 'ip link add eth0 type veth peer name {slot.HostInterface} netns {Environment.ProcessId} && ip link set lo up && ip addr add {sandboxIp}/30 dev eth0 && ip link set eth0 up && ip route add default via {hostIp} && iptables-restore'
+            nsenter --net="$NS" sh -c 'if [ -d /proc/sys/net/ipv6 ]; then echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; fi && ip link add eth0 type veth peer name {slot.HostInterface} netns {Environment.ProcessId} && ip link set lo up && ip addr add {sandboxIp}/30 dev eth0 && ip link set eth0 up && ip route add default via {hostIp} && iptables-restore'
             ip addr add {hostIp}/30 dev {slot.HostInterface}
             {(connect ? $"ip link set {slot.HostInterface} up" : "true")}
             """);

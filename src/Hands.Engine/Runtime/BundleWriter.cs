@@ -20,22 +20,26 @@ internal sealed record BundleSpec(
 internal sealed record BindMount(string Source, string Destination, bool ReadOnly = true);
 
 /// <summary>
-/// Writes the OCI runtime spec for a sandbox. Capabilities are Docker's default set (no CAP_NET_ADMIN, so a sandbox
-/// cannot rewrite its own egress rules; no CAP_SYS_ADMIN). The network namespace is the engine's, joined by path,
-/// which CRIU treats as external: a restored copy keeps working networking and a fork can join a fresh one.
+/// Writes the OCI runtime spec for a sandbox, hardened as the sandbox's code is assumed hostile: Docker's default
+/// capabilities less <c>CAP_NET_RAW</c> (no packet sockets that skip the namespace's rules) and <c>CAP_MKNOD</c>, none
+/// of them ambient (a process started as another user has none), <c>no_new_privs</c>, the seccomp filter of
+/// <see cref="SeccompProfile"/>, a cgroup namespace, and /proc and /sys masked as Docker masks them. No
+/// <c>CAP_NET_ADMIN</c>, so a sandbox cannot rewrite its own rules; no <c>CAP_SYS_ADMIN</c> or <c>CAP_SYS_PTRACE</c>.
+/// The network namespace is the engine's, joined by path, which CRIU treats as external: a restored copy keeps working
+/// networking and a fork can join a fresh one.
 /// </summary>
 internal static class BundleWriter
 {
     private static readonly string[] Capabilities =
     [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
+        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_SETGID", "CAP_SETUID",
         "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
     ];
 
     private static readonly string[] MaskedPaths =
     [
         "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi",
+        "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi", "/sys/devices/virtual/powercap",
     ];
 
     private static readonly string[] ReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
@@ -74,10 +78,10 @@ internal static class BundleWriter
                     ["bounding"] = caps.DeepClone(),
                     ["effective"] = caps.DeepClone(),
                     ["permitted"] = caps.DeepClone(),
-                    ["ambient"] = caps.DeepClone(),
+                    ["ambient"] = new JsonArray(),
                 },
                 ["rlimits"] = new JsonArray { new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = 4096, ["soft"] = 4096 } },
-                ["noNewPrivileges"] = false,
+                ["noNewPrivileges"] = true,
             },
             ["root"] = new JsonObject { ["path"] = spec.RootFs, ["readonly"] = false },
             ["hostname"] = spec.Hostname,
@@ -99,7 +103,9 @@ internal static class BundleWriter
                     new JsonObject { ["type"] = "ipc" },
                     new JsonObject { ["type"] = "uts" },
                     new JsonObject { ["type"] = "mount" },
+                    new JsonObject { ["type"] = "cgroup" },
                 },
+                ["seccomp"] = SeccompProfile.Build(),
                 ["maskedPaths"] = new JsonArray([.. MaskedPaths.Select(p => (JsonNode)p)]),
                 ["readonlyPaths"] = new JsonArray([.. ReadonlyPaths.Select(p => (JsonNode)p)]),
             },

@@ -5,10 +5,34 @@ using Hands.Sandboxes.Models;
 
 namespace Hands.Engine.Sandboxes;
 
-/// <summary>The engine's own calls to a sandbox's daemon over its veth: readiness and starting the entrypoint.</summary>
+/// <summary>
+/// The engine's own calls to a sandbox's daemon over its veth (readiness, starting the entrypoint), and the daemon's
+/// access token: 32 random bytes per sandbox, written into the new root just before the daemon starts, read and deleted
+/// by it before it listens, and otherwise kept only in the engine's root-only store.
+/// </summary>
 internal static class SandboxDaemonClient
 {
     public const int Port = 9501;
+
+    /// <summary>Where the daemon finds its token at boot (it deletes the file before anything else runs).</summary>
+    public const string TokenFileInSandbox = "/run/hands-sandboxd.token";
+
+    public static string NewToken() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+
+    /// <summary>Writes the token into a mounted root, readable by the sandbox's root only.</summary>
+    public static void WriteTokenFile(string rootFs, string token)
+    {
+        var run = Path.Combine(rootFs, "run");
+        Directory.CreateDirectory(run);
+        var path = Path.Combine(run, Path.GetFileName(TokenFileInSandbox));
+        using var file = new FileStream(path, new FileStreamOptions
+        {
+            Mode = FileMode.Create,
+            Access = FileAccess.Write,
+            UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
+        });
+        file.Write(System.Text.Encoding.ASCII.GetBytes(token));
+    }
 
     private static readonly HttpClient Http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero, UseProxy = false })
     {
@@ -39,10 +63,15 @@ internal static class SandboxDaemonClient
     }
 
     /// <summary>Starts the create request's <c>entrypoint</c> as the named process <c>entrypoint</c>.</summary>
-    public static async Task StartEntrypointAsync(IPAddress address, IReadOnlyList<string> entrypoint, CancellationToken cancellationToken)
+    public static async Task StartEntrypointAsync(IPAddress address, string token, IReadOnlyList<string> entrypoint, CancellationToken cancellationToken)
     {
-        var request = new StartProcessRequest { Command = entrypoint[0], Args = [.. entrypoint.Skip(1)], Name = "entrypoint" };
-        using var response = await Http.PostAsJsonAsync($"http://{address}:{Port}/api/v1/processes", request, SandboxesJsonContext.Default.StartProcessRequest, cancellationToken).ConfigureAwait(false);
+        var body = new StartProcessRequest { Command = entrypoint[0], Args = [.. entrypoint.Skip(1)], Name = "entrypoint" };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{address}:{Port}/api/v1/processes")
+        {
+            Content = JsonContent.Create(body, SandboxesJsonContext.Default.StartProcessRequest),
+        };
+        request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        using var response = await Http.SendAsync(request, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             throw new EngineException(400, $"the entrypoint could not be started: {await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false)}");

@@ -71,6 +71,7 @@ internal sealed partial class SandboxManager
                 {
                     await runtime.CheckpointAsync(record.Id, checkpoint, Path.Combine(checkpoint + ".work"), leaveRunning: true, cancellationToken).ConfigureAwait(false);
                     snapshot.CheckpointDirectory = checkpoint;
+                    snapshot.DaemonToken = record.DaemonToken;
                 }
 
                 Directory.Move(partialLayer, layer);

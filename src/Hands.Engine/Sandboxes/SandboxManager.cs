@@ -149,6 +149,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 ImageEnv = new Dictionary<string, string>(image.Env),
                 RestoredFromSnapshot = snapshot?.Id,
                 CreatedAt = Now,
+                DaemonToken = isMemoryRestore ? snapshot!.DaemonToken ?? "" : SandboxDaemonClient.NewToken(),
             };
             store.Save(record);
         }
@@ -199,6 +200,11 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             Native.MountOverlay(paths.RootFs, record.Layers, paths.Upper, paths.Work);
         }
 
+        if (checkpoint is null)
+        {
+            SandboxDaemonClient.WriteTokenFile(paths.RootFs, record.DaemonToken);
+        }
+
         // A memory fork boots disconnected: the processes it must not inherit are killed before a byte can leave.
         var quarantine = checkpoint is not null;
         await CreateNetworkAsync(record, cancellationToken, connect: !quarantine).ConfigureAwait(false);
@@ -240,7 +246,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         if (record.Entrypoint is { Count: > 0 } entrypoint)
         {
-            await SandboxDaemonClient.StartEntrypointAsync(slot.SandboxAddress, entrypoint, cancellationToken).ConfigureAwait(false);
+            await SandboxDaemonClient.StartEntrypointAsync(slot.SandboxAddress, record.DaemonToken, entrypoint, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -292,7 +298,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             CgroupsPath: $"/hands/{record.Id}",
             Cpus: record.Cpus,
             MemoryMb: record.MemoryMb,
-            Args: ["/opt/hands/bin/tini", "--", "/opt/hands/bin/hands-sandboxd"],
+            Args: ["/opt/hands/bin/tini", "--", "/opt/hands/bin/hands-sandboxd", "--token-file", SandboxDaemonClient.TokenFileInSandbox],
             Env: [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
             Binds: binds,
             CriuConfigPath: criuConfig));
@@ -314,7 +320,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// name of the host's forwarded ports, which is this sandbox's gateway.
     /// </summary>
     private static void WriteHostsFile(SandboxPaths paths, NetworkSlot slot) =>
-        File.WriteAllText(paths.HostsFile, $"127.0.0.1 localhost\n::1 localhost\n{slot.HostAddress} {HostPortForwards.HostName}\n");
+        File.WriteAllText(paths.HostsFile, $"127.0.0.1 localhost\n{slot.HostAddress} {HostPortForwards.HostName}\n");
 
     /// <summary>Stops the container and removes its mounts, network and files; never throws (used on every failure path).</summary>
     private async Task TearDownAsync(SandboxRecord record, CancellationToken cancellationToken)

@@ -42,6 +42,8 @@ public sealed class SandboxRecord
     public long? TerminatedAt { get; set; }
     public string? TerminationReason { get; set; }
     public string? ErrorDetails { get; set; }
+    /// <summary>The only credential the sandbox's daemon answers (<see cref="Sandboxes.SandboxDaemonClient"/>); host-side only.</summary>
+    public string DaemonToken { get; set; } = "";
 
     [JsonIgnore] public bool IsNamed => !string.IsNullOrEmpty(Name);
     [JsonIgnore] public bool IsAlive => Status != SandboxStatus.Terminated;
@@ -69,6 +71,8 @@ public sealed class SnapshotRecord
     public bool AllowUnauthenticatedAccess { get; set; }
     public long SizeBytes { get; set; }
     public long CreatedAt { get; set; }
+    /// <summary>A memory snapshot's daemon holds its sandbox's token in memory; its restored copies answer that one.</summary>
+    public string? DaemonToken { get; set; }
 }
 
 /// <summary>A registered image (a Tensorlake "sandbox template"): a name for a filesystem snapshot plus its ENV and WORKDIR.</summary>

@@ -33,10 +33,30 @@ internal sealed class ProcessTable
             process.Dispose();
             throw new ProcessLaunchException($"cannot start '{request.Command}': {ex.Message}", ex);
         }
+        finally
+        {
+            ForgetEnvironment(launch, request);
+        }
 
         _byPid[process.Pid] = process;
         Trim();
         return process;
+    }
+
+    /// <summary>
+    /// A start request's environment often carries a credential (a worker's work secret): once the process has it, the
+    /// daemon keeps no copy. The values are overwritten in place (they are the request's own strings, never shared)
+    /// and the start info's table is emptied, so neither the process list nor a memory snapshot of the daemon holds them.
+    /// </summary>
+    private static void ForgetEnvironment(ProcessLauncher.Launch launch, StartRequest request)
+    {
+        foreach (var value in request.Env?.Values ?? Enumerable.Empty<string>())
+        {
+            System.Runtime.InteropServices.MemoryMarshal.AsMemory(value.AsMemory()).Span.Clear();
+        }
+
+        request.Env?.Clear();
+        launch.StartInfo.Environment.Clear();
     }
 
     /// <summary>Finds a process by PID (an all-digit selector) or by name.</summary>
