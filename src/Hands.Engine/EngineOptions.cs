@@ -27,8 +27,17 @@ public sealed class EngineOptions
     /// <summary>A static init for PID 1 that reaps orphans (Debian's tini-static).</summary>
     public string InitBinary { get; set; } = "/usr/bin/tini-static";
 
-    /// <summary>Bearer key every request must carry (user ports excepted when a sandbox allows unauthenticated access). Null: no auth.</summary>
+    /// <summary>
+    /// Bearer key every request must carry (user ports excepted when a sandbox allows unauthenticated access). Null: the
+    /// key in <c>{data}/api-key</c>, made on first start (<see cref="Api.EngineApiKeyFile"/>).
+    /// </summary>
     public string? ApiKey { get; set; }
+
+    /// <summary>
+    /// Weaker, explicit opt-in: with no <see cref="ApiKey"/>, serve every caller that can reach the API without a key
+    /// (any local user can then create sandboxes). Off by default.
+    /// </summary>
+    public bool AllowAnonymous { get; set; }
 
     /// <summary>Image used when a create names none: <c>host</c> (the host's /usr read-only, instant) or <c>debian</c> (debootstrap minbase).</summary>
     public string DefaultImage { get; set; } = "host";

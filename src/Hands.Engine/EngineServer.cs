@@ -90,12 +90,19 @@ public sealed class EngineServer : IAsyncDisposable
                 logger.LogWarning("CRIU unavailable, memory snapshots and hibernation are off: {Problem}", problem);
             }
 
+            if (options.ApiKey is null && !options.AllowAnonymous)
+            {
+                options.ApiKey = EngineApiKeyFile.LoadOrCreate(options.DataDirectory);
+            }
+
             var auth = new ApiKeyCheck(options.ApiKey, new ForkKeys(options.DataDirectory));
+            var hosts = new HostHeaderFilter(options.ApiUrl, options.IngressUrl);
             var ingress = BuildApp(options.IngressUrl, logging, services =>
             {
                 services.AddHttpForwarder();
             });
             var proxy = new IngressProxy(sandboxes, activity, auth, ingress.Services.GetRequiredService<IHttpForwarder>(), logger);
+            ingress.Use(hosts.CheckAsync);
             ingress.Run(proxy.HandleAsync);
             await ingress.StartAsync(cancellationToken).ConfigureAwait(false);
             var ingressAddress = BoundAddress(ingress);
@@ -103,6 +110,7 @@ public sealed class EngineServer : IAsyncDisposable
 
             var api = BuildApp(options.ApiUrl, logging, _ => { });
             var relays = new TcpRelays(sandboxes, activity, logger);
+            api.Use(hosts.CheckAsync);
             LifecycleEndpoints.Map(api, sandboxes, new WireMapper(ingressAddress, ingressEndpoint), auth, relays);
             await api.StartAsync(cancellationToken).ConfigureAwait(false);
             var apiAddress = BoundAddress(api);

@@ -61,6 +61,7 @@ public static class SandboxDaemonHost
             k.Limits.MaxRequestBodySize = null;
         });
         builder.Services.AddSingleton<ProcessTable>();
+        builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, ZeroingMemoryPoolFactory>();
         var app = builder.Build();
         var processes = app.Services.GetRequiredService<ProcessTable>();
         var started = DateTimeOffset.UtcNow;
@@ -73,6 +74,16 @@ public static class SandboxDaemonHost
             RunningProcesses = processes.RunningCount,
             TotalProcesses = processes.TotalCount,
         }, DaemonJsonContext.Default.InfoResponse));
+        // Engine extension, called before a memory snapshot or hibernation: the strings a start request's environment
+        // was copied into (the runtime builds KEY=VALUE lines) are garbage by then; an aggressive collection compacts
+        // the heap and gives the freed pages back, so the image does not carry them.
+        app.MapPost("/api/v1/hands/scrub", ctx =>
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            return DaemonResponses.NoContent(ctx);
+        });
         ProcessEndpoints.Map(app, processes);
         FileEndpoints.Map(app);
         return app;

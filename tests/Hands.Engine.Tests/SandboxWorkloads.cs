@@ -42,7 +42,7 @@ internal static class SandboxWorkloads
         }
     }
 
-    private static async Task StartCounterServerAsync(EngineServer engine, TestSandbox sandbox)
+    public static async Task StartCounterServerAsync(EngineServer engine, TestSandbox sandbox)
     {
         await sandbox.Proxy.WriteFileAsync("/opt/counter.py", Encoding.UTF8.GetBytes(CounterServer));
         await sandbox.Proxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/counter.py", CounterPort.ToString(CultureInfo.InvariantCulture)], Name = "counter" });

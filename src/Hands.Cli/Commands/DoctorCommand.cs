@@ -117,6 +117,21 @@ internal static class DoctorCommand
         }
     }
 
+    /// <summary>Where the local engine's key comes from: the engine makes one on first start, root-only in its data directory.</summary>
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    private static Finding EngineKeyFinding()
+    {
+        var file = Hands.Engine.Api.EngineApiKeyFile.PathIn(SandboxClientFactory.LocalEngineData);
+        if (Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 })
+        {
+            return new Finding(true, "engine API key", "HANDS_ENGINE_API_KEY is set");
+        }
+
+        return Hands.Engine.Api.EngineApiKeyFile.TryRead(SandboxClientFactory.LocalEngineData) is not null
+            ? new Finding(true, "engine API key", $"read from {file} (root only)")
+            : new Finding(false, "engine API key", $"{file} not readable: the engine makes it on first start; run hands as root, or export HANDS_ENGINE_API_KEY=$(sudo cat {file}) (HANDS_ENGINE_DATA names another data directory)", Fatal: false);
+    }
+
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static async Task<IEnumerable<Finding>> CheckEngineAsync(CancellationToken ct)
     {
@@ -129,6 +144,7 @@ internal static class DoctorCommand
                 : new Finding(false, "CRIU", check.CriuProblem, Fatal: false),
             check.Worker is not null ? new Finding(true, "hands-worker", check.Worker)
                 : new Finding(false, "hands-worker", "not found: publish it (dotnet publish src/Hands.Worker -c Release -r linux-x64 -o artifacts/hands-worker) and set HANDS_WORKER_BINARY", Fatal: false),
+            EngineKeyFinding(),
         ];
     }
 }

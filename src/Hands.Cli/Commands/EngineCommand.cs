@@ -12,7 +12,7 @@ internal static class EngineCommand
     {
         var urls = new Option<string>("--urls") { Description = "Lifecycle API address (Tensorlake's local-mode paths)", DefaultValueFactory = _ => SandboxClientFactory.LocalEngineUrl };
         var ingress = new Option<string>("--ingress") { Description = "Ingress address: the sandbox API by 'Host: {id}.local', ports by '{port}-{id}.localhost'", DefaultValueFactory = _ => "http://127.0.0.1:9443" };
-        var data = new Option<string>("--data") { Description = "State directory (database, layers, snapshots, sandbox roots)", DefaultValueFactory = _ => ".hands/engine" };
+        var data = new Option<string>("--data") { Description = "State directory (database, key, layers, snapshots, sandbox roots)", DefaultValueFactory = _ => SandboxClientFactory.LocalEngineData };
         var runtime = new Option<string>("--runtime") { Description = "OCI runtime binary", DefaultValueFactory = _ => "runc" };
         var criu = new Option<string?>("--criu") { Description = "CRIU >= 4.2 (default: /opt/hands/criu/criu, then criu on PATH)" };
         var sandboxd = new Option<string?>("--sandboxd") { Description = "The in-sandbox daemon binary (default: $HANDS_SANDBOXD_BINARY, then beside hands)" };
@@ -22,9 +22,10 @@ internal static class EngineCommand
         var maxSandboxes = new Option<int>("--max-sandboxes") { Description = "Most live sandboxes at once", DefaultValueFactory = _ => 256 };
         var hostPorts = new Option<int[]>("--host-port") { Description = "A host loopback port sandboxes may reach as host.hands.internal:PORT (repeatable; e.g. the control plane's)", AllowMultipleArgumentsPerToken = true };
         var prepareDebian = new Option<bool>("--prepare-debian") { Description = "Build the debian base image (debootstrap, about a minute, once) before serving" };
+        var anonymous = new Option<bool>("--insecure-no-api-key") { Description = "WEAKER: with HANDS_ENGINE_API_KEY unset, serve callers without any key (any local user can then run code as a sandbox's root)" };
         var command = new Command("engine", "Run the local sandbox engine: Tensorlake's API on loopback over runc, overlayfs, network namespaces and CRIU")
         {
-            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, hostPorts, prepareDebian,
+            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, hostPorts, prepareDebian, anonymous,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -42,7 +43,9 @@ internal static class EngineCommand
                 MaxSandboxes = Math.Max(1, parse.GetValue(maxSandboxes)),
                 HostPorts = ValidPorts(parse.GetValue(hostPorts) ?? []),
                 ApiKey = Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } key ? key : null,
+                AllowAnonymous = parse.GetValue(anonymous),
             };
+            var keyGiven = options.ApiKey is not null;
             await using var engine = await EngineServer.StartAsync(options, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
                 .SetMinimumLevel(LogLevel.Information).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning), ct);
             if (parse.GetValue(prepareDebian))
@@ -53,7 +56,11 @@ internal static class EngineCommand
 
             Console.WriteLine($"hands engine: API {engine.ApiAddress}, ingress {engine.IngressAddress}, data {options.DataDirectory}");
             Console.WriteLine(engine.CriuAvailable ? "CRIU works: memory snapshots and hibernation are on." : $"CRIU unavailable: {engine.CriuProblem}");
-            Console.WriteLine(options.ApiKey is null ? "No API key (HANDS_ENGINE_API_KEY unset): loopback callers need none." : "Requests need 'Authorization: Bearer $HANDS_ENGINE_API_KEY'.");
+            Console.WriteLine(options.ApiKey is null
+                ? "WARNING: no API key (--insecure-no-api-key): any local user can create sandboxes and run code in them."
+                : keyGiven
+                    ? "Requests need 'Authorization: Bearer $HANDS_ENGINE_API_KEY'."
+                    : $"Requests need the key in {Hands.Engine.Api.EngineApiKeyFile.PathIn(options.DataDirectory)} (root only). hands run as root finds it (HANDS_ENGINE_DATA, default .hands/engine); others: export HANDS_ENGINE_API_KEY=$(sudo cat {Hands.Engine.Api.EngineApiKeyFile.PathIn(options.DataDirectory)})");
             Console.WriteLine($"  export TENSORLAKE_API_URL={engine.ApiAddress.ToString().TrimEnd('/')}");
             await CliContext.ServeUntilCancelledAsync("Press Ctrl-C to stop (sandboxes keep running; the next start re-attaches to them).", ct);
 

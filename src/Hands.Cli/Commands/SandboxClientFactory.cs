@@ -5,12 +5,16 @@ namespace Hands.Cli.Commands;
 /// <summary>
 /// Which Tensorlake API the sandbox verbs drive: <c>TENSORLAKE_API_URL</c> when set; else Tensorlake's cloud when
 /// <c>TENSORLAKE_API_KEY</c> is set; else the local engine at http://127.0.0.1:8900. The key is
-/// <c>TENSORLAKE_API_KEY</c>, or <c>HANDS_ENGINE_API_KEY</c> for a local engine started with one.
+/// <c>TENSORLAKE_API_KEY</c>, or <c>HANDS_ENGINE_API_KEY</c>, or for the local engine the key it keeps in its data
+/// directory (<c>HANDS_ENGINE_DATA</c>, default <c>.hands/engine</c>; readable by root only).
 /// </summary>
 internal static class SandboxClientFactory
 {
     /// <summary>Where <c>hands engine</c> serves by default.</summary>
     public const string LocalEngineUrl = "http://127.0.0.1:8900";
+
+    /// <summary>The local engine's data directory, where its generated key is kept.</summary>
+    public static string LocalEngineData => Environment.GetEnvironmentVariable("HANDS_ENGINE_DATA") is { Length: > 0 } dir ? dir : ".hands/engine";
 
     public static TensorlakeClient Create() => new(Options());
 
@@ -26,6 +30,11 @@ internal static class SandboxClientFactory
         if (options.ApiKey is null && Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } engineKey)
         {
             options.ApiKey = engineKey;
+        }
+
+        if (options.ApiKey is null && options.ApiUrl.IsLoopback && OperatingSystem.IsLinux() && Hands.Engine.Api.EngineApiKeyFile.TryRead(LocalEngineData) is { } storedKey)
+        {
+            options.ApiKey = storedKey;
         }
 
         return options;

@@ -14,8 +14,9 @@ internal sealed record EngineCaller(string? Scope)
 }
 
 /// <summary>
-/// Bearer-key check in constant time. No key configured means full access for every caller (the loopback-only
-/// default); a fork key (<see cref="ForkKeys"/>) is accepted either way and yields a scoped caller.
+/// Bearer-key check in constant time. No key configured (only with <see cref="EngineOptions.AllowAnonymous"/>, an
+/// explicit opt-in) means full access for every caller; a fork key (<see cref="ForkKeys"/>) is accepted either way and
+/// yields a scoped caller.
 /// </summary>
 internal sealed class ApiKeyCheck(string? apiKey, ForkKeys forkKeys)
 {

@@ -62,6 +62,26 @@ internal static class SandboxDaemonClient
         return false;
     }
 
+    /// <summary>
+    /// Asks the daemon to drop what it no longer references (credentials given to processes it started) before its
+    /// memory is dumped; best effort: a daemon that does not answer is dumped as it is.
+    /// </summary>
+    public static async Task ScrubAsync(IPAddress address, string token, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Post, $"http://{address}:{Port}/api/v1/hands/scrub");
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            timeout.CancelAfter(TimeSpan.FromSeconds(5));
+            using var response = await Http.SendAsync(request, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        {
+            // Dumped as it is.
+        }
+    }
+
     /// <summary>Starts the create request's <c>entrypoint</c> as the named process <c>entrypoint</c>.</summary>
     public static async Task StartEntrypointAsync(IPAddress address, string token, IReadOnlyList<string> entrypoint, CancellationToken cancellationToken)
     {

@@ -62,6 +62,11 @@ internal sealed partial class SandboxManager
             var paused = false;
             try
             {
+                if (type == SnapshotType.Memory)
+                {
+                    await SandboxDaemonClient.ScrubAsync(SlotOf(record).SandboxAddress, record.DaemonToken, cancellationToken).ConfigureAwait(false);
+                }
+
                 await runtime.PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
                 paused = true;
                 Directory.CreateDirectory(partialLayer);

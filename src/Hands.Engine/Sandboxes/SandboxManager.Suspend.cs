@@ -54,6 +54,8 @@ internal sealed partial class SandboxManager
 
     private async Task FreezeAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
+        // A frozen sandbox may be hibernated later without being thawed: scrub now, while the daemon can answer.
+        await SandboxDaemonClient.ScrubAsync(SlotOf(record).SandboxAddress, record.DaemonToken, cancellationToken).ConfigureAwait(false);
         await runtime.PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
         record.Status = SandboxStatus.Suspended;
         record.SuspendTier = SuspendTier.Frozen;
@@ -69,6 +71,11 @@ internal sealed partial class SandboxManager
         if (Directory.Exists(paths.Hibernation))
         {
             Directory.Delete(paths.Hibernation, recursive: true);
+        }
+
+        if (record.Status == SandboxStatus.Running)
+        {
+            await SandboxDaemonClient.ScrubAsync(SlotOf(record).SandboxAddress, record.DaemonToken, cancellationToken).ConfigureAwait(false);
         }
 
         record.Status = SandboxStatus.Suspending;

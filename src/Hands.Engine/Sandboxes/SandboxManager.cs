@@ -86,6 +86,12 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     public async Task<SandboxRecord> CreateAsync(CreateSandboxRequest request, string ns, CancellationToken cancellationToken, string? forkedBy = null)
     {
         Validate(request);
+        // A fork key names children under its own sandbox only, so an agent cannot take a name another component will use.
+        if (forkedBy is not null && request.Name is { } childName && !childName.StartsWith(forkedBy + "-", StringComparison.Ordinal))
+        {
+            throw new EngineException(403, $"a fork key's children are named under their parent: start the name with '{forkedBy}-', or give none");
+        }
+
         SnapshotRecord? snapshot = null;
         ResolvedImage image;
         if (!string.IsNullOrEmpty(request.SnapshotId))

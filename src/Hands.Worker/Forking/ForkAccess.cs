@@ -29,5 +29,18 @@ internal sealed record ForkAccess(string Key, Uri ApiUrl, string SandboxId, bool
         return new ForkAccess(key, api, sandbox, string.Equals(Environment.GetEnvironmentVariable(AccessVariable), "bash", StringComparison.OrdinalIgnoreCase));
     }
 
+    /// <summary>
+    /// The engine names a fork key's children under the key's sandbox id only (so no agent can squat a name another
+    /// component will use); the id is the key's middle part (<c>hfk_{sandbox}_{mac}</c>).
+    /// </summary>
+    public string ChildNamePrefix
+    {
+        get
+        {
+            var scope = Key.StartsWith("hfk_", StringComparison.Ordinal) && Key.LastIndexOf('_') is var end && end > 4 ? Key[4..end] : SandboxId;
+            return scope + "-fork";
+        }
+    }
+
     public TensorlakeClient CreateClient() => new(new TensorlakeClientOptions { ApiUrl = ApiUrl, ApiKey = Key });
 }

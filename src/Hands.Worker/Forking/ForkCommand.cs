@@ -44,6 +44,7 @@ internal static class ForkCommand
                 BranchTimeout = TimeSpan.FromSeconds(parse.GetValue(timeout)),
                 Adopt = parse.GetValue(adopt),
                 AdoptDirectory = dir,
+                ChildNamePrefix = access.ChildNamePrefix,
                 OnProgress = line => Console.Error.WriteLine("hands-fork: " + line),
             };
             using var client = access.CreateClient();

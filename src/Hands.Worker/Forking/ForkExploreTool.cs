@@ -19,6 +19,7 @@ internal sealed class ForkExploreTool(ForkAccess access, ToolContext context) : 
     public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
     {
         var (branches, options) = Parse(input, context.Workdir);
+        options.ChildNamePrefix = access.ChildNamePrefix;
         using var client = access.CreateClient();
         try
         {

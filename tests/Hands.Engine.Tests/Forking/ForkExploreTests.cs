@@ -235,11 +235,16 @@ public sealed class ForkExploreTests(EngineFixture engine)
         await using var other = await engine.CreateAsync();
         var key = await engine.Client.CreateForkKeyAsync(parent.Id);
         using var scoped = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.Engine.ApiAddress, ApiKey = key, MaxRetries = 0 });
-        var prefix = SandboxWorkloads.UniqueName("scoped");
+        // A fork key's children are named under its sandbox: no other name can be taken with it.
+        var prefix = $"{parent.Id}-{SandboxWorkloads.UniqueName("scoped")}";
 
         var result = await new ForkExplorer(scoped).ExploreAsync(parent.Id, [new("a", "echo ok")], new ForkExploreOptions { ChildNamePrefix = prefix });
         Assert.True(result.Branches[0].Passed, result.Branches[0].Error);
         await AssertNothingLeftAsync(prefix, result.SnapshotId);
+
+        var ownSnapshot = await scoped.SnapshotAsync(parent.Id, SnapshotType.Filesystem);
+        await AssertForbiddenAsync(() => scoped.CreateAsync(new CreateSandboxRequest { SnapshotId = ownSnapshot.SnapshotId, Name = "agent-squatted" }));
+        await scoped.DeleteSnapshotAsync(ownSnapshot.SnapshotId);
 
         var otherSnapshot = await engine.Client.SnapshotAsync(other.Id, SnapshotType.Filesystem);
         try
