@@ -28,11 +28,14 @@ internal sealed class BenchEngine : IAsyncDisposable
 
     private readonly string _data;
 
+    /// <summary>The key the bench engines require (an engine is never open without one).</summary>
+    public const string ApiKey = "tl_apiKey_bench-engine-0123456789abcdef";
+
     private BenchEngine(string data, EngineServer engine)
     {
         _data = data;
         Engine = engine;
-        Client = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.ApiAddress, MaxRetries = 0 });
+        Client = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.ApiAddress, ApiKey = ApiKey, MaxRetries = 0 });
     }
 
     public EngineServer Engine { get; }
@@ -49,6 +52,7 @@ internal sealed class BenchEngine : IAsyncDisposable
             IngressUrl = new Uri("http://127.0.0.1:0"),
             SandboxDaemonBinary = Path.Combine(repoRoot, "artifacts/hands-sandboxd/hands-sandboxd"),
             HibernateAfter = TimeSpan.FromHours(1),
+            ApiKey = ApiKey,
         }, logging => { });
         return new BenchEngine(data, engine);
     }

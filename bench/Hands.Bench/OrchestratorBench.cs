@@ -38,8 +38,9 @@ internal static class OrchestratorBench
             WorkerBinary = Path.Combine(repoRoot, "artifacts/hands-worker/hands-worker"),
             HostPorts = [cpPort, apiPort, ingressPort],
             MaxSandboxes = Burst + 8,
+            ApiKey = BenchEngine.ApiKey,
         }, logging => { });
-        using var sandboxes = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.ApiAddress, MaxRetries = 0 });
+        using var sandboxes = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.ApiAddress, ApiKey = BenchEngine.ApiKey, MaxRetries = 0 });
         using var client = new ManagedAgentsClient(ManagedAgentsCredential.ApiKey(apiKey), new ManagedAgentsClientOptions { BaseUrl = cp.BaseAddress });
         var rows = new List<string>();
         try
