@@ -117,6 +117,7 @@ internal static class EngineBench
         {
             using var request = new HttpRequestMessage(HttpMethod.Get, engine.IngressAddress);
             request.Headers.Host = $"8080-{sandboxId}.localhost";
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", BenchEngine.ApiKey);
             using var response = await http.SendAsync(request);
             if (response.IsSuccessStatusCode || !retry || attempt > 400)
             {
