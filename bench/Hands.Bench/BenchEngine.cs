@@ -53,6 +53,7 @@ internal sealed class BenchEngine : IAsyncDisposable
             SandboxDaemonBinary = Path.Combine(repoRoot, "artifacts/hands-sandboxd/hands-sandboxd"),
             HibernateAfter = TimeSpan.FromHours(1),
             ApiKey = ApiKey,
+            VolumeMb = 4096,
         }, logging => { });
         return new BenchEngine(data, engine);
     }

@@ -39,6 +39,7 @@ internal static class OrchestratorBench
             HostPorts = [cpPort, apiPort, ingressPort],
             MaxSandboxes = Burst + 8,
             ApiKey = BenchEngine.ApiKey,
+            VolumeMb = 4096,
         }, logging => { });
         using var sandboxes = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = engine.ApiAddress, ApiKey = BenchEngine.ApiKey, MaxRetries = 0 });
         using var client = new ManagedAgentsClient(ManagedAgentsCredential.ApiKey(apiKey), new ManagedAgentsClientOptions { BaseUrl = cp.BaseAddress });

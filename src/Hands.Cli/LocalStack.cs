@@ -83,6 +83,8 @@ internal sealed class LocalStack : IAsyncDisposable
             IngressUrl = new Uri($"http://127.0.0.1:{ingressPort}"),
             ApiKey = EngineApiKey,
             HostPorts = [controlPlanePort, enginePort, ingressPort],
+            // A throw-away stack needs little; a kept one gets the engine's default (half the free disk, at most 16 GiB).
+            VolumeMb = _ephemeral ? 4096 : null,
         }, logging ?? (_ => { }), ct);
         Sandboxes = new TensorlakeClient(new TensorlakeClientOptions { ApiUrl = Engine.ApiAddress, ApiKey = EngineApiKey });
         var environment = await Client.Environments.CreateAsync(new CreateEnvironmentRequest

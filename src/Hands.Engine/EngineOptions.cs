@@ -61,6 +61,13 @@ public sealed class EngineOptions
     /// </summary>
     public IReadOnlyList<int> HostPorts { get; set; } = [];
 
+    /// <summary>
+    /// Size of the data volume (<c>{data}/volume.img</c>), which holds every sandbox's disk, snapshot and checkpoint and
+    /// is allocated in full when made. Null: half the disk's free space at first start, at most 16 GiB. A larger value
+    /// on a later start grows it; it never shrinks.
+    /// </summary>
+    public int? VolumeMb { get; set; }
+
     /// <summary>Where built base images are cached across data directories (debootstrap takes a minute).</summary>
     public string ImageCacheDirectory { get; set; } = "/var/cache/hands/images";
 }

@@ -53,6 +53,18 @@ public sealed class EngineServer : IAsyncDisposable
     /// <summary>Whether memory snapshots and hibernation are available (CRIU passed <c>criu check</c>).</summary>
     public bool CriuAvailable => Sandboxes.CriuAvailable;
 
+    /// <summary>The data volume's image file (every sandbox disk, snapshot and checkpoint lives in it).</summary>
+    public string VolumeImage => Sandboxes.Volume.ImageFile;
+
+    /// <summary>The data volume's size in bytes.</summary>
+    public long VolumeSizeBytes => Sandboxes.Volume.SizeBytes;
+
+    /// <summary>What the data volume can still take, in bytes.</summary>
+    public long VolumeFreeBytes => Sandboxes.Volume.FreeBytes;
+
+    /// <summary>A sandbox's disk when its create names no <c>disk_mb</c> (Tensorlake's 10 GiB).</summary>
+    public const int DefaultDiskMb = Storage.SandboxDisk.DefaultMb;
+
     /// <summary>Why CRIU is unavailable, with the fix; null when it works.</summary>
     public string? CriuProblem => Sandboxes.CriuProblem;
 
@@ -66,7 +78,7 @@ public sealed class EngineServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         var binaries = await EngineBinaries.ProbeAsync(options, cancellationToken).ConfigureAwait(false);
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
-        foreach (var dir in new[] { "", "runc", "sandboxes", "netns", "layers", "checkpoints", "images" })
+        foreach (var dir in new[] { "", "runc", "netns", "images" })
         {
             Directory.CreateDirectory(Path.Combine(options.DataDirectory, dir));
         }
@@ -80,9 +92,11 @@ public sealed class EngineServer : IAsyncDisposable
         {
             var images = new ImageStore(options, store, logger);
             images.PrepareHostBase();
+            var volume = new DataVolume(options.DataDirectory, options.VolumeMb, logger);
+            await volume.EnsureMountedAsync(cancellationToken).ConfigureAwait(false);
             var runtime = new RuncRuntime(options.RuntimeBinary, Path.Combine(options.DataDirectory, "runc"), binaries.Criu);
             var activity = new SandboxActivity();
-            var sandboxes = new SandboxManager(options, store, images, runtime, binaries, activity, logger);
+            var sandboxes = new SandboxManager(options, store, images, volume, runtime, binaries, activity, logger);
             await sandboxes.RecoverAsync(cancellationToken).ConfigureAwait(false);
             await HostFirewall.ApplyAsync(NetworkSlot.PrefixFor(options.DataDirectory), options.HostPorts, cancellationToken).ConfigureAwait(false);
             if (binaries.CriuProblem is { } problem)
@@ -185,6 +199,7 @@ public sealed class EngineServer : IAsyncDisposable
         if (Sandboxes.AllAlive().Count == 0)
         {
             await HostFirewall.RemoveAsync(NetworkSlot.PrefixFor(_options.DataDirectory), CancellationToken.None).ConfigureAwait(false);
+            Sandboxes.Volume.Unmount();
         }
 
         _store.Dispose();

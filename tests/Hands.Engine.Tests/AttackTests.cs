@@ -146,7 +146,7 @@ public sealed class AttackTests(EngineFixture engine, ITestOutputHelper output)
         var snapshot = await engine.Client.SnapshotAsync(sandbox.Id, SnapshotType.Memory);
         try
         {
-            var images = Path.Combine(engine.DataDirectory, "checkpoints", snapshot.SnapshotId);
+            var images = Path.Combine(Storage.DataVolume.MountPointOf(engine.DataDirectory), "checkpoints", snapshot.SnapshotId);
             var utf8 = Directory.EnumerateFiles(images, "pages-*.img").Sum(file => Count(File.ReadAllBytes(file), Encoding.ASCII.GetBytes(marker)));
             var utf16 = Directory.EnumerateFiles(images, "pages-*.img").Sum(file => Count(File.ReadAllBytes(file), Encoding.Unicode.GetBytes(marker)));
             output.WriteLine($"marker copies: utf8 {utf8}, utf16 {utf16}");

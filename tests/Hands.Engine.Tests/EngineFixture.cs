@@ -59,6 +59,8 @@ public sealed class EngineFixture : IAsyncLifetime
         SandboxDaemonBinary = Artifact("HANDS_SANDBOXD_BINARY", "hands-sandboxd"),
         WorkerBinary = Artifact("HANDS_WORKER_BINARY", "hands-worker"),
         IdleCheckInterval = TimeSpan.FromMilliseconds(200),
+        // Allocated in full: small, so that several test engines fit on a build machine's disk at once.
+        VolumeMb = 2048,
     };
 
     public static Task<EngineServer> StartEngineAsync(string dataDirectory, Action<EngineOptions>? configure = null)

@@ -26,13 +26,13 @@ public sealed class RecoveryTests
 
         await first.DisposeAsync();
         // What a crash mid-create leaves: a mounted root, a network namespace and a half-copied layer of nobody's.
-        var orphan = Path.Combine(data, "sandboxes", "sorphan", "rootfs");
+        var orphan = Path.Combine(Storage.DataVolume.MountPointOf(data), "sandboxes", "sorphan", "rootfs");
         Directory.CreateDirectory(orphan);
         await Run("mount", "-t", "tmpfs", "tmpfs", orphan);
         var orphanNs = Path.Combine(data, "netns", "sorphan");
         await File.WriteAllTextAsync(orphanNs, "");
         await Run("unshare", $"--net={orphanNs}", "true");
-        Directory.CreateDirectory(Path.Combine(data, "layers", "nhalf.partial"));
+        Directory.CreateDirectory(Path.Combine(Storage.DataVolume.MountPointOf(data), "layers", "nhalf.partial"));
 
         var second = await EngineFixture.StartEngineAsync(data);
         try
@@ -51,7 +51,7 @@ public sealed class RecoveryTests
 
             Assert.DoesNotContain(File.ReadLines("/proc/self/mountinfo"), l => l.Contains("sorphan", StringComparison.Ordinal));
             Assert.False(File.Exists(orphanNs));
-            Assert.False(Directory.Exists(Path.Combine(data, "layers", "nhalf.partial")));
+            Assert.False(Directory.Exists(Path.Combine(Storage.DataVolume.MountPointOf(data), "layers", "nhalf.partial")));
 
             foreach (var id in new[] { running, frozen, hibernated, fork.CanonicalId })
             {

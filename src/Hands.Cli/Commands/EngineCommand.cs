@@ -20,12 +20,13 @@ internal static class EngineCommand
         var defaultImage = new Option<string>("--default-image") { Description = "Image for creates that name none: host or debian", DefaultValueFactory = _ => "host" };
         var hibernateAfter = new Option<int>("--hibernate-after") { Description = "Seconds a frozen sandbox stays in RAM before it is hibernated to disk", DefaultValueFactory = _ => 600 };
         var maxSandboxes = new Option<int>("--max-sandboxes") { Description = "Most live sandboxes at once", DefaultValueFactory = _ => 256 };
+        var volumeMb = new Option<int?>("--volume-mb") { Description = "Size of the data volume that holds every sandbox disk, snapshot and checkpoint, allocated in full (default: half the free disk, at most 16384; a larger value grows it)" };
         var hostPorts = new Option<int[]>("--host-port") { Description = "A host loopback port sandboxes may reach as host.hands.internal:PORT (repeatable; e.g. the control plane's)", AllowMultipleArgumentsPerToken = true };
         var prepareDebian = new Option<bool>("--prepare-debian") { Description = "Build the debian base image (debootstrap, about a minute, once) before serving" };
         var anonymous = new Option<bool>("--insecure-no-api-key") { Description = "WEAKER: with HANDS_ENGINE_API_KEY unset, serve callers without any key (any local user can then run code as a sandbox's root)" };
         var command = new Command("engine", "Run the local sandbox engine: Tensorlake's API on loopback over runc, overlayfs, network namespaces and CRIU")
         {
-            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, hostPorts, prepareDebian, anonymous,
+            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, volumeMb, hostPorts, prepareDebian, anonymous,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -41,6 +42,7 @@ internal static class EngineCommand
                 DefaultImage = parse.GetValue(defaultImage)!,
                 HibernateAfter = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(hibernateAfter))),
                 MaxSandboxes = Math.Max(1, parse.GetValue(maxSandboxes)),
+                VolumeMb = parse.GetValue(volumeMb),
                 HostPorts = ValidPorts(parse.GetValue(hostPorts) ?? []),
                 ApiKey = Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } key ? key : null,
                 AllowAnonymous = parse.GetValue(anonymous),
@@ -55,6 +57,7 @@ internal static class EngineCommand
             }
 
             Console.WriteLine($"hands engine: API {engine.ApiAddress}, ingress {engine.IngressAddress}, data {options.DataDirectory}");
+            Console.WriteLine($"Data volume: {engine.VolumeImage}, {engine.VolumeSizeBytes >> 20} MiB, {engine.VolumeFreeBytes >> 20} MiB free (sandbox disks default to {Hands.Engine.EngineServer.DefaultDiskMb} MiB each, sparse).");
             Console.WriteLine(engine.CriuAvailable ? "CRIU works: memory snapshots and hibernation are on." : $"CRIU unavailable: {engine.CriuProblem}");
             Console.WriteLine(options.ApiKey is null
                 ? "WARNING: no API key (--insecure-no-api-key): any local user can create sandboxes and run code in them."

@@ -79,7 +79,7 @@ internal sealed partial class SandboxManager
             await runtime.DeleteAsync(orphan, cancellationToken).ConfigureAwait(false);
         }
 
-        var sandboxesDirectory = Path.Combine(options.DataDirectory, "sandboxes");
+        var sandboxesDirectory = Path.Combine(volume.MountPoint, "sandboxes");
         foreach (var mount in Native.MountsUnder(sandboxesDirectory))
         {
             var id = Path.GetRelativePath(sandboxesDirectory, mount).Split('/')[0];

@@ -7,9 +7,9 @@ namespace Hands.Engine.Sandboxes;
 
 internal sealed partial class SandboxManager
 {
-    private string LayersDirectory => Path.Combine(options.DataDirectory, "layers");
+    private string LayersDirectory => Path.Combine(volume.MountPoint, "layers");
 
-    private string CheckpointsDirectory => Path.Combine(options.DataDirectory, "checkpoints");
+    private string CheckpointsDirectory => Path.Combine(volume.MountPoint, "checkpoints");
 
     /// <summary>
     /// Snapshots a running sandbox. It is frozen for the capture, so files and memory agree: its upper layer is copied
@@ -37,6 +37,7 @@ internal sealed partial class SandboxManager
                     : $"sandbox {record.Id} is {record.Status}; only a running sandbox can be snapshotted");
             }
 
+            volume.EnsureRoomFor($"sandbox {record.Id} was not snapshotted; it runs on");
             var snapshot = new SnapshotRecord
             {
                 Id = SandboxIds.NewId('n'),
@@ -94,7 +95,7 @@ internal sealed partial class SandboxManager
                 DeleteQuietly(checkpoint);
                 var diskFull = ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || ex.HResult == 28;
                 throw new EngineException(diskFull ? 507 : 500, diskFull
-                    ? $"the snapshot did not fit on the engine's disk ({options.DataDirectory}); nothing was kept and the sandbox runs on. Free space or delete old snapshots, then retry"
+                    ? $"the snapshot did not fit in the engine's data volume ({volume.ImageFile}); nothing was kept and the sandbox runs on. Delete old snapshots or sandboxes, or restart the engine with a larger --volume-mb, then retry"
                     : $"the snapshot failed and nothing was kept; the sandbox runs on: {ex.Message}", ex);
             }
             finally

@@ -155,11 +155,8 @@ internal sealed partial class SandboxManager
                 await CreateNetworkAsync(record, cancellationToken).ConfigureAwait(false);
             }
 
-            if (Native.MountsUnder(paths.RootFs).Count == 0)
-            {
-                Native.MountOverlay(paths.RootFs, record.Layers, paths.Upper, paths.Work);
-            }
-
+            // After a host reboot the disk and root are unmounted; the disk image and upper layer are kept.
+            await MountRootAsync(record, paths, cancellationToken).ConfigureAwait(false);
             await runtime.RestoreAsync(record.Id, paths.Bundle, paths.Hibernation, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
             Directory.Delete(paths.Hibernation, recursive: true);
             if (await runtime.StateAsync(record.Id, cancellationToken).ConfigureAwait(false) == "paused")

@@ -14,7 +14,7 @@ namespace Hands.Engine.Sandboxes;
 /// snapshots, idle handling and recovery after a restart. Operations on one sandbox are serialized (a resume racing
 /// a suspend sees the suspend's result); every state change is stored before it is answered.
 /// </summary>
-internal sealed partial class SandboxManager(EngineOptions options, EngineStore store, ImageStore images, RuncRuntime runtime,
+internal sealed partial class SandboxManager(EngineOptions options, EngineStore store, ImageStore images, DataVolume volume, RuncRuntime runtime,
     EngineBinaries binaries, SandboxActivity activity, ILogger logger)
 {
     /// <summary>How long a new or restored sandbox's daemon has to start listening.</summary>
@@ -27,6 +27,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     public bool CriuAvailable => binaries.Criu is not null;
 
     public ImageStore Images => images;
+
+    public DataVolume Volume => volume;
 
     public string? CriuProblem => binaries.CriuProblem;
 
@@ -110,12 +112,18 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             image = images.Resolve(request.Image);
         }
 
+        if (snapshot?.DiskMb is { } snapshotDisk && request.Resources?.Disk is { } askedDisk && askedDisk < snapshotDisk)
+        {
+            throw new EngineException(400, $"resources.disk_mb may only grow a snapshot's disk: {askedDisk} is less than its {snapshotDisk}");
+        }
+
         var isMemoryRestore = snapshot?.Type == SnapshotType.Memory;
         if (isMemoryRestore && !CriuAvailable)
         {
             throw new EngineException(400, $"snapshot {snapshot!.Id} is a memory snapshot and this engine has no working CRIU: {CriuProblem}");
         }
 
+        volume.EnsureRoomFor("the sandbox was not created");
         SandboxRecord record;
         await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -141,7 +149,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 Layers = [.. image.Layers],
                 Cpus = isMemoryRestore ? snapshot!.Cpus : request.Resources?.Cpus ?? snapshot?.Cpus ?? 1.0,
                 MemoryMb = isMemoryRestore ? snapshot!.MemoryMb : request.Resources?.MemoryMb ?? snapshot?.MemoryMb ?? 1024,
-                DiskMb = request.Resources?.Disk ?? snapshot?.DiskMb,
+                DiskMb = request.Resources?.Disk ?? snapshot?.DiskMb ?? SandboxDisk.DefaultMb,
                 // A fork key's children live no longer than their parent may idle.
                 TimeoutSecs = forkedBy is not null ? store.Sandbox(forkedBy)?.TimeoutSecs ?? 600 : request.TimeoutSecs ?? 600,
                 Entrypoint = isMemoryRestore ? null : request.Entrypoint ?? snapshot?.Entrypoint,
@@ -198,13 +206,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     {
         var paths = PathsOf(record.Id);
         var slot = SlotOf(record);
-        Directory.CreateDirectory(paths.Upper);
-        Directory.CreateDirectory(paths.Work);
-        Directory.CreateDirectory(paths.RootFs);
-        if (Native.MountsUnder(paths.RootFs).Count == 0)
-        {
-            Native.MountOverlay(paths.RootFs, record.Layers, paths.Upper, paths.Work);
-        }
+        await MountRootAsync(record, paths, cancellationToken).ConfigureAwait(false);
 
         if (checkpoint is null)
         {
@@ -253,6 +255,19 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         if (record.Entrypoint is { Count: > 0 } entrypoint)
         {
             await SandboxDaemonClient.StartEntrypointAsync(slot.SandboxAddress, record.DaemonToken, entrypoint, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Mounts the sandbox's disk (made on first boot) and its overlay root on it, whichever is not mounted.</summary>
+    private static async Task MountRootAsync(SandboxRecord record, SandboxPaths paths, CancellationToken cancellationToken)
+    {
+        await SandboxDisk.EnsureMountedAsync(paths.DiskImage, paths.Disk, record.DiskMb ?? SandboxDisk.DefaultMb, cancellationToken).ConfigureAwait(false);
+        Directory.CreateDirectory(paths.Upper);
+        Directory.CreateDirectory(paths.Work);
+        Directory.CreateDirectory(paths.RootFs);
+        if (Native.MountsUnder(paths.RootFs).Count == 0)
+        {
+            Native.MountOverlay(paths.RootFs, record.Layers, paths.Upper, paths.Work);
         }
     }
 
@@ -471,6 +486,16 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             throw new EngineException(400, $"resources.memory_mb must be at least 64, not {memory}");
         }
 
+        if (request.Resources?.MemoryMb is { } asked && asked > HostMemoryMb)
+        {
+            throw new EngineException(400, $"resources.memory_mb is {asked}, more than this host has ({HostMemoryMb} MiB)");
+        }
+
+        if (request.Resources?.Disk is { } disk && disk is < SandboxDisk.MinimumMb or > SandboxDisk.MaximumMb)
+        {
+            throw new EngineException(400, $"resources.disk_mb must be {SandboxDisk.MinimumMb}-{SandboxDisk.MaximumMb}, not {disk}");
+        }
+
         if (request.TimeoutSecs is < 0)
         {
             throw new EngineException(400, "timeout_secs must be 0 (no idle timeout) or more");
@@ -481,6 +506,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             throw new EngineException(400, "entrypoint, when given, needs at least the program to run");
         }
     }
+
+    /// <summary>The host's RAM (MemTotal), the ceiling for a sandbox's memory_mb.</summary>
+    private static long HostMemoryMb => File.ReadLines("/proc/meminfo").Where(l => l.StartsWith("MemTotal:", StringComparison.Ordinal))
+        .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024).FirstOrDefault(long.MaxValue);
 
     private static void ValidatePorts(IEnumerable<int> ports)
     {

@@ -1,12 +1,10 @@
-using System.Diagnostics;
 using Hands.Forking;
 using Hands.Sandboxes.Models;
 
 namespace Hands.Engine.Tests.Forking;
 
 /// <summary>
-/// A checkpoint that does not fit: a second engine whose data directory is a small tmpfs, a parent whose files fill
-/// most of it. The exploration fails with a clean error, leaves no snapshot and no child, and the parent runs on.
+/// A checkpoint that does not fit: a second engine with a small data volume, a parent whose files fill most of it. The exploration fails with a clean error, leaves no snapshot and no child, and the parent runs on.
 /// </summary>
 [Collection(EngineCollection.Name)]
 public sealed class ForkExploreDiskFullTests
@@ -16,24 +14,24 @@ public sealed class ForkExploreDiskFullTests
     {
         var data = Path.Combine(Path.GetTempPath(), "hands-engine-diskfull-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(data);
-        await Run("mount", "-t", "tmpfs", "-o", "size=160m", "tmpfs", data);
         try
         {
-            var engine = await EngineFixture.StartEngineAsync(data);
+            var engine = await EngineFixture.StartEngineAsync(data, o => o.VolumeMb = 256);
             using var client = EngineFixture.NewClient(engine);
             try
             {
                 var parent = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = "full-disk-parent" });
                 var proxy = client.Proxy(parent);
-                var freeMb = new DriveInfo(data).AvailableFreeSpace / (1024 * 1024);
-                var fill = await proxy.RunAsync(new RunProcessRequest { Command = "sh", Args = ["-c", $"head -c {freeMb * 6 / 10}M /dev/zero > /workspace/big.bin && echo filled"] });
+                var freeMb = engine.VolumeFreeBytes / (1024 * 1024);
+                // sync: the parent's disk is a sparse image in the volume, so its blocks are taken when they are written back.
+                var fill = await proxy.RunAsync(new RunProcessRequest { Command = "sh", Args = ["-c", $"head -c {freeMb * 6 / 10}M /dev/urandom > /workspace/big.bin && sync && echo filled"] });
                 Assert.True(fill.Stdout.Contains("filled", StringComparison.Ordinal), fill.Stdout + fill.Stderr);
 
                 var failure = await Assert.ThrowsAsync<ForkExploreException>(() => new ForkExplorer(client).ExploreAsync(parent.CanonicalId, [new("a", "true")]));
                 Assert.Equal(507, failure.Status);
                 Assert.Contains("did not fit", failure.Message, StringComparison.Ordinal);
                 Assert.Empty(await client.ListSnapshotsAsync());
-                var layers = Path.Combine(data, "layers");
+                var layers = Path.Combine(Storage.DataVolume.MountPointOf(data), "layers");
                 Assert.Empty(Directory.Exists(layers) ? Directory.GetFileSystemEntries(layers) : []);
                 var live = new List<string>();
                 await foreach (var sandbox in client.ListAllAsync(SandboxStatus.Running))
@@ -58,15 +56,7 @@ public sealed class ForkExploreDiskFullTests
         }
         finally
         {
-            await Run("umount", data);
             Directory.Delete(data, recursive: true);
         }
-    }
-
-    private static async Task Run(string file, params string[] args)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, args) { RedirectStandardError = true })!;
-        await process.WaitForExitAsync();
-        Assert.True(process.ExitCode == 0, $"{file} failed: {await process.StandardError.ReadToEndAsync()}");
     }
 }

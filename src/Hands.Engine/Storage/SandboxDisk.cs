@@ -1,0 +1,47 @@
+using Hands.Engine.Hosting;
+
+namespace Hands.Engine.Storage;
+
+/// <summary>
+/// A sandbox's disk: a sparse ext4 image of <c>disk_mb</c> inside the data volume, mounted under the sandbox's
+/// directory, holding the overlay's upper and work directories. A sandbox that writes more than its disk gets ENOSPC
+/// from its own filesystem and nothing else notices.
+/// </summary>
+internal static class SandboxDisk
+{
+    /// <summary>Tensorlake's default root disk (10 GiB).</summary>
+    public const int DefaultMb = 10240;
+
+    /// <summary>Tensorlake's largest disk (100 GiB).</summary>
+    public const int MaximumMb = 102400;
+
+    /// <summary>Decision: the local engine allows disks below Tensorlake's 10 GiB floor, down to this, for tests and small tasks.</summary>
+    public const int MinimumMb = 64;
+
+    /// <summary>Makes the image if there is none and mounts it at <paramref name="mountPoint"/> unless it is mounted.</summary>
+    public static async Task EnsureMountedAsync(string image, string mountPoint, int sizeMb, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(mountPoint);
+        if (Native.MountsUnder(mountPoint).Contains(mountPoint))
+        {
+            return;
+        }
+
+        if (!File.Exists(image))
+        {
+            var partial = image + ".partial";
+            await using (var file = File.Create(partial))
+            {
+                file.SetLength((long)sizeMb << 20);
+            }
+
+            // Sparse, lazily initialised, no root reserve: the sandbox gets all of disk_mb and only what it writes takes room.
+            await CommandRunner.RunCheckedAsync("mkfs.ext4", ["-q", "-F", "-m", "0", "-e", "remount-ro",
+                "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", partial], cancellationToken: cancellationToken).ConfigureAwait(false);
+            File.Move(partial, image);
+        }
+
+        // noinit_itable: the image is sparse, so its inode tables already read as zeros; zeroing them would only take room.
+        await CommandRunner.RunCheckedAsync("mount", ["-o", "loop,noinit_itable,nosuid,nodev", image, mountPoint], cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+}
