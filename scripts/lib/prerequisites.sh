@@ -1,6 +1,6 @@
 # Sourced by scripts/*.sh: installs the Debian packages Hands' tests and benchmarks need, only those missing
 # (idempotent, non-interactive). Node.js/npm run the official SDK; clang and zlib1g-dev build the NativeAOT worker;
-# ripgrep is the grep tool's fast path; runc, iptables, tini and debootstrap are the local sandbox engine's parts,
+# ripgrep is the grep tool's fast path; runc, iptables, tini, debootstrap and e2fsprogs are the local sandbox engine's parts,
 # and CRIU >= 4.2 is provisioned into /opt/hands/criu by scripts/lib/criu.sh.
 install_prerequisites() {
   local need=()
@@ -14,6 +14,9 @@ install_prerequisites() {
   [ -x /usr/bin/tini-static ] || need+=(tini)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
+  # The data volume and each sandbox's disk: mkfs.ext4/resize2fs (e2fsprogs), fallocate/losetup/findmnt (util-linux).
+  command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+  command -v fallocate >/dev/null 2>&1 || need+=(util-linux)
   if [ ${#need[@]} -eq 0 ]; then
     install_criu
     return 0
