@@ -42,10 +42,10 @@ internal sealed class BenchEngine : IAsyncDisposable
 
     public TensorlakeClient Client { get; }
 
-    public static async Task<BenchEngine> StartAsync(string suite, string repoRoot)
+    public static async Task<BenchEngine> StartAsync(string suite, string repoRoot, Action<EngineOptions>? configure = null)
     {
         var data = Path.Combine(Path.GetTempPath(), $"hands-bench-{suite}-" + Guid.NewGuid().ToString("N")[..8]);
-        var engine = await EngineServer.StartAsync(new EngineOptions
+        var options = new EngineOptions
         {
             DataDirectory = data,
             ApiUrl = new Uri("http://127.0.0.1:0"),
@@ -54,7 +54,9 @@ internal sealed class BenchEngine : IAsyncDisposable
             HibernateAfter = TimeSpan.FromHours(1),
             ApiKey = ApiKey,
             VolumeMb = 4096,
-        }, logging => { });
+        };
+        configure?.Invoke(options);
+        var engine = await EngineServer.StartAsync(options, logging => { });
         return new BenchEngine(data, engine);
     }
 

@@ -22,29 +22,11 @@ internal static class EngineBench
         var (engine, client) = (bench.Engine, bench.Client);
         using var http = new HttpClient(new SocketsHttpHandler { UseProxy = false, PooledConnectionLifetime = TimeSpan.Zero });
         var rows = new List<string>();
-        var create = new Measurements("create sandbox + run /bin/true");
-        var exec = new Measurements("exec /bin/true in a running sandbox");
-        for (var i = 0; i < n; i++)
-        {
-            var start = Stopwatch.GetTimestamp();
-            var created = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
-            var proxy = client.Proxy(created);
-            await proxy.RunAsync(new RunProcessRequest { Command = "/bin/true" });
-            create.Add(start);
-            start = Stopwatch.GetTimestamp();
-            await proxy.RunAsync(new RunProcessRequest { Command = "/bin/true" });
-            exec.Add(start);
-            await client.DeleteAsync(created.CanonicalId);
-        }
-
+        var (create, exec) = await CreateAndExecAsync(client, n, "");
         rows.Add(create.Row("< 100 ms; Tensorlake/E2B ~150 ms+"));
         rows.Add(exec.Row("process API through the ingress"));
 
-        var server = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = "bench-server", ExposedPorts = [8080], TimeoutSecs = 0 });
-        var serverProxy = client.Proxy(server);
-        await serverProxy.WriteFileAsync("/opt/counter.py", System.Text.Encoding.UTF8.GetBytes(BenchEngine.CounterServer));
-        await serverProxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/counter.py"] });
-        await GetAsync(http, engine, server.CanonicalId, retry: true);
+        var server = await StartServerAsync(http, engine, client);
 
         var freeze = new Measurements("freeze (runc pause) + thaw");
         var wakeFrozen = new Measurements("wake frozen sandbox via ingress, HTTP answered");
@@ -108,7 +90,68 @@ internal static class EngineBench
         rows.Add(fork8.Row(string.Create(CultureInfo.InvariantCulture, $"< 1500 ms; {fork8.Percentile(50) / forkOne.Percentile(50):0.0}x one child")));
         await client.DeleteAsync(server.CanonicalId);
         await client.DeleteSnapshotAsync(snapshot.SnapshotId);
+        rows.AddRange(await UserNamespaceRowsAsync(n, repoRoot, http, create, exec, freeze, wakeFrozen));
         return rows;
+    }
+
+    /// <summary>
+    /// The same operations on an engine started with <c>--userns</c>, side by side with the default's p50: what a user
+    /// namespace costs. Hibernation, memory checkpoints and memory forks are off in that mode, so they have no row.
+    /// </summary>
+    private static async Task<IEnumerable<string>> UserNamespaceRowsAsync(int n, string repoRoot, HttpClient http,
+        Measurements create, Measurements exec, Measurements freeze, Measurements wakeFrozen)
+    {
+        await using var bench = await BenchEngine.StartAsync("engine-userns", repoRoot, o => o.UserNamespace = true);
+        var (engine, client) = (bench.Engine, bench.Client);
+        var (usernsCreate, usernsExec) = await CreateAndExecAsync(client, n, " (--userns)");
+        var server = await StartServerAsync(http, engine, client);
+        var usernsFreeze = new Measurements("freeze (runc pause) + thaw (--userns)");
+        var usernsWake = new Measurements("wake frozen sandbox via ingress, HTTP answered (--userns)");
+        for (var i = 0; i < Math.Min(n, 15); i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            await client.SuspendAsync(server.CanonicalId);
+            await client.ResumeAsync(server.CanonicalId);
+            usernsFreeze.Add(start);
+            await client.SuspendAsync(server.CanonicalId);
+            start = Stopwatch.GetTimestamp();
+            await GetAsync(http, engine, server.CanonicalId);
+            usernsWake.Add(start);
+        }
+
+        return [.. new[] { (usernsCreate, create), (usernsExec, exec), (usernsFreeze, freeze), (usernsWake, wakeFrozen) }
+            .Select(pair => pair.Item1.Row(string.Create(CultureInfo.InvariantCulture, $"{pair.Item1.Percentile(50) / pair.Item2.Percentile(50):0.00}x the default ({pair.Item2.Percentile(50):0.0} ms)")))];
+    }
+
+    private static async Task<(Measurements Create, Measurements Exec)> CreateAndExecAsync(TensorlakeClient client, int n, string label)
+    {
+        var create = new Measurements("create sandbox + run /bin/true" + label);
+        var exec = new Measurements("exec /bin/true in a running sandbox" + label);
+        for (var i = 0; i < n; i++)
+        {
+            var start = Stopwatch.GetTimestamp();
+            var created = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
+            var proxy = client.Proxy(created);
+            await proxy.RunAsync(new RunProcessRequest { Command = "/bin/true" });
+            create.Add(start);
+            start = Stopwatch.GetTimestamp();
+            await proxy.RunAsync(new RunProcessRequest { Command = "/bin/true" });
+            exec.Add(start);
+            await client.DeleteAsync(created.CanonicalId);
+        }
+
+        return (create, exec);
+    }
+
+    /// <summary>A sandbox serving the in-memory counter on port 8080, answered once through the ingress.</summary>
+    private static async Task<CreateSandboxResponse> StartServerAsync(HttpClient http, EngineServer engine, TensorlakeClient client)
+    {
+        var server = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = "bench-server", ExposedPorts = [8080], TimeoutSecs = 0 });
+        var serverProxy = client.Proxy(server);
+        await serverProxy.WriteFileAsync("/opt/counter.py", System.Text.Encoding.UTF8.GetBytes(BenchEngine.CounterServer));
+        await serverProxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/counter.py"] });
+        await GetAsync(http, engine, server.CanonicalId, retry: true);
+        return server;
     }
 
     private static async Task GetAsync(HttpClient http, EngineServer engine, string sandboxId, bool retry = false)

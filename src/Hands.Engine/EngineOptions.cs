@@ -68,6 +68,14 @@ public sealed class EngineOptions
     /// </summary>
     public int? VolumeMb { get; set; }
 
+    /// <summary>
+    /// Stronger, explicit choice: run every sandbox in a user namespace, so that sandbox root is an unprivileged host id
+    /// (<see cref="Runtime.SandboxIdentity"/>). Memory snapshots, hibernation and memory forks are then off (CRIU cannot
+    /// restore such a sandbox into the engine's network namespace); freezing, filesystem snapshots and forks from them
+    /// work. A data directory keeps the mode it was first started with.
+    /// </summary>
+    public bool UserNamespace { get; set; }
+
     /// <summary>Where built base images are cached across data directories (debootstrap takes a minute).</summary>
     public string ImageCacheDirectory { get; set; } = "/var/cache/hands/images";
 }

@@ -78,25 +78,40 @@ public sealed class EngineServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         var binaries = await EngineBinaries.ProbeAsync(options, cancellationToken).ConfigureAwait(false);
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
-        foreach (var dir in new[] { "", "runc", "netns", "images" })
+        var rootOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        foreach (var dir in new[] { "runc", "netns", "images" })
         {
-            Directory.CreateDirectory(Path.Combine(options.DataDirectory, dir));
+            Directory.CreateDirectory(Path.Combine(options.DataDirectory, dir), rootOnly);
         }
 
-        // Sandbox roots, layers and CRIU images hold other tenants' files: root only.
-        File.SetUnixFileMode(options.DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        // Sandbox roots, layers and CRIU images hold other tenants' files: root only (sandbox root may pass with --userns).
+        var identity = new SandboxIdentity(options.UserNamespace);
+        identity.CloseDirectory(options.DataDirectory);
         using var loggerFactory = LoggerFactory.Create(b => (logging ?? DefaultLogging)(b));
         var logger = loggerFactory.CreateLogger("Hands.Engine");
         var store = new EngineStore(Path.Combine(options.DataDirectory, "engine.db"));
+        // Daemon tokens and fork keys are in it; SQLite gives its -wal and -shm files the same mode.
+        File.SetUnixFileMode(Path.Combine(options.DataDirectory, "engine.db"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
         try
         {
-            var images = new ImageStore(options, store, logger);
-            images.PrepareHostBase();
             var volume = new DataVolume(options.DataDirectory, options.VolumeMb, logger);
-            await volume.EnsureMountedAsync(cancellationToken).ConfigureAwait(false);
+            var mountedNow = await volume.EnsureMountedAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                identity.EnsureVolumeMatches(volume.MountPoint);
+                identity.CloseDirectory(volume.MountPoint);
+            }
+            catch (InvalidOperationException) when (mountedNow)
+            {
+                volume.Unmount();
+                throw;
+            }
+
+            var images = new ImageStore(options, store, identity, logger);
+            images.PrepareHostBase();
             var runtime = new RuncRuntime(options.RuntimeBinary, Path.Combine(options.DataDirectory, "runc"), binaries.Criu);
             var activity = new SandboxActivity();
-            var sandboxes = new SandboxManager(options, store, images, volume, runtime, binaries, activity, logger);
+            var sandboxes = new SandboxManager(options, store, images, volume, identity, runtime, binaries, activity, logger);
             await sandboxes.RecoverAsync(cancellationToken).ConfigureAwait(false);
             await HostFirewall.ApplyAsync(NetworkSlot.PrefixFor(options.DataDirectory), options.HostPorts, cancellationToken).ConfigureAwait(false);
             if (binaries.CriuProblem is { } problem)
@@ -125,7 +140,7 @@ public sealed class EngineServer : IAsyncDisposable
             var api = BuildApp(options.ApiUrl, logging, _ => { });
             var relays = new TcpRelays(sandboxes, activity, logger);
             api.Use(hosts.CheckAsync);
-            LifecycleEndpoints.Map(api, sandboxes, new WireMapper(ingressAddress, ingressEndpoint), auth, relays);
+            LifecycleEndpoints.Map(api, sandboxes, new WireMapper(ingressAddress, ingressEndpoint, identity.RuntimeName), auth, relays);
             await api.StartAsync(cancellationToken).ConfigureAwait(false);
             var apiAddress = BoundAddress(api);
             logger.LogInformation("engine API on {Api}, ingress on {Ingress}, data in {Data}", apiAddress, ingressAddress, options.DataDirectory);

@@ -23,10 +23,11 @@ internal static class EngineCommand
         var volumeMb = new Option<int?>("--volume-mb") { Description = "Size of the data volume that holds every sandbox disk, snapshot and checkpoint, allocated in full (default: half the free disk, at most 16384; a larger value grows it)" };
         var hostPorts = new Option<int[]>("--host-port") { Description = "A host loopback port sandboxes may reach as host.hands.internal:PORT (repeatable; e.g. the control plane's)", AllowMultipleArgumentsPerToken = true };
         var prepareDebian = new Option<bool>("--prepare-debian") { Description = "Build the debian base image (debootstrap, about a minute, once) before serving" };
+        var userns = new Option<bool>("--userns") { Description = "STRONGER: sandbox root is an unprivileged host id (a user namespace); memory snapshots, hibernation and memory forks are off in this mode" };
         var anonymous = new Option<bool>("--insecure-no-api-key") { Description = "WEAKER: with HANDS_ENGINE_API_KEY unset, serve callers without any key (any local user can then run code as a sandbox's root)" };
         var command = new Command("engine", "Run the local sandbox engine: Tensorlake's API on loopback over runc, overlayfs, network namespaces and CRIU")
         {
-            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, volumeMb, hostPorts, prepareDebian, anonymous,
+            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, volumeMb, hostPorts, prepareDebian, userns, anonymous,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -46,6 +47,7 @@ internal static class EngineCommand
                 HostPorts = ValidPorts(parse.GetValue(hostPorts) ?? []),
                 ApiKey = Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } key ? key : null,
                 AllowAnonymous = parse.GetValue(anonymous),
+                UserNamespace = parse.GetValue(userns),
             };
             var keyGiven = options.ApiKey is not null;
             await using var engine = await EngineServer.StartAsync(options, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })

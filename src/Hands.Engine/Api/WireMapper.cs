@@ -4,7 +4,7 @@ using Hands.Engine.Storage;
 namespace Hands.Engine.Api;
 
 /// <summary>Engine records as Tensorlake's wire shapes (snake_case; times in ms since the epoch).</summary>
-internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint)
+internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint, string runtimeName)
 {
     /// <summary>The proxy every sandbox is reached through (select one with <c>Host: {id}.local</c>).</summary>
     public string SandboxUrl { get; } = ingressAddress.ToString().TrimEnd('/');
@@ -26,7 +26,7 @@ internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint)
         }
 
         return _insideView ??= new WireMapper(new UriBuilder(ingressAddress) { Host = Network.HostPortForwards.HostName }.Uri,
-            new UriBuilder(IngressEndpoint) { Host = Network.HostPortForwards.HostName }.Uri.ToString().TrimEnd('/'));
+            new UriBuilder(IngressEndpoint) { Host = Network.HostPortForwards.HostName }.Uri.ToString().TrimEnd('/'), runtimeName);
     }
 
     /// <summary><c>SandboxInfo</c>, plus <c>sandbox_id</c> so the same object also reads as a create answer.</summary>
@@ -39,6 +39,8 @@ internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint)
             ["namespace"] = record.Namespace,
             ["status"] = record.Status,
             ["image"] = record.Image,
+            // Tensorlake names its isolation here (firecracker, gvisor); ours is runc, with or without a user namespace.
+            ["runtime"] = runtimeName,
             ["resources"] = new JsonObject
             {
                 ["cpus"] = record.Cpus,

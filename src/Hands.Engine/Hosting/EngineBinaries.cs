@@ -35,7 +35,9 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
         var daemon = Find(options.SandboxDaemonBinary, "HANDS_SANDBOXD_BINARY", "hands-sandboxd")
             ?? throw new EngineException(500, "the in-sandbox daemon hands-sandboxd was not found; publish it (dotnet publish src/Hands.SandboxDaemon -r linux-x64 -o artifacts/hands-sandboxd) and pass --sandboxd PATH or set HANDS_SANDBOXD_BINARY");
         var worker = Find(options.WorkerBinary, "HANDS_WORKER_BINARY", "hands-worker");
-        var (criu, problem) = await ProbeCriuAsync(options.CriuBinary, cancellationToken).ConfigureAwait(false);
+        var (criu, problem) = options.UserNamespace
+            ? (null, "off with --userns: CRIU cannot restore a sandbox in a user namespace into the engine's network namespace (docs/engine.md#user-namespaces)")
+            : await ProbeCriuAsync(options.CriuBinary, cancellationToken).ConfigureAwait(false);
         return new EngineBinaries(daemon, worker, options.InitBinary, criu, problem);
     }
 

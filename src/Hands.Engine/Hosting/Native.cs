@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Hands.Engine.Hosting;
 
-/// <summary>The few syscalls the engine makes itself: mount(2) and umount2(2) are cheaper than spawning mount(8).</summary>
+/// <summary>The few syscalls the engine makes itself: mount(2), umount2(2) and lchown(2) are cheaper than spawning a tool.</summary>
 internal static partial class Native
 {
     public const int MntDetach = 2;
@@ -12,6 +12,19 @@ internal static partial class Native
 
     [LibraryImport("libc", EntryPoint = "umount2", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     public static partial int Unmount(string target, int flags);
+
+    [LibraryImport("libc", EntryPoint = "lchown", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int LChownRaw(string path, uint owner, uint group);
+
+    /// <summary>Sets a path's owner without following a symbolic link; throws with errno's meaning on failure.</summary>
+    public static void LChown(string path, uint owner, uint group)
+    {
+        if (LChownRaw(path, owner, group) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new IOException($"chown {owner}:{group} {path} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+        }
+    }
 
     [LibraryImport("libc", EntryPoint = "geteuid")]
     public static partial uint GetEffectiveUserId();

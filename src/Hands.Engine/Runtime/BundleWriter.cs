@@ -14,7 +14,8 @@ internal sealed record BundleSpec(
     IReadOnlyList<string> Args,
     IReadOnlyList<string> Env,
     IReadOnlyList<BindMount> Binds,
-    string? CriuConfigPath);
+    string? CriuConfigPath,
+    bool UserNamespace = false);
 
 /// <summary>A read-only (or not) bind of a host path into the sandbox.</summary>
 internal sealed record BindMount(string Source, string Destination, bool ReadOnly = true);
@@ -55,7 +56,11 @@ internal static class BundleWriter
             Mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
             Mount("/dev/shm", "shm", "tmpfs", ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
             Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
-            Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
+            // In a user namespace sysfs cannot be mounted (the network namespace is the engine's, owned by the host's user
+            // namespace): an empty read-only /sys then, which also shows nothing of the host's devices.
+            spec.UserNamespace
+                ? Mount("/sys", "tmpfs", "tmpfs", ["nosuid", "noexec", "nodev", "ro", "size=64k", "mode=555"])
+                : Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", "ro"]),
         };
         foreach (var bind in spec.Binds)
         {
@@ -110,6 +115,14 @@ internal static class BundleWriter
                 ["readonlyPaths"] = new JsonArray([.. ReadonlyPaths.Select(p => (JsonNode)p)]),
             },
         };
+        if (spec.UserNamespace)
+        {
+            var linux = (JsonObject)config["linux"]!;
+            ((JsonArray)linux["namespaces"]!).Add(new JsonObject { ["type"] = "user" });
+            linux["uidMappings"] = IdMappings();
+            linux["gidMappings"] = IdMappings();
+        }
+
         if (spec.CriuConfigPath is not null)
         {
             config["annotations"] = new JsonObject { ["org.criu.config"] = spec.CriuConfigPath };
@@ -117,6 +130,9 @@ internal static class BundleWriter
 
         File.WriteAllText(Path.Combine(bundleDirectory, "config.json"), config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
+
+    private static JsonArray IdMappings() =>
+        [new JsonObject { ["containerID"] = 0, ["hostID"] = SandboxIdentity.HostBase, ["size"] = SandboxIdentity.Size }];
 
     private static JsonObject Mount(string destination, string source, string type, string[] options) => new()
     {

@@ -20,7 +20,7 @@ internal static class SandboxDaemonClient
     public static string NewToken() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
     /// <summary>Writes the token into a mounted root, readable by the sandbox's root only.</summary>
-    public static void WriteTokenFile(string rootFs, string token)
+    public static string WriteTokenFile(string rootFs, string token)
     {
         var run = Path.Combine(rootFs, "run");
         Directory.CreateDirectory(run);
@@ -32,6 +32,7 @@ internal static class SandboxDaemonClient
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });
         file.Write(System.Text.Encoding.ASCII.GetBytes(token));
+        return path;
     }
 
     private static readonly HttpClient Http = new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.Zero, UseProxy = false })

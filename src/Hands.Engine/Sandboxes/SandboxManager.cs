@@ -14,7 +14,7 @@ namespace Hands.Engine.Sandboxes;
 /// snapshots, idle handling and recovery after a restart. Operations on one sandbox are serialized (a resume racing
 /// a suspend sees the suspend's result); every state change is stored before it is answered.
 /// </summary>
-internal sealed partial class SandboxManager(EngineOptions options, EngineStore store, ImageStore images, DataVolume volume, RuncRuntime runtime,
+internal sealed partial class SandboxManager(EngineOptions options, EngineStore store, ImageStore images, DataVolume volume, SandboxIdentity identity, RuncRuntime runtime,
     EngineBinaries binaries, SandboxActivity activity, ILogger logger)
 {
     /// <summary>How long a new or restored sandbox's daemon has to start listening.</summary>
@@ -210,7 +210,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         if (checkpoint is null)
         {
-            SandboxDaemonClient.WriteTokenFile(paths.RootFs, record.DaemonToken);
+            identity.Own(SandboxDaemonClient.WriteTokenFile(paths.RootFs, record.DaemonToken));
         }
 
         // A memory fork boots disconnected: the processes it must not inherit are killed before a byte can leave.
@@ -259,10 +259,12 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     }
 
     /// <summary>Mounts the sandbox's disk (made on first boot) and its overlay root on it, whichever is not mounted.</summary>
-    private static async Task MountRootAsync(SandboxRecord record, SandboxPaths paths, CancellationToken cancellationToken)
+    private async Task MountRootAsync(SandboxRecord record, SandboxPaths paths, CancellationToken cancellationToken)
     {
         await SandboxDisk.EnsureMountedAsync(paths.DiskImage, paths.Disk, record.DiskMb ?? SandboxDisk.DefaultMb, cancellationToken).ConfigureAwait(false);
         Directory.CreateDirectory(paths.Upper);
+        // The upper directory's owner is the owner of the sandbox's "/".
+        identity.Own(paths.Upper);
         Directory.CreateDirectory(paths.Work);
         Directory.CreateDirectory(paths.RootFs);
         if (Native.MountsUnder(paths.RootFs).Count == 0)
@@ -322,7 +324,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             Args: ["/opt/hands/bin/tini", "--", "/opt/hands/bin/hands-sandboxd", "--token-file", SandboxDaemonClient.TokenFileInSandbox],
             Env: [.. env.Select(kv => $"{kv.Key}={kv.Value}")],
             Binds: binds,
-            CriuConfigPath: criuConfig));
+            CriuConfigPath: criuConfig,
+            UserNamespace: identity.UserNamespace));
     }
 
     /// <summary>Closes every host-forward listener (engine shutdown; the sandboxes keep running).</summary>

@@ -38,8 +38,8 @@ internal sealed class DataVolume(string dataDirectory, int? requestedSizeMb, ILo
 
     public bool IsMounted => Native.MountsUnder(MountPoint).Contains(MountPoint);
 
-    /// <summary>Makes the volume on first start, grows it when a larger size is asked for, and mounts it.</summary>
-    public async Task EnsureMountedAsync(CancellationToken cancellationToken)
+    /// <summary>Makes the volume on first start, grows it when a larger size is asked for, and mounts it; true when this call mounted it.</summary>
+    public async Task<bool> EnsureMountedAsync(CancellationToken cancellationToken)
     {
         RefuseOldLayout();
         Directory.CreateDirectory(MountPoint);
@@ -48,7 +48,8 @@ internal sealed class DataVolume(string dataDirectory, int? requestedSizeMb, ILo
             await CreateAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (!IsMounted)
+        var mountedNow = !IsMounted;
+        if (mountedNow)
         {
             await CommandRunner.RunCheckedAsync("mount", ["-o", "loop,nosuid,nodev", ImageFile, MountPoint], cancellationToken: cancellationToken).ConfigureAwait(false);
         }
@@ -63,7 +64,7 @@ internal sealed class DataVolume(string dataDirectory, int? requestedSizeMb, ILo
             Directory.CreateDirectory(Path.Combine(MountPoint, dir));
         }
 
-        File.SetUnixFileMode(MountPoint, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        return mountedNow;
     }
 
     /// <summary>Unmounts the volume (when no sandbox is alive; the next start mounts it again).</summary>
@@ -100,6 +101,8 @@ internal sealed class DataVolume(string dataDirectory, int? requestedSizeMb, ILo
         try
         {
             await CommandRunner.RunCheckedAsync("fallocate", ["-l", $"{sizeMb}MiB", partial], cancellationToken: cancellationToken).ConfigureAwait(false);
+            // Every sandbox's files are in it: root only.
+            File.SetUnixFileMode(partial, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             // nodiscard: mkfs would otherwise discard the whole device, which punches the allocation back out of the image.
             // 1 % reserved for root: the engine's own CRIU dumps and layer copies still fit when sandboxes have filled the rest.
             await CommandRunner.RunCheckedAsync("mkfs.ext4", ["-q", "-F", "-m", "1", "-E", "nodiscard", "-L", "hands-volume", partial], cancellationToken: cancellationToken).ConfigureAwait(false);

@@ -16,7 +16,7 @@ internal sealed record ResolvedImage(string Name, IReadOnlyList<string> Layers, 
 /// </list>
 /// Decision: <c>tensorlake/ubuntu-minimal</c>, the SDK's default, means the engine's default image; no Ubuntu is built here.
 /// </summary>
-internal sealed class ImageStore(EngineOptions options, EngineStore store, ILogger logger)
+internal sealed class ImageStore(EngineOptions options, EngineStore store, Runtime.SandboxIdentity identity, ILogger logger)
 {
     public const string Host = "host";
     public const string Debian = "debian";
@@ -27,7 +27,13 @@ internal sealed class ImageStore(EngineOptions options, EngineStore store, ILogg
 
     private string HostRoot => Path.Combine(options.DataDirectory, "images", Host, "rootfs");
 
-    private string DebianRoot => Path.Combine(options.ImageCacheDirectory, "debian-bookworm-minbase", "rootfs");
+    /// <summary>debootstrap's result, owned by host ids.</summary>
+    private string DebianBuildRoot => Path.Combine(options.ImageCacheDirectory, "debian-bookworm-minbase", "rootfs");
+
+    /// <summary>What sandboxes stand on: the build itself, or with a user namespace a copy owned by the sandbox range.</summary>
+    private string DebianRoot => identity.UserNamespace
+        ? Path.Combine(options.ImageCacheDirectory, $"debian-bookworm-minbase-userns-{Runtime.SandboxIdentity.HostBase}", "rootfs")
+        : DebianBuildRoot;
 
     public bool DebianReady => File.Exists(DebianRoot + ".complete");
 
@@ -52,6 +58,13 @@ internal sealed class ImageStore(EngineOptions options, EngineStore store, ILogg
         }
 
         WriteEtc(root);
+        // Sandbox root owns its own skeleton (host root without --userns); tl-user its home.
+        foreach (var entry in Directory.EnumerateFileSystemEntries(root, "*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Append(root))
+        {
+            identity.Own(entry);
+        }
+
+        identity.Own(Path.Combine(root, "home/tl-user"), 1000);
     }
 
     /// <summary>Accounts and name service files every sandbox gets; no host file is copied (nothing of the host's leaks in).</summary>
@@ -152,35 +165,72 @@ internal sealed class ImageStore(EngineOptions options, EngineStore store, ILogg
                 return;
             }
 
-            var target = DebianRoot;
-            var building = target + ".building";
-            if (Directory.Exists(building))
+            if (!File.Exists(DebianBuildRoot + ".complete"))
             {
-                Directory.Delete(building, recursive: true);
+                await BuildDebianAsync(cancellationToken).ConfigureAwait(false);
             }
 
-            Directory.CreateDirectory(building);
-            logger.LogInformation("building the debian base image with debootstrap from {Mirror} (once; about a minute)", options.DebianMirror);
-            await CommandRunner.RunCheckedAsync("debootstrap",
-                ["--variant=minbase", "--include=bash,coreutils,ca-certificates,ripgrep,python3,procps,iproute2", "bookworm", building, options.DebianMirror],
-                cancellationToken: cancellationToken).ConfigureAwait(false);
-            Directory.CreateDirectory(Path.Combine(building, "opt/hands/bin"));
-            Directory.CreateDirectory(Path.Combine(building, "workspace"));
-            Directory.CreateDirectory(Path.Combine(building, "home/tl-user"));
-            WriteEtcAccounts(building);
-            if (Directory.Exists(target))
+            if (identity.UserNamespace)
             {
-                Directory.Delete(target, recursive: true);
+                await ShiftDebianAsync(cancellationToken).ConfigureAwait(false);
             }
-
-            Directory.Move(building, target);
-            await File.WriteAllTextAsync(target + ".complete", DateTimeOffset.UtcNow.ToString("O"), cancellationToken).ConfigureAwait(false);
-            logger.LogInformation("the debian base image is ready at {Path}", target);
         }
         finally
         {
             _debianBuild.Release();
         }
+    }
+
+    /// <summary>A copy of the debian base owned by the sandbox id range, made once next to the build (cp, then chown).</summary>
+    private async Task ShiftDebianAsync(CancellationToken cancellationToken)
+    {
+        var target = DebianRoot;
+        var building = target + ".building";
+        if (Directory.Exists(building))
+        {
+            Directory.Delete(building, recursive: true);
+        }
+
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        logger.LogInformation("copying the debian base for user-namespaced sandboxes (once)");
+        await CommandRunner.RunCheckedAsync("cp", ["-a", DebianBuildRoot, building], cancellationToken: cancellationToken).ConfigureAwait(false);
+        await identity.ShiftTreeAsync(building, cancellationToken).ConfigureAwait(false);
+        if (Directory.Exists(target))
+        {
+            Directory.Delete(target, recursive: true);
+        }
+
+        Directory.Move(building, target);
+        await File.WriteAllTextAsync(target + ".complete", DateTimeOffset.UtcNow.ToString("O"), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task BuildDebianAsync(CancellationToken cancellationToken)
+    {
+        var target = DebianBuildRoot;
+        var building = target + ".building";
+        if (Directory.Exists(building))
+        {
+            Directory.Delete(building, recursive: true);
+        }
+
+        Directory.CreateDirectory(building);
+        logger.LogInformation("building the debian base image with debootstrap from {Mirror} (once; about a minute)", options.DebianMirror);
+        await CommandRunner.RunCheckedAsync("debootstrap",
+            ["--variant=minbase", "--include=bash,coreutils,ca-certificates,ripgrep,python3,procps,iproute2", "bookworm", building, options.DebianMirror],
+            cancellationToken: cancellationToken).ConfigureAwait(false);
+        Directory.CreateDirectory(Path.Combine(building, "opt/hands/bin"));
+        Directory.CreateDirectory(Path.Combine(building, "workspace"));
+        Directory.CreateDirectory(Path.Combine(building, "home/tl-user"));
+        Native.LChown(Path.Combine(building, "home/tl-user"), 1000, 1000);
+        WriteEtcAccounts(building);
+        if (Directory.Exists(target))
+        {
+            Directory.Delete(target, recursive: true);
+        }
+
+        Directory.Move(building, target);
+        await File.WriteAllTextAsync(target + ".complete", DateTimeOffset.UtcNow.ToString("O"), cancellationToken).ConfigureAwait(false);
+        logger.LogInformation("the debian base image is ready at {Path}", target);
     }
 
     private static void WriteEtcAccounts(string root)

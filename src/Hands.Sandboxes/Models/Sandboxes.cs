@@ -79,6 +79,8 @@ public sealed class SandboxInfo
     [JsonPropertyName("namespace")] public string? Namespace { get; set; }
     [JsonPropertyName("status")] public string Status { get; set; } = "";
     [JsonPropertyName("image")] public string? Image { get; set; }
+    /// <summary>The isolation the sandbox runs under (Tensorlake: <c>firecracker</c>, <c>gvisor</c>; the local engine: <c>runc</c>, <c>runc-userns</c>).</summary>
+    [JsonPropertyName("runtime")] public string? Runtime { get; set; }
     [JsonPropertyName("resources")] public SandboxResources? Resources { get; set; }
     [JsonPropertyName("timeout_secs")] public int? TimeoutSecs { get; set; }
     [JsonPropertyName("entrypoint")] public List<string>? Entrypoint { get; set; }
