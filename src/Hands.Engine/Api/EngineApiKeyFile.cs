@@ -38,15 +38,7 @@ public static class EngineApiKeyFile
         }
 
         var key = "tl_apiKey_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(24));
-        var file = PathIn(dataDirectory);
-        var partial = file + ".partial";
-        using (var stream = new FileStream(partial, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
-        {
-            stream.Write(System.Text.Encoding.ASCII.GetBytes(key + "\n"));
-            stream.Flush(flushToDisk: true);
-        }
-
-        File.Move(partial, file, overwrite: true);
+        SecretFile.WriteAtomically(PathIn(dataDirectory), System.Text.Encoding.ASCII.GetBytes(key + "\n"));
         return key;
     }
 }

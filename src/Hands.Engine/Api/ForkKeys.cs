@@ -22,14 +22,7 @@ internal sealed class ForkKeys
         {
             // Missing, or cut short by a crash: a short secret would make keys guessable, so start over (old keys die).
             _secret = RandomNumberGenerator.GetBytes(SecretBytes);
-            var partial = file + ".partial";
-            using (var stream = new FileStream(partial, new FileStreamOptions { Mode = FileMode.Create, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
-            {
-                stream.Write(_secret);
-                stream.Flush(flushToDisk: true);
-            }
-
-            File.Move(partial, file, overwrite: true);
+            SecretFile.WriteAtomically(file, _secret);
         }
     }
 
