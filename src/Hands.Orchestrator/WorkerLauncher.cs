@@ -1,4 +1,5 @@
 using System.Globalization;
+using Hands.Protocol;
 using Hands.Protocol.Models;
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
@@ -6,9 +7,12 @@ using Hands.Sandboxes.Models;
 namespace Hands.Orchestrator;
 
 /// <summary>
-/// Starts <c>hands-worker run</c> for one work item inside the session's sandbox. Every credential and id rides the
-/// process's environment (never argv, an image or a file): <c>ANTHROPIC_ENVIRONMENT_KEY</c>, <c>_ENVIRONMENT_ID</c>,
-/// <c>_SESSION_ID</c>, <c>_WORK_ID</c>, <c>_WORK_SECRET</c> and <c>_BASE_URL</c>.
+/// Starts <c>hands-worker run</c> for one work item inside the session's sandbox, holding that item's sessions token
+/// and nothing more. The token travels as a work secret re-encoded to carry only <c>sessions_token</c> and
+/// <c>api_base_url</c>, written to the worker's stdin (<c>--work-secret-file /dev/stdin</c>, as the official worker
+/// reads it) and closed: it is never in the process's environment, argv, an image or a file. The environment key, the
+/// API key and the webhook signing key stay on the orchestrator's host. The ids (<c>ANTHROPIC_ENVIRONMENT_ID</c>,
+/// <c>_SESSION_ID</c>, <c>_WORK_ID</c>) and <c>_BASE_URL</c> ride the environment; they are not secrets.
 /// </summary>
 public sealed class WorkerLauncher(OrchestratorOptions options)
 {
@@ -35,10 +39,10 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
             return name;
         }
 
+        var secret = SessionOnlySecret(item);
         var env = new Dictionary<string, string>
         {
             ["ANTHROPIC_ENVIRONMENT_ID"] = options.EnvironmentId,
-            ["ANTHROPIC_ENVIRONMENT_KEY"] = options.EnvironmentKey,
             ["ANTHROPIC_SESSION_ID"] = item.Data.Id,
             ["ANTHROPIC_WORK_ID"] = item.Id,
             ["ANTHROPIC_BASE_URL"] = options.EffectiveWorkerBaseUrl.ToString().TrimEnd('/'),
@@ -50,19 +54,34 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
             env[key] = value;
         }
 
-        if (item.Secret is { Length: > 0 } secret)
-        {
-            env["ANTHROPIC_WORK_SECRET"] = secret;
-        }
-
         await sandbox.StartProcessAsync(new StartProcessRequest
         {
             Command = options.WorkerCommand,
-            Args = ["run", "--workdir", options.Workdir, "--max-idle", ((int)options.WorkerMaxIdle.TotalSeconds).ToString(CultureInfo.InvariantCulture) + "s"],
+            Args = ["run", "--work-secret-file", "/dev/stdin", "--workdir", options.Workdir, "--max-idle", ((int)options.WorkerMaxIdle.TotalSeconds).ToString(CultureInfo.InvariantCulture) + "s"],
             Env = env,
             Name = name,
+            StdinMode = "pipe",
         }, cancellationToken).ConfigureAwait(false);
+        // The worker gives up on a secret that does not come (an orchestrator killed right here), so a redelivery starts afresh.
+        await sandbox.WriteStdinAsync(name, System.Text.Encoding.UTF8.GetBytes(secret), cancellationToken).ConfigureAwait(false);
+        await sandbox.CloseStdinAsync(name, cancellationToken).ConfigureAwait(false);
         return name;
+    }
+
+    /// <summary>
+    /// The item's work secret cut down to its sessions token and API base URL; an item without a sessions token is
+    /// refused rather than served with the environment key.
+    /// </summary>
+    public static string SessionOnlySecret(WorkItem item)
+    {
+        ArgumentNullException.ThrowIfNull(item);
+        var decoded = WorkSecretCodec.TryDecode(item.Secret);
+        if (decoded?.SessionsToken is not { Length: > 0 } token)
+        {
+            throw new OrchestratorException($"work item {item.Id} carries no sessions token in its secret; its worker would need the environment key, which never enters a session's sandbox");
+        }
+
+        return WorkSecretCodec.Encode(new WorkSecret { SessionsToken = token, ApiBaseUrl = decoded.ApiBaseUrl });
     }
 
     /// <summary>True while the named worker process runs.</summary>

@@ -31,7 +31,15 @@ run.SetAction(async (parse, ct) =>
             throw new UsageException($"--work-secret-file: {file} is readable by other users; chmod 600 it");
         }
 
-        secret = File.ReadAllText(file).Trim();
+        // /dev/stdin is how the orchestrator hands it over; one that never comes (its sender died) must not hold the worker forever.
+        try
+        {
+            secret = (await File.ReadAllTextAsync(file, ct).WaitAsync(TimeSpan.FromSeconds(60), ct)).Trim();
+        }
+        catch (TimeoutException)
+        {
+            throw new UsageException($"--work-secret-file: nothing arrived on {file} within 60 s");
+        }
     }
 
     if (secret is null && options.EnvironmentKey is null)

@@ -23,6 +23,9 @@ internal sealed class LocalControlPlane : IAsyncDisposable
     public string EnvironmentKey { get; private set; } = "";
     public string AgentId { get; private set; } = "";
 
+    /// <summary>The control plane's organization API key (tests look for it where it must not be).</summary>
+    public const string ApiKey = "sk-ant-api03-orchestration-tests";
+
     public static async Task<LocalControlPlane> StartAsync(EngineFixture engine, string scenario = "demo", string? scenarioJson = null,
         Action<ControlPlaneOptions>? configure = null)
     {
@@ -40,7 +43,7 @@ internal sealed class LocalControlPlane : IAsyncDisposable
         {
             Urls = $"http://127.0.0.1:{engine.ControlPlanePort}",
             DataDirectory = Path.Combine(plane._data, "cp"),
-            ApiKey = "sk-ant-api03-orchestration-tests",
+            ApiKey = ApiKey,
             ScenariosDirectory = scenarios,
             WebhookRetryBase = TimeSpan.FromMilliseconds(200),
         };
