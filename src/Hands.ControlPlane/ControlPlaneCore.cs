@@ -12,8 +12,16 @@ public sealed class ControlPlaneCore : IDisposable
     public ControlPlaneCore(ControlPlaneOptions options)
     {
         Options = options;
+        // Secrets live here (webhook signing keys, session events); key and token hashes too: the owner alone reads it.
         Directory.CreateDirectory(options.DataDirectory);
-        Database = new Database(Path.Combine(options.DataDirectory, "control-plane.db"));
+        var file = Path.Combine(options.DataDirectory, "control-plane.db");
+        Database = new Database(file);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(options.DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            // SQLite gives its -wal and -shm files the database file's mode.
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
         Scenarios = new ScenarioLibrary(options.ScenariosDirectory);
     }
 

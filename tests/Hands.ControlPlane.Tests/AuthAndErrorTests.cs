@@ -36,6 +36,23 @@ public sealed class AuthAndErrorTests
         AssertEnvelope(body, "authentication_error", "not both");
     }
 
+    [Theory]
+    [InlineData("/V1/skills")]
+    [InlineData("/v1/SKILLS")]
+    [InlineData("/%76%31/skills")]
+    [InlineData("/V1/agents")]
+    [InlineData("/v1/Sessions")]
+    [InlineData("/V1/environments")]
+    [InlineData("/nothing-here")]
+    public async Task Every_route_refuses_an_unauthenticated_call_in_any_case_or_encoding(string path)
+    {
+        await using var cp = await TestControlPlane.StartAsync();
+        var (status, body, _) = await cp.SendRawAsync(HttpMethod.Get, path, headers: []);
+        Assert.Equal(401, status);
+        AssertEnvelope(body, "authentication_error");
+        Assert.Equal(200, (await cp.SendRawAsync(HttpMethod.Get, "/healthz", headers: [])).Status);
+    }
+
     [Fact]
     public async Task The_api_key_works_as_x_api_key_and_as_bearer_like_the_npm_sdk_sends_it()
     {

@@ -7,7 +7,8 @@ using Microsoft.AspNetCore.Http;
 namespace Hands.ControlPlane.Auth;
 
 /// <summary>
-/// Authenticates every <c>/v1</c> request as the hosted service does: the API key as <c>x-api-key</c> (or, as the
+/// Authenticates every request but <c>GET /healthz</c> — whatever the path's case or encoding, since routing matches
+/// <c>/V1/skills</c> and <c>/%761/skills</c> as <c>/v1/skills</c> — as the hosted service does: the API key as <c>x-api-key</c> (or, as the
 /// npm SDK sends it, <c>Authorization: Bearer</c>), environment keys and sessions tokens as Bearer; both headers at
 /// once are refused; an unknown or revoked credential is a 401 envelope that never echoes the credential. Also
 /// enforces the <c>anthropic-version</c> and <c>anthropic-beta</c> headers.
@@ -20,8 +21,9 @@ public sealed class AuthenticationMiddleware(RequestDelegate next, ControlPlaneC
 
     public async Task InvokeAsync(HttpContext context)
     {
+        // Path is already percent-decoded; routing ignores case, so this must too. Only the health probe is open.
         var path = context.Request.Path.Value ?? "";
-        if (!path.StartsWith("/v1/", StringComparison.Ordinal))
+        if (string.Equals(path.TrimEnd('/'), "/healthz", StringComparison.OrdinalIgnoreCase))
         {
             await next(context);
             return;
@@ -40,7 +42,7 @@ public sealed class AuthenticationMiddleware(RequestDelegate next, ControlPlaneC
         }
 
         // The skills endpoints are not behind the managed-agents beta (the npm SDK sends no beta header there).
-        if (path.StartsWith("/v1/skills", StringComparison.Ordinal))
+        if (path.StartsWith("/v1/skills", StringComparison.OrdinalIgnoreCase))
         {
             return;
         }
