@@ -13,15 +13,24 @@ public sealed class ControlPlaneCore : IDisposable
     {
         Options = options;
         // Secrets live here (webhook signing keys, session events); key and token hashes too: the owner alone reads it.
-        Directory.CreateDirectory(options.DataDirectory);
         var file = Path.Combine(options.DataDirectory, "control-plane.db");
-        Database = new Database(file);
-        if (!OperatingSystem.IsWindows())
+        if (OperatingSystem.IsWindows())
         {
+            Directory.CreateDirectory(options.DataDirectory);
+        }
+        else
+        {
+            // Owner-only before the first byte is written: SQLite then gives its -wal and -shm files the same mode.
+            Directory.CreateDirectory(options.DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
             File.SetUnixFileMode(options.DataDirectory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-            // SQLite gives its -wal and -shm files the database file's mode.
+            using (new FileStream(file, new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+            {
+            }
+
             File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
         }
+
+        Database = new Database(file);
         Scenarios = new ScenarioLibrary(options.ScenariosDirectory);
     }
 

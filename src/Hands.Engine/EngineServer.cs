@@ -82,30 +82,34 @@ public sealed class EngineServer : IAsyncDisposable
         foreach (var dir in new[] { "runc", "netns", "images" })
         {
             Directory.CreateDirectory(Path.Combine(options.DataDirectory, dir), rootOnly);
+            File.SetUnixFileMode(Path.Combine(options.DataDirectory, dir), rootOnly);
         }
 
         // Sandbox roots, layers and CRIU images hold other tenants' files: root only (sandbox root may pass with --userns).
         var identity = new SandboxIdentity(options.UserNamespace);
+        identity.EnsureRangeIsFree();
         identity.CloseDirectory(options.DataDirectory);
         using var loggerFactory = LoggerFactory.Create(b => (logging ?? DefaultLogging)(b));
         var logger = loggerFactory.CreateLogger("Hands.Engine");
-        var store = new EngineStore(Path.Combine(options.DataDirectory, "engine.db"));
-        // Daemon tokens and fork keys are in it; SQLite gives its -wal and -shm files the same mode.
-        File.SetUnixFileMode(Path.Combine(options.DataDirectory, "engine.db"), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        // Daemon tokens and fork keys are in it. Made 0600 before SQLite opens it, which gives its -wal and -shm the same mode.
+        var database = Path.Combine(options.DataDirectory, "engine.db");
+        foreach (var file in new[] { database, database + "-wal", database + "-shm" }.Where(File.Exists))
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+
+        using (new FileStream(database, new FileStreamOptions { Mode = FileMode.OpenOrCreate, Access = FileAccess.Write, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite }))
+        {
+        }
+
+        var store = new EngineStore(database);
+        var volume = new DataVolume(options.DataDirectory, options.VolumeMb, logger);
+        var mountedNow = false;
         try
         {
-            var volume = new DataVolume(options.DataDirectory, options.VolumeMb, logger);
-            var mountedNow = await volume.EnsureMountedAsync(cancellationToken).ConfigureAwait(false);
-            try
-            {
-                identity.EnsureVolumeMatches(volume.MountPoint);
-                identity.CloseDirectory(volume.MountPoint);
-            }
-            catch (InvalidOperationException) when (mountedNow)
-            {
-                volume.Unmount();
-                throw;
-            }
+            mountedNow = await volume.EnsureMountedAsync(cancellationToken).ConfigureAwait(false);
+            identity.EnsureVolumeMatches(volume.MountPoint);
+            identity.CloseDirectory(volume.MountPoint);
 
             var images = new ImageStore(options, store, identity, logger);
             images.PrepareHostBase();
@@ -148,6 +152,12 @@ public sealed class EngineServer : IAsyncDisposable
         }
         catch
         {
+            // A start that fails leaves the volume as it found it: nothing can be running from one it mounted itself.
+            if (mountedNow)
+            {
+                volume.Unmount();
+            }
+
             store.Dispose();
             throw;
         }

@@ -54,7 +54,7 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
             env[key] = value;
         }
 
-        await sandbox.StartProcessAsync(new StartProcessRequest
+        var started = await sandbox.StartProcessAsync(new StartProcessRequest
         {
             Command = options.WorkerCommand,
             Args = ["run", "--work-secret-file", "/dev/stdin", "--workdir", options.Workdir, "--max-idle", ((int)options.WorkerMaxIdle.TotalSeconds).ToString(CultureInfo.InvariantCulture) + "s"],
@@ -62,9 +62,29 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
             Name = name,
             StdinMode = "pipe",
         }, cancellationToken).ConfigureAwait(false);
-        // The worker gives up on a secret that does not come (an orchestrator killed right here), so a redelivery starts afresh.
-        await sandbox.WriteStdinAsync(name, System.Text.Encoding.UTF8.GetBytes(secret), cancellationToken).ConfigureAwait(false);
-        await sandbox.CloseStdinAsync(name, cancellationToken).ConfigureAwait(false);
+        // By pid, not name: the name resolves to the newest process of that name. A worker whose secret did not get
+        // through is killed, so a retry starts a new one rather than finding this one running and waiting on it; one
+        // whose sender died right here gives up after 60 s by itself.
+        var pid = started.Pid.ToString(CultureInfo.InvariantCulture);
+        try
+        {
+            await sandbox.WriteStdinAsync(pid, System.Text.Encoding.UTF8.GetBytes(secret), cancellationToken).ConfigureAwait(false);
+            await sandbox.CloseStdinAsync(pid, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TensorlakeException or HttpRequestException or OperationCanceledException)
+        {
+            try
+            {
+                await sandbox.KillProcessAsync(pid, CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception killError) when (killError is TensorlakeException or HttpRequestException)
+            {
+                // It exits by itself within 60 s without a secret.
+            }
+
+            throw;
+        }
+
         return name;
     }
 

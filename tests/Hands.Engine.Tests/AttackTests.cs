@@ -123,6 +123,7 @@ public sealed class AttackTests(EngineFixture engine, ITestOutputHelper output)
         await tally.OnHostAsync("DNS rebinding: a foreign Host with a valid key", $"curl -s -m 5 -o /dev/null -w '%{{http_code}}' -H 'Host: attacker.example' -H 'Authorization: Bearer {EngineFixture.ApiKey}' {api}/v1/namespaces/default/sandboxes | grep -q 421 && echo held || echo BREACH");
 
         await CredentialsDroppedAsync(tally, target);
+        await PlantedLinksAsync(tally);
 
         tally.AssertNoneGotThrough();
     }
@@ -161,6 +162,48 @@ public sealed class AttackTests(EngineFixture engine, ITestOutputHelper output)
         finally
         {
             await engine.Client.DeleteSnapshotAsync(snapshot.SnapshotId);
+        }
+    }
+
+    /// <summary>
+    /// A sandbox's root comes back in a sandbox made from its snapshot, and the engine writes the daemon's token into
+    /// that root: links planted at <c>/run</c> or at the token's name must not turn the write into one on a host file.
+    /// </summary>
+    private async Task PlantedLinksAsync(Tally tally)
+    {
+        var victims = Path.Combine(Path.GetTempPath(), "hands-victim-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(victims);
+        var victimFile = Path.Combine(victims, "host-file");
+        await File.WriteAllTextAsync(victimFile, "untouched");
+        try
+        {
+            foreach (var (name, plant) in new[]
+            {
+                ("token path linked to a host file", $"rm -f /run/hands-sandboxd.token; ln -s {victimFile} /run/hands-sandboxd.token"),
+                ("/run linked to a host directory", $"rm -rf /run && ln -s {victims} /run"),
+            })
+            {
+                await using var planter = await engine.CreateAsync();
+                var planted = await planter.RunAsync(plant + " && echo planted");
+                Assert.Contains("planted", planted.Stdout, StringComparison.Ordinal);
+                var snapshot = await engine.Client.SnapshotAsync(planter.Id, SnapshotType.Filesystem);
+                try
+                {
+                    await using var child = await engine.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId });
+                    var boots = (await child.RunAsync("echo up")).Stdout.Trim() == "up";
+                    var hostFile = await File.ReadAllTextAsync(victimFile);
+                    var written = Directory.GetFiles(victims).Length != 1 || hostFile != "untouched";
+                    tally.Record("snapshot", name, written ? "BREACH: " + hostFile : boots ? "held" : "the child did not boot");
+                }
+                finally
+                {
+                    await engine.Client.DeleteSnapshotAsync(snapshot.SnapshotId);
+                }
+            }
+        }
+        finally
+        {
+            Directory.Delete(victims, recursive: true);
         }
     }
 
@@ -209,7 +252,7 @@ public sealed class AttackTests(EngineFixture engine, ITestOutputHelper output)
             output.WriteLine($"{_results.Count} attacks tried, {through.Count} got through");
             Assert.True(through.Count == 0, $"{_results.Count} attacks tried, {through.Count} got through or were inconclusive:\n"
                 + string.Join('\n', through.Select(t => $"  [{t.Where}] {t.Name}: {t.Verdict}")));
-            Assert.True(_results.Count >= 56, $"only {_results.Count} attacks ran; the suite lost some");
+            Assert.True(_results.Count >= 58, $"only {_results.Count} attacks ran (58 expected); the suite lost some");
         }
     }
 }

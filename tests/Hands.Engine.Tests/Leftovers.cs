@@ -11,7 +11,10 @@ internal static class Leftovers
         Assert.True(mounts.Count == 0, "mounts left behind: " + string.Join(", ", mounts));
         // Sandbox disks and the data volume are loop devices; one still attached holds its image (and its space).
         var loops = Directory.GetDirectories("/sys/block", "loop*").Select(d => Path.Combine(d, "loop", "backing_file")).Where(File.Exists)
-            .Select(f => File.ReadAllText(f).Trim()).Where(f => f.StartsWith(root + "/", StringComparison.Ordinal)).ToList();
+            .Select(f => File.ReadAllText(f).Trim())
+            // A disk image in a volume that was detached reads relative to that volume ("/sandboxes/{id}/disk.img").
+            .Where(f => f.StartsWith(root + "/", StringComparison.Ordinal) || (f.StartsWith("/sandboxes/", StringComparison.Ordinal) && f.EndsWith("/disk.img", StringComparison.Ordinal)))
+            .ToList();
         Assert.True(loops.Count == 0, "loop devices left behind: " + string.Join(", ", loops));
         var runcState = Path.Combine(root, "runc");
         var containers = Directory.Exists(runcState) ? Directory.GetDirectories(runcState) : [];

@@ -71,6 +71,9 @@ internal sealed class SandboxIdentity(bool userNamespace)
 
         var ids = (await CommandRunner.RunCheckedAsync("find", [root, "-xdev", "-printf", "%U %G\n"], cancellationToken: cancellationToken).ConfigureAwait(false)).Stdout
             .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split(' ')).ToList();
+        // chown clears setuid and setgid bits (su, passwd): note them to set them again. File capabilities are lost.
+        var special = (await CommandRunner.RunCheckedAsync("find", [root, "-xdev", "-type", "f", "-perm", "/6000", "-printf", "%m %p\n"], cancellationToken: cancellationToken).ConfigureAwait(false)).Stdout
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(line => line.Split(' ', 2)).ToList();
         foreach (var uid in ids.Select(pair => uint.Parse(pair[0], CultureInfo.InvariantCulture)).Distinct().Where(id => id < Size))
         {
             await CommandRunner.RunCheckedAsync("chown", ["-R", "-h", $"--from={uid}", HostIdOf(uid).ToString(CultureInfo.InvariantCulture), root], cancellationToken: cancellationToken).ConfigureAwait(false);
@@ -80,6 +83,44 @@ internal sealed class SandboxIdentity(bool userNamespace)
         {
             await CommandRunner.RunCheckedAsync("chown", ["-R", "-h", $"--from=:{gid}", ":" + HostIdOf(gid).ToString(CultureInfo.InvariantCulture), root], cancellationToken: cancellationToken).ConfigureAwait(false);
         }
+
+        foreach (var entry in special)
+        {
+            await CommandRunner.RunCheckedAsync("chmod", [entry[0], entry[1]], cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Refuses a range some host principal already has: a user or group with such an id (it would pass the data
+    /// directory's group and own every sandbox's files), or a subordinate range in /etc/subuid or /etc/subgid.
+    /// </summary>
+    public void EnsureRangeIsFree()
+    {
+        if (!UserNamespace)
+        {
+            return;
+        }
+
+        var taken = new List<string>();
+        foreach (var file in new[] { "/etc/passwd", "/etc/group" }.Where(File.Exists))
+        {
+            taken.AddRange(File.ReadLines(file).Select(line => line.Split(':')).Where(f => f.Length > 2 && uint.TryParse(f[2], CultureInfo.InvariantCulture, out var id) && InRange(id, 1))
+                .Select(f => $"{f[0]} ({f[2]}) in {file}"));
+        }
+
+        foreach (var file in new[] { "/etc/subuid", "/etc/subgid" }.Where(File.Exists))
+        {
+            taken.AddRange(File.ReadLines(file).Select(line => line.Split(':')).Where(f => f.Length > 2
+                    && uint.TryParse(f[1], CultureInfo.InvariantCulture, out var start) && uint.TryParse(f[2], CultureInfo.InvariantCulture, out var count) && InRange(start, count))
+                .Select(f => $"{f[0]}'s range {f[1]}+{f[2]} in {file}"));
+        }
+
+        if (taken.Count > 0)
+        {
+            throw new InvalidOperationException($"--userns maps sandboxes onto host ids {HostBase}-{HostBase + Size - 1}, which this host already gives to {string.Join("; ", taken)}");
+        }
+
+        static bool InRange(uint start, uint count) => start < HostBase + Size && (ulong)start + count > HostBase;
     }
 
     /// <summary>

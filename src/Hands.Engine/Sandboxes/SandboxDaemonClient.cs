@@ -19,15 +19,35 @@ internal static class SandboxDaemonClient
 
     public static string NewToken() => Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
-    /// <summary>Writes the token into a mounted root, readable by the sandbox's root only.</summary>
+    /// <summary>
+    /// Writes the token file into a sandbox's root before it boots. The root may come from a snapshot its own code
+    /// made, so nothing on the way is trusted: a <c>/run</c> that is a link (to a host path, through the overlay) or not
+    /// a directory is removed and made again, any entry at the token's name is unlinked, and the file is created with
+    /// O_EXCL, which refuses to follow a link planted in between.
+    /// </summary>
     public static string WriteTokenFile(string rootFs, string token)
     {
         var run = Path.Combine(rootFs, "run");
+        var runInfo = new FileInfo(run);
+        if (runInfo.LinkTarget is not null || (runInfo.Exists && !runInfo.Attributes.HasFlag(FileAttributes.Directory)))
+        {
+            File.Delete(run);
+        }
+
         Directory.CreateDirectory(run);
         var path = Path.Combine(run, Path.GetFileName(TokenFileInSandbox));
+        if (Directory.Exists(path) && new DirectoryInfo(path).LinkTarget is null)
+        {
+            Directory.Delete(path, recursive: true);
+        }
+        else
+        {
+            File.Delete(path);
+        }
+
         using var file = new FileStream(path, new FileStreamOptions
         {
-            Mode = FileMode.Create,
+            Mode = FileMode.CreateNew,
             Access = FileAccess.Write,
             UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite,
         });

@@ -57,9 +57,17 @@ internal sealed partial class SandboxManager
             var layer = Path.Combine(LayersDirectory, snapshot.Id);
             var partialLayer = layer + ".partial";
             var checkpoint = Path.Combine(CheckpointsDirectory, snapshot.Id);
+            var paths = PathsOf(record.Id);
+            // The layer is a full copy of what the sandbox wrote (cp crosses filesystems): refuse early what cannot fit.
+            var written = DirectorySize(paths.Upper);
+            if (written + volume.LowWaterBytes > volume.FreeBytes)
+            {
+                throw new EngineException(507, $"the snapshot did not fit in the engine's data volume ({volume.ImageFile}, {volume.FreeBytes >> 20} MiB free; sandbox {record.Id} has written {written >> 20} MiB); " +
+                    "nothing was kept and the sandbox runs on. Delete old snapshots or sandboxes, or restart the engine with a larger --volume-mb, then retry");
+            }
+
             record.Status = SandboxStatus.Snapshotting;
             store.Save(record);
-            var paths = PathsOf(record.Id);
             var paused = false;
             try
             {

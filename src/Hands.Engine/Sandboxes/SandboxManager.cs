@@ -210,7 +210,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         if (checkpoint is null)
         {
-            identity.Own(SandboxDaemonClient.WriteTokenFile(paths.RootFs, record.DaemonToken));
+            var tokenFile = SandboxDaemonClient.WriteTokenFile(paths.RootFs, record.DaemonToken);
+            // The daemon, as sandbox root, reads and deletes it: both the file and its directory are sandbox root's.
+            identity.Own(Path.GetDirectoryName(tokenFile)!);
+            identity.Own(tokenFile);
         }
 
         // A memory fork boots disconnected: the processes it must not inherit are killed before a byte can leave.

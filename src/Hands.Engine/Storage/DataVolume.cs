@@ -54,15 +54,21 @@ internal sealed class DataVolume(string dataDirectory, int? requestedSizeMb, ILo
             await CommandRunner.RunCheckedAsync("mount", ["-o", "loop,nosuid,nodev", ImageFile, MountPoint], cancellationToken: cancellationToken).ConfigureAwait(false);
         }
 
-        if (requestedSizeMb is { } size && (long)size << 20 > SizeBytes)
+        if (requestedSizeMb is { } size && (long)size << 20 > SizeBytes || File.Exists(GrowingMarker))
         {
-            await GrowAsync(size, cancellationToken).ConfigureAwait(false);
+            await GrowAsync(Math.Max(requestedSizeMb ?? 0, (int)(SizeBytes >> 20)), cancellationToken).ConfigureAwait(false);
         }
 
-        foreach (var dir in new[] { "sandboxes", "layers", "checkpoints" })
+        // Layers and checkpoints are read by the engine (and overlay, with the engine's credentials) only: root alone.
+        // Sandbox roots must be reachable by runc inside a user namespace; the volume's own mode gates them.
+        var rootOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+        foreach (var dir in new[] { "layers", "checkpoints" })
         {
-            Directory.CreateDirectory(Path.Combine(MountPoint, dir));
+            Directory.CreateDirectory(Path.Combine(MountPoint, dir), rootOnly);
+            File.SetUnixFileMode(Path.Combine(MountPoint, dir), rootOnly);
         }
+
+        Directory.CreateDirectory(Path.Combine(MountPoint, "sandboxes"));
 
         return mountedNow;
     }
@@ -115,20 +121,30 @@ internal sealed class DataVolume(string dataDirectory, int? requestedSizeMb, ILo
         }
     }
 
+    /// <summary>Present from before the image grows until its filesystem has: a crash in between is finished on the next start.</summary>
+    private string GrowingMarker => ImageFile + ".growing";
+
     private async Task GrowAsync(int sizeMb, CancellationToken cancellationToken)
     {
         logger.LogInformation("growing the data volume {Image} from {From} MiB to {To} MiB", ImageFile, SizeBytes >> 20, sizeMb);
+        await File.WriteAllTextAsync(GrowingMarker, sizeMb.ToString(System.Globalization.CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
         await CommandRunner.RunCheckedAsync("fallocate", ["-l", $"{sizeMb}MiB", ImageFile], cancellationToken: cancellationToken).ConfigureAwait(false);
         var device = (await CommandRunner.RunCheckedAsync("findmnt", ["-n", "-o", "SOURCE", "--mountpoint", MountPoint], cancellationToken: cancellationToken).ConfigureAwait(false)).Stdout.Trim();
         await CommandRunner.RunCheckedAsync("losetup", ["-c", device], cancellationToken: cancellationToken).ConfigureAwait(false);
         await CommandRunner.RunCheckedAsync("resize2fs", [device], cancellationToken: cancellationToken).ConfigureAwait(false);
+        File.Delete(GrowingMarker);
     }
 
     /// <summary>Half the free space of the disk the data directory is on, at most <see cref="DefaultCeilingMb"/>.</summary>
     public static int DefaultSizeMb(string dataDirectory)
     {
         var freeMb = new DriveInfo(dataDirectory).AvailableFreeSpace >> 20;
-        return (int)Math.Clamp(freeMb / 2, MinimumSizeMb, DefaultCeilingMb);
+        if (freeMb / 2 < MinimumSizeMb)
+        {
+            throw new InvalidOperationException($"the disk under {dataDirectory} has {freeMb} MiB free; the data volume takes half the free space and needs at least {MinimumSizeMb} MiB. Free space, or pass --volume-mb");
+        }
+
+        return (int)Math.Min(freeMb / 2, DefaultCeilingMb);
     }
 
     /// <summary>Data directories from before the volume kept sandboxes and layers beside the database; those are not moved silently.</summary>

@@ -8,7 +8,9 @@ namespace Hands.Engine.Tests.Orchestration;
 /// Least privilege, attacked: a session's agent (a scripted scenario) hunts for every credential its sandbox could
 /// hold — every process's environment and command line, every readable process's memory (the worker's and the
 /// daemon's included), and the files where a secret could have been left — and none of the environment key, the API
-/// key or a sessions token shows up in its tool results, while the session still completes on its sessions token.
+/// key or a sessions token shows up in its tool results, while the session still completes on its sessions token. The
+/// host then searches a memory snapshot of the sandbox, which holds every process's memory whatever the sandbox may
+/// read: the worker's sessions token is there (the control), neither key is.
 /// </summary>
 [Collection(EngineCollection.Name)]
 public sealed class SessionCredentialTests(EngineFixture engine)
@@ -59,7 +61,8 @@ public sealed class SessionCredentialTests(EngineFixture engine)
             }),
         };
         await using var cp = await LocalControlPlane.StartAsync(engine, "hunt", scenario.ToJsonString());
-        await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options());
+        // The worker stays up after the turn, so the memory snapshot below holds it.
+        await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options(b => b.WorkerMaxIdle = TimeSpan.FromMinutes(2)));
         using var stop = new CancellationTokenSource();
         var polling = orchestrator.RunPollingAsync(999, stop.Token);
         var session = await cp.CreateSessionAsync();
@@ -82,16 +85,21 @@ public sealed class SessionCredentialTests(EngineFixture engine)
             try
             {
                 var images = Path.Combine(Storage.DataVolume.MountPointOf(engine.DataDirectory), "checkpoints", snapshot.SnapshotId);
-                var scanned = 0L;
+                var sessionsTokens = 0;
                 foreach (var file in Directory.EnumerateFiles(images, "*", SearchOption.AllDirectories))
                 {
                     var bytes = await File.ReadAllBytesAsync(file);
-                    scanned += bytes.Length;
-                    Assert.True(bytes.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(cp.EnvironmentKey)) < 0, $"the environment key is in {file}");
-                    Assert.True(bytes.AsSpan().IndexOf(System.Text.Encoding.UTF8.GetBytes(LocalControlPlane.ApiKey)) < 0, $"the API key is in {file}");
+                    foreach (var encoding in new System.Text.Encoding[] { System.Text.Encoding.UTF8, System.Text.Encoding.Unicode })
+                    {
+                        // .NET keeps strings as UTF-16; environments and wire buffers are UTF-8.
+                        Assert.True(bytes.AsSpan().IndexOf(encoding.GetBytes(cp.EnvironmentKey)) < 0, $"the environment key is in {file} ({encoding.WebName})");
+                        Assert.True(bytes.AsSpan().IndexOf(encoding.GetBytes(LocalControlPlane.ApiKey)) < 0, $"the API key is in {file} ({encoding.WebName})");
+                        sessionsTokens += bytes.AsSpan().IndexOf(encoding.GetBytes("sk-ant-req-")) >= 0 ? 1 : 0;
+                    }
                 }
 
-                Assert.True(scanned > 1 << 20, $"only {scanned} bytes of checkpoint were scanned");
+                // The control: the worker's own sessions token is in there, so the worker's memory was searched.
+                Assert.True(sessionsTokens > 0, "the worker's sessions token is not in the snapshot: the worker was not in it, and the search proves nothing");
             }
             finally
             {
