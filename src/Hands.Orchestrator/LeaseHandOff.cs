@@ -50,36 +50,50 @@ public sealed class LeaseHandOff(ManagedAgentsClient environmentClient, Orchestr
         while (true)
         {
             await Task.Delay(options.HandOffHeartbeatInterval, cancellationToken).ConfigureAwait(false);
-            try
+            HandOffResult? ended;
+            (ended, expected) = await RenewAsync(item, expected, cancellationToken).ConfigureAwait(false);
+            if (ended is { } result)
             {
-                var beat = await environmentClient.Work.HeartbeatAsync(item.EnvironmentId, item.Id, expected,
-                    timeout: TimeSpan.FromSeconds(10), cancellationToken: cancellationToken).ConfigureAwait(false);
-                if (beat.State is WorkState.Stopping or WorkState.Stopped)
-                {
-                    return HandOffResult.ItemStopped;
-                }
-
-                expected = beat.LastHeartbeat ?? expected;
-            }
-            catch (HeartbeatPreconditionFailedException ex)
-            {
-                // Someone else renewed: the worker took over. A queued item (lease lapsed) is not a hand-off.
-                return ex.CurrentState?.State == WorkState.Queued ? HandOffResult.TimedOut : HandOffResult.HandedOff;
-            }
-            catch (ManagedAgentsException ex) when (!ex.IsFatal)
-            {
-                // Transient: the lease lives for its TTL; try again on the next tick.
+                return result;
             }
 
             if (!await WorkerLauncher.IsRunningAsync(sandbox, workerProcess, cancellationToken).ConfigureAwait(false))
             {
-                return await TakenSinceAsync(item, cancellationToken).ConfigureAwait(false) ? HandOffResult.HandedOff : HandOffResult.WorkerExited;
+                // A worker that served a whole short turn, stopped its item and exited between two renewals did take the
+                // lease. One more renewal tells it from one that never did; it needs nothing but the environment key
+                // (which cannot read the item itself: GET work is the API key's).
+                (ended, _) = await RenewAsync(item, expected, cancellationToken).ConfigureAwait(false);
+                return ended ?? HandOffResult.WorkerExited;
             }
 
             if (DateTimeOffset.UtcNow > deadline)
             {
                 return HandOffResult.TimedOut;
             }
+        }
+    }
+
+    /// <summary>
+    /// One renewal: null while the orchestrator still holds the lease (or the API is briefly away), else how the
+    /// hand-off ended; with the echo for the next renewal.
+    /// </summary>
+    private async Task<(HandOffResult? Ended, string Expected)> RenewAsync(WorkItem item, string expected, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var beat = await environmentClient.Work.HeartbeatAsync(item.EnvironmentId, item.Id, expected,
+                timeout: TimeSpan.FromSeconds(10), cancellationToken: cancellationToken).ConfigureAwait(false);
+            return beat.State is WorkState.Stopping or WorkState.Stopped ? (HandOffResult.ItemStopped, expected) : (null, beat.LastHeartbeat ?? expected);
+        }
+        catch (HeartbeatPreconditionFailedException ex)
+        {
+            // Someone else renewed: the worker took over. A queued item (lease lapsed) is not a hand-off.
+            return (ex.CurrentState?.State == WorkState.Queued ? HandOffResult.TimedOut : HandOffResult.HandedOff, expected);
+        }
+        catch (ManagedAgentsException ex) when (!ex.IsFatal)
+        {
+            // Transient: the lease lives for its TTL; try again on the next tick.
+            return (null, expected);
         }
     }
 
@@ -104,20 +118,6 @@ public sealed class LeaseHandOff(ManagedAgentsClient environmentClient, Orchestr
         catch (ManagedAgentsException)
         {
             // Someone else holds it, or the API is away: either way it is no longer ours to release.
-        }
-    }
-
-    /// <summary>A worker that served a whole short turn and stopped its item between two renewals did take the lease over.</summary>
-    private async Task<bool> TakenSinceAsync(WorkItem item, CancellationToken cancellationToken)
-    {
-        try
-        {
-            var current = await environmentClient.Work.GetAsync(item.EnvironmentId, item.Id, cancellationToken).ConfigureAwait(false);
-            return current.State is WorkState.Stopping or WorkState.Stopped;
-        }
-        catch (ManagedAgentsException)
-        {
-            return false;
         }
     }
 }

@@ -33,9 +33,51 @@ public sealed class WorkQueueTests
         var pollDenied = await Assert.ThrowsAsync<ManagedAgentsException>(() => token.Work.PollAsync(env.Id, null));
         Assert.Equal(403, pollDenied.Status);
 
+        // Nor can it act on the other session's item or post into it.
+        var other = await worker.Work.PollAsync(env.Id, blockMs: 100, workerId: "w1");
+        Assert.Equal(s2.Id, other!.Data.Id);
+        Assert.Equal(403, (await Assert.ThrowsAsync<ManagedAgentsException>(() => token.Events.SendAsync(s2.Id,
+            [new SessionEvent { Type = EventTypes.UserMessage, Content = [ContentBlock.FromText("injected")] }]))).Status);
+        Assert.Equal(403, (await Assert.ThrowsAsync<ManagedAgentsException>(() => token.Work.HeartbeatAsync(env.Id, other.Id, WorkOperations.NoHeartbeat))).Status);
+        Assert.Equal(403, (await Assert.ThrowsAsync<ManagedAgentsException>(() => token.Work.StopAsync(env.Id, other.Id, force: true))).Status);
+        Assert.Equal(403, (await Assert.ThrowsAsync<ManagedAgentsException>(() => token.Events.ListAsync(s2.Id))).Status);
+
         // retrieve shows no secret; it needs the API key
         Assert.Null((await cp.App.Work.GetAsync(env.Id, item.Id)).Secret);
         Assert.Equal(403, (await Assert.ThrowsAsync<ManagedAgentsException>(() => worker.Work.GetAsync(env.Id, item.Id))).Status);
+    }
+
+    [Fact]
+    public async Task Reclaiming_an_item_revokes_the_sessions_token_of_the_claim_before()
+    {
+        var clock = new SteppedClock();
+        await using var cp = await TestControlPlane.StartAsync(o => o.Time = clock);
+        var (env, key) = await cp.CreateEnvironmentAsync();
+        var agent = await cp.CreateAgentAsync();
+        var session = await cp.CreateSessionAsync(env.Id, agent.Id);
+        var worker = cp.Worker(key);
+
+        var first = await worker.Work.PollAsync(env.Id, blockMs: 100, reclaimOlderThanMs: 1000, workerId: "w1");
+        var firstToken = cp.Client(ManagedAgentsCredential.Bearer(WorkSecretCodec.TryDecode(first!.Secret)!.SessionsToken!));
+        Assert.Equal(session.Id, (await firstToken.Sessions.GetAsync(session.Id)).Id);
+
+        // Never acknowledged: after reclaim_older_than_ms the item goes to the next poller with a new token.
+        clock.Advance(TimeSpan.FromSeconds(2));
+        var second = await worker.Work.PollAsync(env.Id, blockMs: 100, reclaimOlderThanMs: 1000, workerId: "w2");
+        Assert.Equal(first.Id, second!.Id);
+        var secondToken = cp.Client(ManagedAgentsCredential.Bearer(WorkSecretCodec.TryDecode(second.Secret)!.SessionsToken!));
+        Assert.Equal(401, (await Assert.ThrowsAsync<ManagedAgentsException>(() => firstToken.Sessions.GetAsync(session.Id))).Status);
+        Assert.Equal(session.Id, (await secondToken.Sessions.GetAsync(session.Id)).Id);
+    }
+
+    /// <summary>A clock the test moves: the reclaim window passes without the test sleeping.</summary>
+    private sealed class SteppedClock : TimeProvider
+    {
+        private DateTimeOffset _now = DateTimeOffset.UtcNow;
+
+        public override DateTimeOffset GetUtcNow() => _now;
+
+        public void Advance(TimeSpan by) => _now += by;
     }
 
     [Fact]

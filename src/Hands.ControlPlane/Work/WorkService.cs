@@ -149,6 +149,8 @@ public sealed class WorkService(ControlPlaneCore core)
         }
 
         Store.PutWork(scope.Sql, w with { ClaimedAtMs = scope.NowMs, ClaimedBy = workerId.Length > 0 ? workerId : null });
+        // A reclaim hands the item to someone else: whoever held the earlier claim's token holds nothing now.
+        scope.Sql.Exec("UPDATE sessions_tokens SET revoked=1 WHERE work_id=$w", ("$w", w.Item.Id));
         var token = Ids.Secret(SessionsTokenPrefix);
         scope.Sql.Exec("INSERT INTO sessions_tokens(hash,work_id,session_id,environment_id) VALUES($h,$w,$s,$e)",
             ("$h", Ids.Hash(token)), ("$w", w.Item.Id), ("$s", w.Item.Data.Id), ("$e", environmentId));
