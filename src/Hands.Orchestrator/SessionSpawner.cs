@@ -27,6 +27,7 @@ public sealed class SessionSpawner
     private readonly SessionSandboxes _sandboxes;
     private readonly TensorlakeClient _provider;
     private readonly WorkerLauncher _launcher;
+    private readonly SkillStager _skills;
     private readonly LeaseHandOff _lease;
     private readonly ResiliencePipeline _transient;
     private readonly ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
@@ -37,6 +38,7 @@ public sealed class SessionSpawner
         _provider = provider;
         _sandboxes = new SessionSandboxes(provider, options);
         _launcher = new WorkerLauncher(options);
+        _skills = new SkillStager(environmentClient, options.Logger);
         _lease = new LeaseHandOff(environmentClient, options);
         // Sandbox calls that failed for want of an answer, or with 429/5xx, are tried again; a 4xx is the caller's fault.
         _transient = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
@@ -71,6 +73,7 @@ public sealed class SessionSpawner
             how = acquired;
             var proxy = _provider.Proxy(sandbox);
             var forkEnvironment = await ForkEnvironmentAsync(sandbox, cancellationToken).ConfigureAwait(false);
+            await _skills.StageAsync(proxy, item.Data.Id, cancellationToken).ConfigureAwait(false);
             var process = await _transient.ExecuteAsync(async ct => await _launcher.StartAsync(proxy, item, ct, forkEnvironment).ConfigureAwait(false),
                 cancellationToken).ConfigureAwait(false);
             _options.Logger.LogInformation("work {Work} session {Session}: worker started in {Sandbox} ({How})", item.Id, item.Data.Id, name, acquired);

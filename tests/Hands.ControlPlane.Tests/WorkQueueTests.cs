@@ -32,6 +32,8 @@ public sealed class WorkQueueTests
         Assert.Equal(403, denied.Status);
         var pollDenied = await Assert.ThrowsAsync<ManagedAgentsException>(() => token.Work.PollAsync(env.Id, null));
         Assert.Equal(403, pollDenied.Status);
+        // As upstream: the skills API refuses a sessions token (the orchestrator stages skills instead).
+        Assert.Equal(403, (await Assert.ThrowsAsync<ManagedAgentsException>(() => token.Skills.ListVersionsAsync("skill_any"))).Status);
 
         // Nor can it act on the other session's item or post into it.
         var other = await worker.Work.PollAsync(env.Id, blockMs: 100, workerId: "w1");

@@ -76,7 +76,9 @@ public sealed class WorkerIntegrationTests
         await using var s = await Stage.StartAsync();
         var agent = await s.Cp.CreateAgentAsync("scripted:toolbox");
         var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id, "go");
-        var env = await s.ClaimAsync();
+        // The skills API refuses a sessions token; a worker outside a sandbox that holds the environment key downloads
+        // with it (in a sandbox the orchestrator stages them: SkillStagingTests).
+        var env = await s.ClaimAsync(withEnvironmentKey: true);
         await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName);
         Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(60)));
 
@@ -122,7 +124,9 @@ public sealed class WorkerIntegrationTests
         await using var s = await Stage.StartAsync();
         var agent = await s.Cp.CreateAgentAsync("scripted:permissions");
         var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id, "go");
-        var env = await s.ClaimAsync();
+        // The skills API refuses a sessions token; a worker outside a sandbox that holds the environment key downloads
+        // with it (in a sandbox the orchestrator stages them: SkillStagingTests).
+        var env = await s.ClaimAsync(withEnvironmentKey: true);
         await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName);
         await Task.Delay(1500);
         var ask = (await HistoryAsync(s, session.Id)).Single(e => e.Type == EventTypes.AgentToolUse);
@@ -194,7 +198,9 @@ public sealed class WorkerIntegrationTests
             Skills = [new AgentSkill { SkillId = skill.SkillId, Version = "latest" }],
         });
         var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id, "go");
-        var env = await s.ClaimAsync();
+        // The skills API refuses a sessions token; a worker outside a sandbox that holds the environment key downloads
+        // with it (in a sandbox the orchestrator stages them: SkillStagingTests).
+        var env = await s.ClaimAsync(withEnvironmentKey: true);
         await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName);
         Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(60)));
         var result = Results(await HistoryAsync(s, session.Id)).Values.Single();

@@ -100,14 +100,24 @@ public static class ControlPlaneEndpoints
 
         // skills
         app.MapPost("/v1/skills", async (HttpContext c, CancellationToken _) => Results.Json(await skills.UploadAsync(Caller.Of(c), null, c.Request, c.RequestAborted), J.SkillVersion));
-        app.MapGet("/v1/skills", (HttpContext c, CancellationToken _) => Results.Json(skills.List(c.Request.Query), J.PageSkill));
-        app.MapGet("/v1/skills/{id}", (string id) => Results.Json(skills.Get(id), J.Skill));
+        // As upstream, the skills API refuses a sessions token: a token-only sandbox gets its skills staged by the orchestrator.
+        app.MapGet("/v1/skills", (HttpContext c, CancellationToken _) => Results.Json(skills.List(SkillReader(c).Request.Query), J.PageSkill));
+        app.MapGet("/v1/skills/{id}", (HttpContext c, string id) =>
+        {
+            SkillReader(c);
+            return Results.Json(skills.Get(id), J.Skill);
+        });
         app.MapPost("/v1/skills/{id}/versions", async (HttpContext c, string id) =>
             Results.Json(await skills.UploadAsync(Caller.Of(c), id, c.Request, c.RequestAborted), J.SkillVersion));
-        app.MapGet("/v1/skills/{id}/versions", (HttpContext c, string id) => Results.Json(skills.ListVersions(id, c.Request.Query), J.PageSkillVersion));
-        app.MapGet("/v1/skills/{id}/versions/{version}", (string id, string version) => Results.Json(skills.GetVersion(id, version), J.SkillVersion));
-        app.MapGet("/v1/skills/{id}/versions/{version}/content", (string id, string version) =>
+        app.MapGet("/v1/skills/{id}/versions", (HttpContext c, string id) => Results.Json(skills.ListVersions(id, SkillReader(c).Request.Query), J.PageSkillVersion));
+        app.MapGet("/v1/skills/{id}/versions/{version}", (HttpContext c, string id, string version) =>
         {
+            SkillReader(c);
+            return Results.Json(skills.GetVersion(id, version), J.SkillVersion);
+        });
+        app.MapGet("/v1/skills/{id}/versions/{version}/content", (HttpContext c, string id, string version) =>
+        {
+            SkillReader(c);
             var content = skills.GetContent(id, version);
             var type = content.Length > 1 && content[0] == 'P' && content[1] == 'K' ? "application/zip" : "application/octet-stream";
             return Results.Bytes(content, type);
@@ -122,5 +132,16 @@ public static class ControlPlaneEndpoints
 
         app.MapFallback((HttpContext c) =>
             throw ApiException.NotFound($"Not found: {c.Request.Method} {c.Request.Path} is not an endpoint of this API."));
+    }
+
+    /// <summary>The request, once its caller may read skills: the API key or an environment key, never a sessions token.</summary>
+    private static HttpContext SkillReader(HttpContext context)
+    {
+        if (Caller.Of(context).Kind == CallerKind.SessionsToken)
+        {
+            throw ApiException.Forbidden("The skills API does not accept a sessions token: have the orchestrator stage the session's skills into its sandbox, or bake them into the image.");
+        }
+
+        return context;
     }
 }

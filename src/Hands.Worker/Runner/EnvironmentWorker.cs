@@ -65,7 +65,14 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
 
             Directory.CreateDirectory(options.Workdir);
             var context = new ToolContext(options.Workdir, options.UnrestrictedPaths, options.MaxFileBytes);
-            skills = new SkillInstaller(client, context.Workdir, _log);
+            // The skills API refuses a sessions token: with the environment key (a worker outside a sandbox, or polling) it
+            // downloads them; with the token alone it installs what the orchestrator staged.
+            using var skillsClient = string.IsNullOrEmpty(options.EnvironmentKey) ? null : new ManagedAgentsClient(ManagedAgentsCredential.Bearer(options.EnvironmentKey), new ManagedAgentsClientOptions
+            {
+                BaseUrl = options.BaseUrl,
+                Headers = { ["x-stainless-helper"] = "environments-worker" },
+            });
+            skills = new SkillInstaller(skillsClient ?? client, context.Workdir, _log);
             await skills.InstallAsync(session.Agent.Skills, work.Token);
             tools = [.. Toolset.Create(context), .. options.ExtraTools?.Invoke(context) ?? []];
             var runner = new SessionToolRunner(client, sessionId, tools, options.MaxIdle, _log, () => lease.Ttl);

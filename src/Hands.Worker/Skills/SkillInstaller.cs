@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Formats.Tar;
 using System.IO.Compression;
+using Hands.Protocol;
 using Hands.Protocol.Client;
 using Hands.Protocol.Models;
 using Hands.Worker.Hosting;
@@ -8,12 +9,13 @@ using Hands.Worker.Hosting;
 namespace Hands.Worker.Skills;
 
 /// <summary>
-/// Downloads the session agent's skills into <c>{workdir}/skills/&lt;name&gt;/</c>: zip or tar (plain, gzip, bzip2, xz),
+/// Installs the session agent's skills into <c>{workdir}/skills/&lt;name&gt;/</c>, from archives the orchestrator staged
+/// (<see cref="StagedSkills"/>) or else downloaded: zip or tar (plain, gzip, bzip2, xz),
 /// absolute and <c>..</c> members refused, links and devices skipped, a single wrapping directory stripped, mode 0755
 /// when any exec bit is set else 0644. A failing skill is logged and skipped. <see cref="RemoveInstalled"/> deletes
 /// only the directories this installer created.
 /// </summary>
-public sealed class SkillInstaller(ManagedAgentsClient client, string workdir, WorkerLog log)
+public sealed class SkillInstaller(ManagedAgentsClient client, string workdir, WorkerLog log, string stagedDirectory = StagedSkills.Directory)
 {
     private readonly List<string> _installed = [];
 
@@ -23,42 +25,58 @@ public sealed class SkillInstaller(ManagedAgentsClient client, string workdir, W
     {
         foreach (var skill in skills)
         {
+            var requested = StagedSkills.Requested(skill.Version);
+            var stagedArchive = StagedSkills.ArchivePath(stagedDirectory, skill.SkillId, requested);
+            var stagedName = StagedSkills.NamePath(stagedDirectory, skill.SkillId, requested);
+            var temp = Path.Combine(Path.GetTempPath(), $"hands-skill-{Guid.NewGuid():N}");
             try
             {
-                var version = await client.Skills.GetVersionAsync(skill.SkillId, string.IsNullOrEmpty(skill.Version) ? "latest" : skill.Version, ct);
-                var name = Path.GetFileName(version.Name.Trim());
+                string label, number, archive;
+                if (File.Exists(stagedArchive) && File.Exists(stagedName))
+                {
+                    // Staged by the orchestrator: a sessions token cannot download skills.
+                    var lines = await File.ReadAllLinesAsync(stagedName, ct);
+                    (label, number, archive) = (lines.ElementAtOrDefault(0) ?? "", lines.ElementAtOrDefault(1) ?? requested, stagedArchive);
+                }
+                else
+                {
+                    var version = await client.Skills.GetVersionAsync(skill.SkillId, requested, ct);
+                    await using (var file = File.Create(temp))
+                    {
+                        await client.Skills.DownloadVersionContentAsync(skill.SkillId, version.Version, file, ct);
+                    }
+
+                    (label, number, archive) = (version.Name, version.Version, temp);
+                }
+
+                var name = Path.GetFileName(label.Trim());
                 if (name is "" or "." or "..")
                 {
                     name = skill.SkillId;
                 }
 
                 var destination = Path.Combine(workdir, "skills", name);
-                var temp = Path.Combine(Path.GetTempPath(), $"hands-skill-{Guid.NewGuid():N}");
-                try
+                if (Directory.Exists(destination))
                 {
-                    await using (var file = File.Create(temp))
-                    {
-                        await client.Skills.DownloadVersionContentAsync(skill.SkillId, version.Version, file, ct);
-                    }
-
-                    if (Directory.Exists(destination))
-                    {
-                        Directory.Delete(destination, recursive: true);
-                    }
-
-                    Directory.CreateDirectory(destination, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-                    _installed.Add(destination);
-                    await ExtractAsync(temp, destination, ct);
-                    log.Info("downloaded skill", ("skill_id", skill.SkillId), ("version", version.Version), ("dest", destination));
+                    Directory.Delete(destination, recursive: true);
                 }
-                finally
-                {
-                    File.Delete(temp);
-                }
+
+                Directory.CreateDirectory(destination, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+                _installed.Add(destination);
+                await ExtractAsync(archive, destination, ct);
+                log.Info(archive == temp ? "downloaded skill" : "installed staged skill", ("skill_id", skill.SkillId), ("version", number), ("dest", destination));
             }
             catch (Exception ex) when (ex is ManagedAgentsException or IOException or InvalidDataException or UnauthorizedAccessException or SkillArchiveException)
             {
                 log.Warn("failed to download skill", ("skill_id", skill.SkillId), ("error", ex.Message));
+            }
+            finally
+            {
+                // File.Delete throws when the directory is missing (no staging here): only what exists.
+                foreach (var file in new[] { temp, stagedArchive, stagedName }.Where(File.Exists))
+                {
+                    File.Delete(file);
+                }
             }
         }
     }
