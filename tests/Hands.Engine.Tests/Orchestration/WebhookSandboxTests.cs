@@ -43,6 +43,18 @@ public sealed class WebhookSandboxTests(EngineFixture engine)
             // The receiver's log names sessions, never the credentials it was given.
             var (_, logs) = await RunHandsAsync(cp, "webhook-sandbox", "--logs");
             Assert.DoesNotContain(cp.EnvironmentKey, logs, StringComparison.Ordinal);
+
+            // It holds the environment key in its own environment: nothing else in its sandbox, root included, can read it.
+            var receiver = await engine.Client.GetAsync(ReceiverName);
+            var peek = await engine.Client.Proxy(receiver).RunAsync(new RunProcessRequest
+            {
+                Command = "bash",
+                Args = ["-c", "for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q webhook; then echo \"pid ${p#/proc/}\"; tr '\\0' '\\n' < $p/environ; fi; done 2>&1"],
+            });
+            // Its /proc/PID/environ refuses even the sandbox's root (the receiver is non-dumpable).
+            Assert.Contains("Permission denied", peek.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain(cp.EnvironmentKey, peek.Stdout + peek.Stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain("ANTHROPIC_WEBHOOK_SIGNING_KEY", peek.Stdout + peek.Stderr, StringComparison.Ordinal);
         }
         finally
         {
