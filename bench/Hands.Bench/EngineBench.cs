@@ -35,17 +35,8 @@ internal static class EngineBench
         var checkpoint = new Measurements("memory checkpoint (freeze + upper copy + CRIU --leave-running)");
         for (var i = 0; i < Math.Min(n, 15); i++)
         {
+            await FreezeAndWakeAsync(http, engine, client, server.CanonicalId, freeze, wakeFrozen);
             var start = Stopwatch.GetTimestamp();
-            await client.SuspendAsync(server.CanonicalId);
-            await client.ResumeAsync(server.CanonicalId);
-            freeze.Add(start);
-
-            await client.SuspendAsync(server.CanonicalId);
-            start = Stopwatch.GetTimestamp();
-            await GetAsync(http, engine, server.CanonicalId);
-            wakeFrozen.Add(start);
-
-            start = Stopwatch.GetTimestamp();
             await client.SuspendAsync(server.CanonicalId, hibernate: true);
             hibernate.Add(start);
             start = Stopwatch.GetTimestamp();
@@ -109,18 +100,24 @@ internal static class EngineBench
         var usernsWake = new Measurements("wake frozen sandbox via ingress, HTTP answered (--userns)");
         for (var i = 0; i < Math.Min(n, 15); i++)
         {
-            var start = Stopwatch.GetTimestamp();
-            await client.SuspendAsync(server.CanonicalId);
-            await client.ResumeAsync(server.CanonicalId);
-            usernsFreeze.Add(start);
-            await client.SuspendAsync(server.CanonicalId);
-            start = Stopwatch.GetTimestamp();
-            await GetAsync(http, engine, server.CanonicalId);
-            usernsWake.Add(start);
+            await FreezeAndWakeAsync(http, engine, client, server.CanonicalId, usernsFreeze, usernsWake);
         }
 
         return [.. new[] { (usernsCreate, create), (usernsExec, exec), (usernsFreeze, freeze), (usernsWake, wakeFrozen) }
             .Select(pair => pair.Item1.Row(string.Create(CultureInfo.InvariantCulture, $"{pair.Item1.Percentile(50) / pair.Item2.Percentile(50):0.00}x the default ({pair.Item2.Percentile(50):0.0} ms)")))];
+    }
+
+    /// <summary>One freeze + thaw, then a freeze woken by a request through the ingress; leaves the sandbox running.</summary>
+    private static async Task FreezeAndWakeAsync(HttpClient http, EngineServer engine, TensorlakeClient client, string serverId, Measurements freeze, Measurements wake)
+    {
+        var start = Stopwatch.GetTimestamp();
+        await client.SuspendAsync(serverId);
+        await client.ResumeAsync(serverId);
+        freeze.Add(start);
+        await client.SuspendAsync(serverId);
+        start = Stopwatch.GetTimestamp();
+        await GetAsync(http, engine, serverId);
+        wake.Add(start);
     }
 
     private static async Task<(Measurements Create, Measurements Exec)> CreateAndExecAsync(TensorlakeClient client, int n, string label)

@@ -20,6 +20,11 @@ public enum HandOffResult
     TimedOut,
 }
 
+/// <summary>How a hand-off ended, and the lease's last heartbeat as the orchestrator knows it (what a release must send).</summary>
+/// <param name="Result">How it ended.</param>
+/// <param name="LastHeartbeat">The echo of the orchestrator's latest successful renewal.</param>
+public readonly record struct HandOff(HandOffResult Result, string LastHeartbeat);
+
 /// <summary>
 /// Holds a claimed item's lease until the worker in the sandbox takes it over (the trap of anthropic-sdk-python #1779:
 /// a lease dropped before the worker connects leaves the session stuck in <c>requires_action</c>). The orchestrator
@@ -41,7 +46,7 @@ public sealed class LeaseHandOff(ManagedAgentsClient environmentClient, Orchestr
     }
 
     /// <summary>Renews the lease until the worker holds it, the item stops, the worker exits or time runs out.</summary>
-    public async Task<HandOffResult> HoldUntilTakenAsync(WorkItem item, string lastHeartbeat, SandboxProxyClient sandbox, string workerProcess,
+    public async Task<HandOff> HoldUntilTakenAsync(WorkItem item, string lastHeartbeat, SandboxProxyClient sandbox, string workerProcess,
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(item);
@@ -54,7 +59,7 @@ public sealed class LeaseHandOff(ManagedAgentsClient environmentClient, Orchestr
             (ended, expected) = await RenewAsync(item, expected, cancellationToken).ConfigureAwait(false);
             if (ended is { } result)
             {
-                return result;
+                return new HandOff(result, expected);
             }
 
             if (!await WorkerLauncher.IsRunningAsync(sandbox, workerProcess, cancellationToken).ConfigureAwait(false))
@@ -62,13 +67,13 @@ public sealed class LeaseHandOff(ManagedAgentsClient environmentClient, Orchestr
                 // A worker that served a whole short turn, stopped its item and exited between two renewals did take the
                 // lease. One more renewal tells it from one that never did; it needs nothing but the environment key
                 // (which cannot read the item itself: GET work is the API key's).
-                (ended, _) = await RenewAsync(item, expected, cancellationToken).ConfigureAwait(false);
-                return ended ?? HandOffResult.WorkerExited;
+                (ended, expected) = await RenewAsync(item, expected, cancellationToken).ConfigureAwait(false);
+                return new HandOff(ended ?? HandOffResult.WorkerExited, expected);
             }
 
             if (DateTimeOffset.UtcNow > deadline)
             {
-                return HandOffResult.TimedOut;
+                return new HandOff(HandOffResult.TimedOut, expected);
             }
         }
     }

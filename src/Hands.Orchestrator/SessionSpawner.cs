@@ -77,7 +77,9 @@ public sealed class SessionSpawner
             var process = await _transient.ExecuteAsync(async ct => await _launcher.StartAsync(proxy, item, ct, forkEnvironment).ConfigureAwait(false),
                 cancellationToken).ConfigureAwait(false);
             _options.Logger.LogInformation("work {Work} session {Session}: worker started in {Sandbox} ({How})", item.Id, item.Data.Id, name, acquired);
-            var handOff = await _lease.HoldUntilTakenAsync(item, lastBeat, proxy, process, cancellationToken).ConfigureAwait(false);
+            var (handOff, renewed) = await _lease.HoldUntilTakenAsync(item, lastBeat, proxy, process, cancellationToken).ConfigureAwait(false);
+            // A release must carry the latest renewal's echo, or it is refused and the item waits out its whole TTL.
+            lastBeat = renewed;
             if (handOff is HandOffResult.HandedOff or HandOffResult.ItemStopped)
             {
                 _failures.TryRemove(item.Id, out _);

@@ -42,47 +42,32 @@ public sealed class DiskLimitsTests(EngineFixture engine)
     [Fact]
     public async Task Sandboxes_that_fill_the_data_volume_get_507_and_the_engine_loses_nothing()
     {
-        var data = Path.Combine(Path.GetTempPath(), "hands-engine-volume-" + Guid.NewGuid().ToString("N")[..8]);
-        var server = await EngineFixture.StartEngineAsync(data, o => o.VolumeMb = 256);
-        using var client = EngineFixture.NewClient(server);
-        try
-        {
-            var hostFreeBefore = new DriveInfo(data).AvailableFreeSpace;
-            var filler = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Resources = new SandboxResources { DiskMb = 1024 } });
-            var bystander = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = "bystander" });
+        await using var own = await OwnEngine.StartAsync("hands-engine-volume", o => o.VolumeMb = 256);
+        var (server, client, data) = (own.Server, own.Client, own.DataDirectory);
+        var hostFreeBefore = new DriveInfo(data).AvailableFreeSpace;
+        var filler = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Resources = new SandboxResources { DiskMb = 1024 } });
+        var bystander = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = "bystander" });
 
-            // More than the whole volume: the filler's own disk (1 GiB, sparse) would take it, the volume cannot.
-            await client.Proxy(filler).RunAsync(new RunProcessRequest { Command = "sh", Args = ["-c", "head -c 400M /dev/urandom > /workspace/big.bin; sync"] });
+        // More than the whole volume: the filler's own disk (1 GiB, sparse) would take it, the volume cannot.
+        await client.Proxy(filler).RunAsync(new RunProcessRequest { Command = "sh", Args = ["-c", "head -c 400M /dev/urandom > /workspace/big.bin; sync"] });
 
-            Assert.True(server.VolumeFreeBytes < 16L << 20, $"the volume still has {server.VolumeFreeBytes >> 20} MiB free");
-            var create = await Assert.ThrowsAsync<TensorlakeException>(() => client.CreateAsync(new CreateSandboxRequest { Image = "host" }));
-            Assert.Equal(507, create.Status);
-            var snapshot = await Assert.ThrowsAsync<TensorlakeException>(() => client.SnapshotAsync(bystander.CanonicalId));
-            Assert.Equal(507, snapshot.Status);
+        Assert.True(server.VolumeFreeBytes < 16L << 20, $"the volume still has {server.VolumeFreeBytes >> 20} MiB free");
+        var create = await Assert.ThrowsAsync<TensorlakeException>(() => client.CreateAsync(new CreateSandboxRequest { Image = "host" }));
+        Assert.Equal(507, create.Status);
+        var snapshot = await Assert.ThrowsAsync<TensorlakeException>(() => client.SnapshotAsync(bystander.CanonicalId));
+        Assert.Equal(507, snapshot.Status);
 
-            // The engine's own state is outside the volume: it still records changes, and the host's disk lost nothing to the fill.
-            var renamed = await client.UpdateAsync(bystander.CanonicalId, new UpdateSandboxRequest { Name = "still-writable" });
-            Assert.Equal("still-writable", renamed.Name);
-            Assert.Equal("ok", (await client.Proxy(bystander).RunAsync(new RunProcessRequest { Command = "echo", Args = ["ok"] })).Stdout);
-            Assert.True(new DriveInfo(data).AvailableFreeSpace > hostFreeBefore - (64L << 20), "the fill reached the host's disk");
+        // The engine's own state is outside the volume: it still records changes, and the host's disk lost nothing to the fill.
+        var renamed = await client.UpdateAsync(bystander.CanonicalId, new UpdateSandboxRequest { Name = "still-writable" });
+        Assert.Equal("still-writable", renamed.Name);
+        Assert.Equal("ok", (await client.Proxy(bystander).RunAsync(new RunProcessRequest { Command = "echo", Args = ["ok"] })).Stdout);
+        Assert.True(new DriveInfo(data).AvailableFreeSpace > hostFreeBefore - (64L << 20), "the fill reached the host's disk");
 
-            // Deleting the filler gives its room back.
-            await client.DeleteAsync(filler.CanonicalId);
-            var after = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
-            Assert.Equal(SandboxStatus.Running, (await client.GetAsync(after.CanonicalId)).Status);
-            await client.DeleteAsync(after.CanonicalId);
-            await client.DeleteAsync(bystander.CanonicalId);
-        }
-        finally
-        {
-            await foreach (var sandbox in client.ListAllAsync(SandboxStatus.Running))
-            {
-                await client.DeleteAsync(sandbox.CanonicalId);
-            }
-
-            await server.DisposeAsync();
-            Leftovers.AssertNone(data);
-            Directory.Delete(data, recursive: true);
-        }
+        // Deleting the filler gives its room back.
+        await client.DeleteAsync(filler.CanonicalId);
+        var after = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
+        Assert.Equal(SandboxStatus.Running, (await client.GetAsync(after.CanonicalId)).Status);
+        await client.DeleteAsync(after.CanonicalId);
+        await client.DeleteAsync(bystander.CanonicalId);
     }
 }
