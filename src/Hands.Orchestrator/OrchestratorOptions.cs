@@ -64,6 +64,15 @@ public sealed class OrchestratorOptions
     /// </summary>
     public WorkerForkAccess ForkAccess { get; init; }
 
+    /// <summary>
+    /// <c>HANDS_WORKER_API_ROUTES=session</c>: a session's sandbox may send the Managed Agents API only the six requests
+    /// its worker needs for its own session and work item (the minimal list of <c>reference/drift-2026-11.md</c>),
+    /// enforced by the local engine at the host-port forward that carries the API (<c>host_port_routes</c>). Off by
+    /// default: the sessions token is scoped to its session by the API already; this is defense in depth, and only the
+    /// local engine can enforce it.
+    /// </summary>
+    public bool RestrictWorkerApiRoutes { get; init; }
+
     /// <summary>Most sessions being spun up at once (the reference orchestrator does one at a time).</summary>
     public int MaxConcurrentSpawns { get; init; } = 16;
 

@@ -74,6 +74,10 @@ public sealed class SessionSpawner
             var proxy = _provider.Proxy(sandbox);
             var forkEnvironment = await ForkEnvironmentAsync(sandbox, cancellationToken).ConfigureAwait(false);
             await _skills.StageAsync(proxy, item.Data.Id, cancellationToken).ConfigureAwait(false);
+            if (_options.RestrictWorkerApiRoutes)
+            {
+                await RestrictApiRoutesAsync(sandbox.CanonicalId, item, cancellationToken).ConfigureAwait(false);
+            }
             var process = await _transient.ExecuteAsync(async ct => await _launcher.StartAsync(proxy, item, ct, forkEnvironment).ConfigureAwait(false),
                 cancellationToken).ConfigureAwait(false);
             _options.Logger.LogInformation("work {Work} session {Session}: worker started in {Sandbox} ({How})", item.Id, item.Data.Id, name, acquired);
@@ -102,6 +106,36 @@ public sealed class SessionSpawner
         {
             return await FailAsync(item, lastBeat, name, ex.Message, watch, how, null, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Lets the sandbox send the API only what this item's worker needs (the six routes of a self-hosted worker), at the
+    /// engine's host-port forward; set before each worker starts, since a session's sandbox outlives a work item.
+    /// </summary>
+    private async Task RestrictApiRoutesAsync(string sandboxId, WorkItem item, CancellationToken cancellationToken)
+    {
+        var api = _options.EffectiveWorkerBaseUrl;
+        if (!string.Equals(api.Host, WorkerUrls.HostName, StringComparison.OrdinalIgnoreCase))
+        {
+            throw new OrchestratorException($"HANDS_WORKER_API_ROUTES=session is enforced at the local engine's host-port forward, but workers reach the API at {api}, which no forward carries");
+        }
+
+        var (session, environment, work) = (item.Data.Id, item.EnvironmentId, item.Id);
+        await _transient.ExecuteAsync(async ct => await _provider.UpdateAsync(sandboxId, new UpdateSandboxRequest
+        {
+            HostPortRoutes = new()
+            {
+                [api.Port] =
+                [
+                    $"GET /v1/sessions/{session}",
+                    $"GET /v1/sessions/{session}/events",
+                    $"GET /v1/sessions/{session}/events/stream",
+                    $"POST /v1/sessions/{session}/events",
+                    $"POST /v1/environments/{environment}/work/{work}/heartbeat",
+                    $"POST /v1/environments/{environment}/work/{work}/stop",
+                ],
+            },
+        }, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<SpawnOutcome> FailAsync(WorkItem item, string? lastBeat, string name, string why, Stopwatch watch, SandboxAcquisition? how,

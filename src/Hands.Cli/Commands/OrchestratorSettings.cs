@@ -36,6 +36,12 @@ internal static class OrchestratorSettings
         WorkerMaxIdle = TimeSpan.FromSeconds(Settings.Int("RUNNER_MAX_IDLE_SECONDS", 300, 1, 86400)),
         ResumeSuspendedSessions = Settings.Bool("RESUME_SUSPENDED_SESSIONS", false),
         ForkAccess = ForkAccess(),
+        RestrictWorkerApiRoutes = Settings.Get("HANDS_WORKER_API_ROUTES")?.ToLowerInvariant() switch
+        {
+            null or "" or "any" => false,
+            "session" => true,
+            var other => throw new CliException($"HANDS_WORKER_API_ROUTES: '{other}' is not 'any' (default) or 'session'."),
+        },
         MaxConcurrentSpawns = parse.GetValue(Concurrency) is { } k ? Math.Max(1, k) : Settings.Int("HANDS_MAX_CONCURRENT_SPAWNS", 16, 1, 1024),
         Logger = logger,
     };

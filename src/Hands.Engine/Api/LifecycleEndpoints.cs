@@ -215,7 +215,7 @@ internal static class LifecycleEndpoints
         var body = await ReadAsync(ctx, SandboxesJsonContext.Default.DictionaryStringJsonElement).ConfigureAwait(false);
         if (body.Count == 0)
         {
-            throw new EngineException(400, "the update is empty; send at least one of name, exposed_ports, allow_unauthenticated_access, network");
+            throw new EngineException(400, "the update is empty; send at least one of name, exposed_ports, allow_unauthenticated_access, network, host_port_routes");
         }
 
         string? name = body.TryGetValue("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;
@@ -236,7 +236,16 @@ internal static class LifecycleEndpoints
             policy = net.Deserialize(SandboxesJsonContext.Default.NetworkPolicy) ?? throw new EngineException(400, "network must be an object or null");
         }
 
-        return new SandboxPatch(name, allow, ports, networkSet, policy);
+        var routesSet = body.TryGetValue("host_port_routes", out var r);
+        Dictionary<string, List<string>>? routes = null;
+        if (routesSet && r.ValueKind != JsonValueKind.Null)
+        {
+            routes = r.ValueKind == JsonValueKind.Object && r.EnumerateObject().All(port => port.Value.ValueKind == JsonValueKind.Array && port.Value.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String))
+                ? r.EnumerateObject().ToDictionary(port => port.Name, port => port.Value.EnumerateArray().Select(e => e.GetString()!).ToList())
+                : throw new EngineException(400, "host_port_routes must be an object of host port → list of 'METHOD /path', or null");
+        }
+
+        return new SandboxPatch(name, allow, ports, networkSet, policy, routesSet, routes);
     }
 
     private static async Task<T> ReadAsync<T>(HttpContext ctx, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> type)

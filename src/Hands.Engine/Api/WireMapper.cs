@@ -61,6 +61,10 @@ internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint, str
             ["routing_hint"] = null,
             ["allow_unauthenticated_access"] = record.AllowUnauthenticatedAccess,
             ["exposed_ports"] = new JsonArray([.. record.ExposedPorts.Select(p => (JsonNode)p)]),
+            // Engine extension: the HTTP allow-list per forwarded host port (absent when none).
+            ["host_port_routes"] = record.HostPortRoutes is { } routes
+                ? new JsonObject(routes.Select(r => KeyValuePair.Create(r.Key, (JsonNode?)new JsonArray([.. r.Value.Select(v => (JsonNode)v)]))))
+                : null,
             ["ingress_endpoint"] = IngressEndpoint,
             ["sandbox_url"] = record.IsAlive ? SandboxUrl : null,
             ["file_systems"] = new JsonArray(),

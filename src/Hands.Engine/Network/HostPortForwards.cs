@@ -12,7 +12,10 @@ namespace Hands.Engine.Network;
 /// name <see cref="HostName"/> resolves to that gateway. Nothing else on the host is reachable, the host's own
 /// networking is not changed, and the listeners live exactly as long as the sandbox's network.
 /// </summary>
-internal sealed class HostPortForwards(IReadOnlyList<int> ports, ILogger logger) : IAsyncDisposable
+/// <param name="ports">The host ports forwarded.</param>
+/// <param name="routesOf">The HTTP allow-list of a sandbox (by slot) for a port, or null to pipe bytes unfiltered.</param>
+/// <param name="logger">Where ended forwards are noted.</param>
+internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, IReadOnlyCollection<string>?> routesOf, ILogger logger) : IAsyncDisposable
 {
     /// <summary>The name a sandbox uses for the host (written to its <c>/etc/hosts</c>).</summary>
     public const string HostName = "host.hands.internal";
@@ -29,7 +32,7 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, ILogger logger)
             return;
         }
 
-        _bySlot.GetOrAdd(slot.Index, _ => [.. ports.Select(p => new TcpAcceptLoop(new IPEndPoint(slot.HostAddress, p), (client, ct) => ServeAsync(client, p, ct)))]);
+        _bySlot.GetOrAdd(slot.Index, _ => [.. ports.Select(p => new TcpAcceptLoop(new IPEndPoint(slot.HostAddress, p), (client, ct) => ServeAsync(client, slot.Index, p, ct)))]);
     }
 
     public async Task CloseAsync(NetworkSlot slot)
@@ -51,8 +54,8 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, ILogger logger)
         }
     }
 
-    /// <summary>Pipes one connection from a sandbox to the same port on the host's loopback.</summary>
-    private async Task ServeAsync(TcpClient client, int hostPort, CancellationToken cancellationToken)
+    /// <summary>Pipes one connection from a sandbox to the same port on the host's loopback (through its route gate, if it has one).</summary>
+    private async Task ServeAsync(TcpClient client, int slotIndex, int hostPort, CancellationToken cancellationToken)
     {
         using (client)
         {
@@ -60,6 +63,12 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, ILogger logger)
             {
                 using var upstream = new TcpClient();
                 await upstream.ConnectAsync(IPAddress.Loopback, hostPort, cancellationToken).ConfigureAwait(false);
+                // Read at accept time, so a PATCH of the list applies to the next connection.
+                if (routesOf(slotIndex, hostPort) is { } routes && !await HttpRouteGate.AdmitAsync(client.GetStream(), upstream.GetStream(), routes, cancellationToken).ConfigureAwait(false))
+                {
+                    return;
+                }
+
                 await TcpPipe.BothWaysAsync(client, upstream, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)

@@ -21,7 +21,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(20);
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new();
-    private readonly HostPortForwards _hostPorts = new(options.HostPorts, logger);
+    private readonly HostPortForwards _hostPorts = new(options.HostPorts,
+        (slot, port) => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot)?.HostPortRoutes?.GetValueOrDefault(port.ToString(CultureInfo.InvariantCulture)), logger);
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
     public bool CriuAvailable => binaries.Criu is not null;
@@ -462,6 +463,24 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 record.AllowUnauthenticatedAccess = allow;
             }
 
+            if (patch.HostPortRoutesSet)
+            {
+                foreach (var (port, routes) in patch.HostPortRoutes ?? [])
+                {
+                    if (!int.TryParse(port, CultureInfo.InvariantCulture, out var number) || !_hostPorts.Ports.Contains(number))
+                    {
+                        throw new EngineException(400, $"host_port_routes: {port} is not a host port this engine forwards ({string.Join(", ", _hostPorts.Ports)})");
+                    }
+
+                    if (routes.FirstOrDefault(r => !HttpRouteGate.IsValidRoute(r)) is { } bad)
+                    {
+                        throw new EngineException(400, $"host_port_routes: '{bad}' is not 'METHOD /path' (GET, POST, PUT, PATCH, DELETE or HEAD; a plain path: no %, .., // or query)");
+                    }
+                }
+
+                record.HostPortRoutes = patch.HostPortRoutes;
+            }
+
             if (patch.NetworkSet)
             {
                 var paths = PathsOf(record.Id);
@@ -537,4 +556,5 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 }
 
 /// <summary>A parsed PATCH body; <see cref="NetworkSet"/> tells "network": null (clear) from an absent key (keep).</summary>
-internal sealed record SandboxPatch(string? Name, bool? AllowUnauthenticatedAccess, List<int>? ExposedPorts, bool NetworkSet, NetworkPolicy? Network);
+internal sealed record SandboxPatch(string? Name, bool? AllowUnauthenticatedAccess, List<int>? ExposedPorts, bool NetworkSet, NetworkPolicy? Network,
+    bool HostPortRoutesSet = false, Dictionary<string, List<string>>? HostPortRoutes = null);

@@ -42,6 +42,12 @@ public sealed class SandboxRecord
     public long? TerminatedAt { get; set; }
     public string? TerminationReason { get; set; }
     public string? ErrorDetails { get; set; }
+    /// <summary>
+    /// Engine extension: per forwarded host port (as a string key), the only HTTP requests (<c>METHOD /path</c>) the
+    /// sandbox may send there; null or a missing port pipes bytes unfiltered (<see cref="Network.HttpRouteGate"/>).
+    /// </summary>
+    public Dictionary<string, List<string>>? HostPortRoutes { get; set; }
+
     /// <summary>The only credential the sandbox's daemon answers (<see cref="Sandboxes.SandboxDaemonClient"/>); host-side only.</summary>
     public string DaemonToken { get; set; } = "";
 

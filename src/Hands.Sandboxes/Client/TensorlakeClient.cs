@@ -121,6 +121,23 @@ public sealed class TensorlakeClient : IDisposable
                 JsonSerializer.Serialize(w, update.ExposedPorts.Distinct().Order().ToList(), SandboxesJsonContext.Default.ListInt32);
             }
 
+            if (update.HostPortRoutes is { } routes)
+            {
+                w.WriteStartObject("host_port_routes");
+                foreach (var (port, allowed) in routes)
+                {
+                    w.WriteStartArray(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+                    foreach (var route in allowed)
+                    {
+                        w.WriteStringValue(route);
+                    }
+
+                    w.WriteEndArray();
+                }
+
+                w.WriteEndObject();
+            }
+
             if (update.ClearNetwork)
             {
                 w.WriteNull("network");

@@ -132,6 +132,11 @@ public sealed class UpdateSandboxRequest
     public List<int>? ExposedPorts { get; set; }
     public NetworkPolicy? Network { get; set; }
     public bool ClearNetwork { get; set; }
+    /// <summary>
+    /// Local engine extension: per forwarded host port, the only HTTP requests (<c>"METHOD /path"</c>) the sandbox may
+    /// send there; replaces the whole map. Tensorlake's cloud has no host forwards and ignores it.
+    /// </summary>
+    public Dictionary<int, List<string>>? HostPortRoutes { get; set; }
 }
 
 /// <summary>Epoch timestamps in seconds, milliseconds or microseconds, told apart by magnitude (as the SDK does).</summary>

@@ -81,6 +81,7 @@ internal sealed class LocalControlPlane : IAsyncDisposable
             WorkerMaxIdle = builder.WorkerMaxIdle,
             ResumeSuspendedSessions = builder.Resume,
             ForkAccess = builder.ForkAccess,
+            RestrictWorkerApiRoutes = builder.RestrictApiRoutes,
             MaxConcurrentSpawns = builder.Concurrency,
             HandOffTimeout = TimeSpan.FromSeconds(30),
         };
@@ -144,4 +145,5 @@ internal sealed class OrchestratorOptionsBuilder
     public bool Resume { get; set; }
     public int Concurrency { get; set; } = 8;
     public WorkerForkAccess ForkAccess { get; set; }
+    public bool RestrictApiRoutes { get; set; }
 }

@@ -113,4 +113,38 @@ public sealed class SessionCredentialTests(EngineFixture engine)
             await engine.DeleteQuietlyAsync(SandboxNames.ForSession(session));
         }
     }
+
+    [Fact]
+    public async Task With_session_routes_the_sandbox_reaches_the_api_only_for_its_own_session()
+    {
+        var api = $"http://{WorkerUrls.HostName}:{engine.ControlPlanePort}";
+        var scenario = new JsonObject
+        {
+            ["turns"] = new JsonArray(new JsonObject
+            {
+                ["steps"] = new JsonArray(
+                    new JsonObject { ["tool"] = "bash", ["input"] = new JsonObject { ["command"] = $"curl -s {api}/v1/environments; echo; curl -s {api}/v1/sessions" } },
+                    new JsonObject { ["message"] = "tried" }),
+            }),
+        };
+        await using var cp = await LocalControlPlane.StartAsync(engine, "reach", scenario.ToJsonString());
+        await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options(b => b.RestrictApiRoutes = true));
+        using var stop = new CancellationTokenSource();
+        var polling = orchestrator.RunPollingAsync(999, stop.Token);
+        var session = await cp.CreateSessionAsync();
+        try
+        {
+            // The worker's own six routes pass: the turn completes.
+            Assert.Equal("end_turn", await cp.RunTurnAsync(session, "look around"));
+            // Anything else is refused at the engine's forward, before the control plane sees it.
+            var result = (await cp.ToolResultsAsync(session)).Single();
+            Assert.Equal(2, result.Split("is not on this sandbox's allow-list", StringSplitOptions.None).Length - 1);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await polling;
+            await engine.DeleteQuietlyAsync(SandboxNames.ForSession(session));
+        }
+    }
 }
