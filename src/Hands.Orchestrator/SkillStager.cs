@@ -23,6 +23,17 @@ public sealed class SkillStager(ManagedAgentsClient environmentClient, ILogger l
     {
         ArgumentNullException.ThrowIfNull(sandbox);
         var session = await environmentClient.Sessions.GetAsync(sessionId, cancellationToken).ConfigureAwait(false);
+        // Whatever an earlier item's code left there goes first: the worker must find only what is staged now.
+        var reset = await sandbox.RunAsync(new Hands.Sandboxes.Models.RunProcessRequest
+        {
+            Command = "/bin/sh",
+            Args = ["-c", $"rm -rf '{StagedSkills.Directory}' && mkdir -m 700 '{StagedSkills.Directory}'"],
+        }, cancellationToken).ConfigureAwait(false);
+        if (reset.ExitCode != 0)
+        {
+            throw new OrchestratorException($"session {sessionId}: the skills staging directory could not be reset: {reset.Stderr.Trim()}");
+        }
+
         var staged = 0;
         foreach (var skill in session.Agent.Skills)
         {

@@ -34,12 +34,19 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
         ArgumentNullException.ThrowIfNull(sandbox);
         ArgumentNullException.ThrowIfNull(item);
         var name = ProcessName(item.Id);
-        if (await IsRunningAsync(sandbox, name, cancellationToken).ConfigureAwait(false))
+        var secret = SessionOnlySecret(item);
+        if (await RunningAsync(sandbox, name, cancellationToken).ConfigureAwait(false) is { } running)
         {
+            // A duplicate delivery, or a retry of a start whose answer was lost: stdin still open means the secret never
+            // got there (it is closed right after it is written), so it is written now.
+            if (running.StdinWritable)
+            {
+                await HandOverSecretAsync(sandbox, running.Pid.ToString(CultureInfo.InvariantCulture), secret, cancellationToken).ConfigureAwait(false);
+            }
+
             return name;
         }
 
-        var secret = SessionOnlySecret(item);
         var env = new Dictionary<string, string>
         {
             ["ANTHROPIC_ENVIRONMENT_ID"] = options.EnvironmentId,
@@ -65,7 +72,12 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
         // By pid, not name: the name resolves to the newest process of that name. A worker whose secret did not get
         // through is killed, so a retry starts a new one rather than finding this one running and waiting on it; one
         // whose sender died right here gives up after 60 s by itself.
-        var pid = started.Pid.ToString(CultureInfo.InvariantCulture);
+        await HandOverSecretAsync(sandbox, started.Pid.ToString(CultureInfo.InvariantCulture), secret, cancellationToken).ConfigureAwait(false);
+        return name;
+    }
+
+    private static async Task HandOverSecretAsync(SandboxProxyClient sandbox, string pid, string secret, CancellationToken cancellationToken)
+    {
         try
         {
             await sandbox.WriteStdinAsync(pid, System.Text.Encoding.UTF8.GetBytes(secret), cancellationToken).ConfigureAwait(false);
@@ -84,8 +96,6 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
 
             throw;
         }
-
-        return name;
     }
 
     /// <summary>
@@ -105,16 +115,21 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
     }
 
     /// <summary>True while the named worker process runs.</summary>
-    public static async Task<bool> IsRunningAsync(SandboxProxyClient sandbox, string name, CancellationToken cancellationToken)
+    public static async Task<bool> IsRunningAsync(SandboxProxyClient sandbox, string name, CancellationToken cancellationToken) =>
+        await RunningAsync(sandbox, name, cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>The named worker process while it runs, else null.</summary>
+    private static async Task<ProcessInfo?> RunningAsync(SandboxProxyClient sandbox, string name, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(sandbox);
         try
         {
-            return (await sandbox.GetProcessAsync(name, cancellationToken).ConfigureAwait(false)).Status == "running";
+            var process = await sandbox.GetProcessAsync(name, cancellationToken).ConfigureAwait(false);
+            return process.Status == "running" ? process : null;
         }
         catch (TensorlakeException ex) when (ex.IsNotFound)
         {
-            return false;
+            return null;
         }
     }
 }

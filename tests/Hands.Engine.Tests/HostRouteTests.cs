@@ -57,14 +57,40 @@ public sealed class HostRouteTests(EngineFixture engine)
             Assert.False(refused.Stdout.Contains("served", StringComparison.Ordinal), $"{what} got through: {refused.Stdout}");
         }
 
+        // Smuggling: a bare LF ends the head for Kestrel, not for a CRLF-only reader; chunked bodies carry requests in them.
+        foreach (var (what, raw) in new[]
+        {
+            ("a head ended with bare LFs", "GET /v1/sessions/mine HTTP/1.1\\r\\nHost: h\\n\\nGET /v1/sessions/other HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n"),
+            ("a chunked body", "POST /v1/sessions/mine/events HTTP/1.1\\r\\nHost: h\\r\\nTransfer-Encoding: chunked\\r\\n\\r\\n0\\r\\n\\r\\nGET /v1/sessions/other HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n"),
+            ("a folded header", "GET /v1/sessions/mine HTTP/1.1\\r\\nHost: h\\r\\n Connection: keep-alive\\r\\n\\r\\n"),
+        })
+        {
+            var smuggled = await sandbox.RunAsync(RawRequest(port, raw));
+            Assert.False(smuggled.Stdout.Contains("served", StringComparison.Ordinal), $"{what} got through: {smuggled.Stdout}");
+        }
+
         // Two requests in one write, read until the server closes: the allowed one is served, the one behind it never reaches the server.
-        var pipelined = await sandbox.RunAsync(
-            $"python3 -c \"import socket;s=socket.create_connection(('{Network.HostPortForwards.HostName}',{port}));" +
-            "s.sendall(b'GET /v1/sessions/mine HTTP/1.1\\r\\nHost: h\\r\\n\\r\\nGET /v1/sessions/other HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n');" +
-            "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())\"");
+        var pipelined = await sandbox.RunAsync(RawRequest(port, "GET /v1/sessions/mine HTTP/1.1\\r\\nHost: h\\r\\n\\r\\nGET /v1/sessions/other HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n"));
         Assert.Contains("served /v1/sessions/mine", pipelined.Stdout, StringComparison.Ordinal);
         Assert.Equal(["GET /v1/sessions/mine", "POST /v1/sessions/mine/events", "GET /v1/sessions/mine"], seen.ToArray());
 
+        // A sandbox made from this one's snapshot keeps its list.
+        var snapshot = await engine.Client.SnapshotAsync(sandbox.Id, SnapshotType.Filesystem);
+        try
+        {
+            await using var copy = await engine.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId });
+            Assert.DoesNotContain("served", (await copy.RunAsync($"curl -s {url}/v1/sessions/other")).Stdout, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await engine.Client.DeleteSnapshotAsync(snapshot.SnapshotId);
+        }
+
         await host.StopAsync();
     }
+
+    /// <summary>A script that sends <paramref name="raw"/> (Python bytes-literal escapes) in one write and prints all that comes back until the server closes.</summary>
+    private static string RawRequest(int port, string raw) =>
+        $"python3 -c \"import socket;s=socket.create_connection(('{Network.HostPortForwards.HostName}',{port}));s.sendall(b'{raw}');" +
+        "print(b''.join(iter(lambda: s.recv(65536), b'')).decode())\"";
 }

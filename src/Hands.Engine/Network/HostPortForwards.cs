@@ -61,14 +61,20 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, 
         {
             try
             {
-                using var upstream = new TcpClient();
-                await upstream.ConnectAsync(IPAddress.Loopback, hostPort, cancellationToken).ConfigureAwait(false);
                 // Read at accept time, so a PATCH of the list applies to the next connection.
-                if (routesOf(slotIndex, hostPort) is { } routes && !await HttpRouteGate.AdmitAsync(client.GetStream(), upstream.GetStream(), routes, cancellationToken).ConfigureAwait(false))
+                if (routesOf(slotIndex, hostPort) is { } routes)
                 {
+                    await HttpRouteGate.ServeAsync(client.GetStream(), routes, async ct =>
+                    {
+                        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                        await socket.ConnectAsync(IPAddress.Loopback, hostPort, ct).ConfigureAwait(false);
+                        return new NetworkStream(socket, ownsSocket: true);
+                    }, cancellationToken).ConfigureAwait(false);
                     return;
                 }
 
+                using var upstream = new TcpClient();
+                await upstream.ConnectAsync(IPAddress.Loopback, hostPort, cancellationToken).ConfigureAwait(false);
                 await TcpPipe.BothWaysAsync(client, upstream, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is SocketException or IOException or OperationCanceledException)

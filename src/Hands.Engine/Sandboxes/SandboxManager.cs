@@ -21,8 +21,11 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(20);
 
     private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new();
+    // A slot with no live sandbox (a race with its deletion) gets an empty list: refused, never an open pipe.
     private readonly HostPortForwards _hostPorts = new(options.HostPorts,
-        (slot, port) => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot)?.HostPortRoutes?.GetValueOrDefault(port.ToString(CultureInfo.InvariantCulture)), logger);
+        (slot, port) => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner
+            ? owner.HostPortRoutes?.GetValueOrDefault(port.ToString(CultureInfo.InvariantCulture))
+            : [], logger);
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
     public bool CriuAvailable => binaries.Criu is not null;
@@ -154,8 +157,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 // A fork key's children live no longer than their parent may idle.
                 TimeoutSecs = forkedBy is not null ? store.Sandbox(forkedBy)?.TimeoutSecs ?? 600 : request.TimeoutSecs ?? 600,
                 Entrypoint = isMemoryRestore ? null : request.Entrypoint ?? snapshot?.Entrypoint,
-                // A fork keeps its parent's egress policy unless the request names one.
+                // A fork keeps its parent's egress policy unless the request names one, and always its API allow-list.
                 Network = request.Network ?? (snapshot is null ? null : store.Sandbox(snapshot.SandboxId)?.Network),
+                HostPortRoutes = (snapshot is null ? null : store.Sandbox(snapshot.SandboxId)?.HostPortRoutes)
+                    ?? (forkedBy is null ? null : store.Sandbox(forkedBy)?.HostPortRoutes),
                 ParentId = snapshot?.SandboxId,
                 ForkedBy = forkedBy,
                 ExposedPorts = NormalizePorts(request.ExposedPorts ?? snapshot?.ExposedPorts ?? []),

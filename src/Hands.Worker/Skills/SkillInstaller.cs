@@ -32,7 +32,7 @@ public sealed class SkillInstaller(ManagedAgentsClient client, string workdir, W
             try
             {
                 string label, number, archive;
-                if (File.Exists(stagedArchive) && File.Exists(stagedName))
+                if (IsPlainFile(stagedArchive) && IsPlainFile(stagedName))
                 {
                     // Staged by the orchestrator: a sessions token cannot download skills.
                     var lines = await File.ReadAllLinesAsync(stagedName, ct);
@@ -52,7 +52,7 @@ public sealed class SkillInstaller(ManagedAgentsClient client, string workdir, W
                 var name = Path.GetFileName(label.Trim());
                 if (name is "" or "." or "..")
                 {
-                    name = skill.SkillId;
+                    name = Path.GetFileName(skill.SkillId) is { Length: > 0 } id && id is not ("." or "..") ? id : "skill";
                 }
 
                 var destination = Path.Combine(workdir, "skills", name);
@@ -80,6 +80,9 @@ public sealed class SkillInstaller(ManagedAgentsClient client, string workdir, W
             }
         }
     }
+
+    /// <summary>A regular file, not a link someone planted at a staged path.</summary>
+    private static bool IsPlainFile(string path) => File.Exists(path) && new FileInfo(path).LinkTarget is null;
 
     public void RemoveInstalled()
     {
