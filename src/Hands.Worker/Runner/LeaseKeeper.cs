@@ -10,6 +10,11 @@ namespace Hands.Worker.Runner;
 /// (and <see cref="Ended"/> fires) on <c>stopping</c>/<c>stopped</c>, <c>lease_extended:false</c>, a 412 or another
 /// fatal 4xx, or when no beat has succeeded for longer than the TTL. <see cref="Lost"/> says whether someone else may
 /// hold the lease now (412, or assumed lost), in which case the worker must not post stop.
+/// <para>
+/// After a failed beat the next one does not wait a whole interval: it is retried after 0.5 s, 1 s, 2 s, ... (never
+/// longer than the interval), so an outage of a few seconds that spans one beat (an engine restart, a network blip)
+/// does not run the lease out.
+/// </para>
 /// </summary>
 public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId, string workId, WorkerLog log, TimeProvider? time = null)
 {
@@ -38,6 +43,7 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
         var expected = WorkOperations.NoHeartbeat;
         var interval = DefaultInterval;
         var lastSuccess = _time.GetUtcNow();
+        var failures = 0;
         using var sleep = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _ended.Token);
         try
         {
@@ -47,6 +53,7 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
                 {
                     var beat = await client.Work.HeartbeatAsync(environmentId, workId, expected, timeout: interval, cancellationToken: cancellationToken);
                     lastSuccess = _time.GetUtcNow();
+                    failures = 0;
                     Beats++;
                     expected = beat.LastHeartbeat ?? expected;
                     if (beat.TtlSeconds > 0)
@@ -93,10 +100,11 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
                         break;
                     }
 
-                    log.Warn("transient heartbeat failure", ("work_id", workId), ("error", ex.ErrorMessage));
+                    failures++;
+                    log.Warn("transient heartbeat failure", ("work_id", workId), ("error", ex.ErrorMessage), ("attempt", failures));
                 }
 
-                await Task.Delay(interval, _time, sleep.Token);
+                await Task.Delay(failures == 0 ? interval : RetryDelay(failures, interval), _time, sleep.Token);
             }
         }
         catch (OperationCanceledException)
@@ -108,6 +116,10 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
             _first.TrySetResult(false);
         }
     }
+
+    /// <summary>0.5 s doubled per failure in a row, at most <paramref name="interval"/>.</summary>
+    internal static TimeSpan RetryDelay(int failures, TimeSpan interval) =>
+        TimeSpan.FromMilliseconds(Math.Min(interval.TotalMilliseconds, 500 * Math.Pow(2, Math.Min(failures - 1, 16))));
 
     private void End(bool lost)
     {
