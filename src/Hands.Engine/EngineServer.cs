@@ -78,11 +78,9 @@ public sealed class EngineServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         var binaries = await EngineBinaries.ProbeAsync(options, cancellationToken).ConfigureAwait(false);
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
-        var rootOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
         foreach (var dir in new[] { "runc", "netns", "images" })
         {
-            Directory.CreateDirectory(Path.Combine(options.DataDirectory, dir), rootOnly);
-            File.SetUnixFileMode(Path.Combine(options.DataDirectory, dir), rootOnly);
+            OwnerOnlyDirectory.Ensure(Path.Combine(options.DataDirectory, dir));
         }
 
         // Sandbox roots, layers and CRIU images hold other tenants' files: root only (sandbox root may pass with --userns).

@@ -23,6 +23,12 @@ public sealed class SkillStager(ManagedAgentsClient environmentClient, ILogger l
     {
         ArgumentNullException.ThrowIfNull(sandbox);
         var session = await environmentClient.Sessions.GetAsync(sessionId, cancellationToken).ConfigureAwait(false);
+        if (session.Agent.Skills.Count == 0)
+        {
+            // Nothing to stage, and nothing there is read: the worker looks only for the agent's own skills.
+            return 0;
+        }
+
         // Whatever an earlier item's code left there goes first: the worker must find only what is staged now.
         var reset = await sandbox.RunAsync(new Hands.Sandboxes.Models.RunProcessRequest
         {

@@ -19,6 +19,19 @@ internal static class OrchestratorSettings
 
     public static readonly Option<string?> Image = new("--image") { Description = "Image of session sandboxes (default: $SANDBOX_IMAGE_NAME, else the provider's)" };
 
+    /// <summary>
+    /// For the commands that hold an environment's credentials (poll, webhook, the receiver in its sandbox): non-dumpable
+    /// before they are read, so nothing of the same user — the receiver's sandbox root included, which has no
+    /// <c>CAP_SYS_PTRACE</c> — reads them out of <c>/proc</c>.
+    /// </summary>
+    public static void BecomeNonDumpable()
+    {
+        if (OperatingSystem.IsLinux() && !Hands.Worker.Hosting.ProcessHardening.TryBecomeNonDumpable(out var errno))
+        {
+            throw new CliException($"could not make this process non-dumpable (errno {errno}); refusing to hold the environment's credentials");
+        }
+    }
+
     public static void AddTo(Command command)
     {
         command.Options.Add(Concurrency);

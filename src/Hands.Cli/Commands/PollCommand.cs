@@ -17,7 +17,7 @@ internal static class PollCommand
         OrchestratorSettings.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            CredentialHolder.BecomeNonDumpable();
+            OrchestratorSettings.BecomeNonDumpable();
             using var logging = OrchestratorSettings.ConsoleLogging();
             var logger = logging.CreateLogger("hands.poll");
             var options = OrchestratorSettings.Build(parse, logger);

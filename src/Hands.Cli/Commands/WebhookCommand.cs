@@ -18,7 +18,7 @@ internal static class WebhookCommand
         OrchestratorSettings.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            CredentialHolder.BecomeNonDumpable();
+            OrchestratorSettings.BecomeNonDumpable();
             using var logging = OrchestratorSettings.ConsoleLogging();
             var logger = logging.CreateLogger("hands.webhook");
             var options = OrchestratorSettings.Build(parse, logger);

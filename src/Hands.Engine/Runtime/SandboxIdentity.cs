@@ -10,8 +10,10 @@ namespace Hands.Engine.Runtime;
 /// <para>
 /// Decision: one range shared by all sandboxes, as Docker's userns-remap does, not one per sandbox. A per-sandbox range
 /// would need a re-owned copy of every image and snapshot layer per sandbox (idmapped mounts need runc 1.2; this host
-/// has 1.1.5). What a shared range gives up is small: sandboxes' files sit under the root-only data directory, so a
-/// process that got out of its own sandbox as host id <see cref="HostBase"/> still cannot reach another's.
+/// has 1.1.5). What a shared range gives up: a process that got out of its own sandbox's namespaces runs as host id
+/// <see cref="HostBase"/>, passes the data directory's group like every sandbox's root, and so can reach the other
+/// sandboxes' roots; layers, checkpoints, images, the database and the keys stay root-only, and it holds no host
+/// privilege (docs/engine.md, "User namespaces").
 /// </para>
 /// <para>
 /// Decision: the user namespace is an explicit choice, not the default, because CRIU 4.2 cannot restore a

@@ -37,7 +37,6 @@ internal sealed partial class SandboxManager
                     : $"sandbox {record.Id} is {record.Status}; only a running sandbox can be snapshotted");
             }
 
-            volume.EnsureRoomFor($"sandbox {record.Id} was not snapshotted; it runs on");
             var snapshot = new SnapshotRecord
             {
                 Id = SandboxIds.NewId('n'),
@@ -58,12 +57,12 @@ internal sealed partial class SandboxManager
             var partialLayer = layer + ".partial";
             var checkpoint = Path.Combine(CheckpointsDirectory, snapshot.Id);
             var paths = PathsOf(record.Id);
-            // The layer is a full copy of what the sandbox wrote (cp crosses filesystems): refuse early what cannot fit.
+            // The layer is a full copy of what the sandbox wrote (cp crosses filesystems): refuse early what cannot fit,
+            // keeping the volume's low-water mark free as creates do.
             var written = DirectorySize(paths.Upper);
             if (written + volume.LowWaterBytes > volume.FreeBytes)
             {
-                throw new EngineException(507, $"the snapshot did not fit in the engine's data volume ({volume.ImageFile}, {volume.FreeBytes >> 20} MiB free; sandbox {record.Id} has written {written >> 20} MiB); " +
-                    "nothing was kept and the sandbox runs on. Delete old snapshots or sandboxes, or restart the engine with a larger --volume-mb, then retry");
+                throw DidNotFit($"{volume.FreeBytes >> 20} MiB free; sandbox {record.Id} has written {written >> 20} MiB", null);
             }
 
             record.Status = SandboxStatus.Snapshotting;
@@ -102,9 +101,7 @@ internal sealed partial class SandboxManager
                 DeleteQuietly(layer);
                 DeleteQuietly(checkpoint);
                 var diskFull = ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || ex.HResult == 28;
-                throw new EngineException(diskFull ? 507 : 500, diskFull
-                    ? $"the snapshot did not fit in the engine's data volume ({volume.ImageFile}); nothing was kept and the sandbox runs on. Delete old snapshots or sandboxes, or restart the engine with a larger --volume-mb, then retry"
-                    : $"the snapshot failed and nothing was kept; the sandbox runs on: {ex.Message}", ex);
+                throw diskFull ? DidNotFit("it filled up during the copy", ex) : new EngineException(500, $"the snapshot failed and nothing was kept; the sandbox runs on: {ex.Message}", ex);
             }
             finally
             {
@@ -183,6 +180,11 @@ internal sealed partial class SandboxManager
             _allocation.Release();
         }
     }
+
+    /// <summary>The 507 of a snapshot the data volume cannot hold, found before the copy or during it.</summary>
+    private EngineException DidNotFit(string detail, Exception? cause) => new(507,
+        $"the snapshot did not fit in the engine's data volume ({volume.ImageFile}: {detail}); nothing was kept and the sandbox runs on. " +
+        "Delete old snapshots or sandboxes, or restart the engine with a larger --volume-mb, then retry", cause);
 
     private static long DirectorySize(string path) =>
         Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Sum(f => f.Length) : 0;

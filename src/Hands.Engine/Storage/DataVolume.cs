@@ -61,11 +61,9 @@ internal sealed class DataVolume(string dataDirectory, int? requestedSizeMb, ILo
 
         // Layers and checkpoints are read by the engine (and overlay, with the engine's credentials) only: root alone.
         // Sandbox roots must be reachable by runc inside a user namespace; the volume's own mode gates them.
-        var rootOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
         foreach (var dir in new[] { "layers", "checkpoints" })
         {
-            Directory.CreateDirectory(Path.Combine(MountPoint, dir), rootOnly);
-            File.SetUnixFileMode(Path.Combine(MountPoint, dir), rootOnly);
+            OwnerOnlyDirectory.Ensure(Path.Combine(MountPoint, dir));
         }
 
         Directory.CreateDirectory(Path.Combine(MountPoint, "sandboxes"));

@@ -192,8 +192,7 @@ internal sealed class ImageStore(EngineOptions options, EngineStore store, Runti
         }
 
         // Owned by the sandbox range, so closed to it: only the engine (and overlay, with its credentials) reads it.
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        File.SetUnixFileMode(Path.GetDirectoryName(target)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        OwnerOnlyDirectory.Ensure(Path.GetDirectoryName(target)!);
         logger.LogInformation("copying the debian base for user-namespaced sandboxes (once)");
         await CommandRunner.RunCheckedAsync("cp", ["-a", DebianBuildRoot, building], cancellationToken: cancellationToken).ConfigureAwait(false);
         await identity.ShiftTreeAsync(building, cancellationToken).ConfigureAwait(false);

@@ -3,19 +3,39 @@ using System.Runtime.InteropServices;
 namespace Hands.Worker.Hosting;
 
 /// <summary>
-/// Makes the worker non-dumpable (<c>prctl(PR_SET_DUMPABLE, 0)</c>): its <c>/proc/PID/environ</c> and memory are then
-/// readable only with <c>CAP_SYS_PTRACE</c>, which sandboxes do not grant. Tool commands run as the same user; without
-/// this, any bash command could read the environment key, the work secret and the fork key out of the worker.
+/// Makes a process that holds credentials non-dumpable (<c>prctl(PR_SET_DUMPABLE, 0)</c>): its <c>/proc/PID/environ</c>
+/// and memory are then readable only with <c>CAP_SYS_PTRACE</c>, which sandboxes do not grant, and it leaves no core
+/// dump. Tool commands run as the worker's user; without this, any bash command could read the work secret and the
+/// fork key out of the worker. The <c>hands</c> commands that hold an environment's credentials use it too.
 /// </summary>
-internal static partial class ProcessHardening
+public static partial class ProcessHardening
 {
     private const int PrSetDumpable = 4;
 
-    public static void HideFromSameUser(WorkerLog log)
+    /// <summary>Makes this process non-dumpable; false (with errno) when the kernel refused or this is not Linux.</summary>
+    /// <param name="errno">The error when it failed, else 0.</param>
+    public static bool TryBecomeNonDumpable(out int errno)
     {
+        errno = 0;
+        if (!OperatingSystem.IsLinux())
+        {
+            return false;
+        }
+
         if (Prctl(PrSetDumpable, 0, 0, 0, 0) != 0)
         {
-            log.Warn("could not make the worker non-dumpable; tool commands may read its environment", ("errno", Marshal.GetLastPInvokeError()));
+            errno = Marshal.GetLastPInvokeError();
+            return false;
+        }
+
+        return true;
+    }
+
+    internal static void HideFromSameUser(WorkerLog log)
+    {
+        if (!TryBecomeNonDumpable(out var errno))
+        {
+            log.Warn("could not make the worker non-dumpable; tool commands may read its environment", ("errno", errno));
         }
     }
 
