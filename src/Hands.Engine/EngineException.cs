@@ -1,7 +1,7 @@
 namespace Hands.Engine;
 
 /// <summary>A request the engine refuses or cannot complete: the HTTP status and a message that says what to do.</summary>
-public sealed class EngineException : Exception
+public class EngineException : Exception
 {
     public EngineException() { }
 

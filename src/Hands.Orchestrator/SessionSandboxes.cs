@@ -1,5 +1,5 @@
-using System.Collections.Concurrent;
 using Hands.Sandboxes.Client;
+using Hands.Sandboxes.Concurrency;
 using Hands.Sandboxes.Models;
 using Microsoft.Extensions.Logging;
 
@@ -30,21 +30,15 @@ public sealed class SessionSandboxes(TensorlakeClient sandboxes, OrchestratorOpt
 {
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(120);
     private static readonly TimeSpan StatusPoll = TimeSpan.FromMilliseconds(100);
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _gates = new(StringComparer.Ordinal);
+    private readonly KeyedLock<string> _gates = new(StringComparer.Ordinal);
 
     /// <summary>The session's running sandbox, and how it was obtained.</summary>
     public async Task<(SandboxInfo Sandbox, SandboxAcquisition How)> AcquireAsync(string sessionId, CancellationToken cancellationToken)
     {
         var name = SandboxNames.ForSession(sessionId);
-        var gate = _gates.GetOrAdd(name, _ => new SemaphoreSlim(1, 1));
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using (await _gates.AcquireAsync(name, cancellationToken).ConfigureAwait(false))
         {
             return await AcquireLockedAsync(name, cancellationToken).ConfigureAwait(false);
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 

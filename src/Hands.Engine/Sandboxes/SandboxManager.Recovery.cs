@@ -29,8 +29,12 @@ internal sealed partial class SandboxManager
                         await runtime.ResumeAsync(record.Id, cancellationToken).ConfigureAwait(false);
                     }
 
-                    record.Status = SandboxStatus.Running;
-                    store.Save(record);
+                    if (record.Status == SandboxStatus.Snapshotting)
+                    {
+                        SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
+                        store.Save(record);
+                    }
+
                     activity.Touch(record.Id);
                     logger.LogInformation("re-attached to running sandbox {Id}", record.Id);
                     break;
@@ -40,21 +44,17 @@ internal sealed partial class SandboxManager
                     break;
                 case SandboxStatus.Suspending when state is "running" or "paused":
                     // A hibernation was cut short; the container is intact.
-                    record.Status = state == "paused" ? SandboxStatus.Suspended : SandboxStatus.Running;
-                    record.SuspendTier = state == "paused" ? SuspendTier.Frozen : null;
+                    SandboxLifecycle.MoveTo(record, state == "paused" ? SandboxState.Frozen : SandboxState.Running, Now);
                     store.Save(record);
                     break;
                 case SandboxStatus.Suspending when hibernated:
-                    record.Status = SandboxStatus.Suspended;
-                    record.SuspendTier = SuspendTier.Hibernated;
+                    SandboxLifecycle.MoveTo(record, SandboxState.Hibernated, Now);
                     store.Save(record);
                     break;
                 default:
                     logger.LogWarning("sandbox {Id} was {Status} but its container is {State}; terminating it", record.Id, record.Status, state ?? "gone");
                     await TearDownAsync(record, cancellationToken).ConfigureAwait(false);
-                    record.Status = SandboxStatus.Terminated;
-                    record.TerminatedAt = Now;
-                    record.TerminationReason = "EngineRestarted";
+                    SandboxLifecycle.MoveTo(record, SandboxState.Terminated, Now, "EngineRestarted");
                     record.ErrorDetails = $"the engine restarted while the sandbox was {was} and its container was {state ?? "gone"}";
                     store.Save(record);
                     break;

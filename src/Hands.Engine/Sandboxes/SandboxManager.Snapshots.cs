@@ -65,7 +65,7 @@ internal sealed partial class SandboxManager
                 throw DidNotFit($"{volume.FreeBytes >> 20} MiB free; sandbox {record.Id} has written {written >> 20} MiB", null);
             }
 
-            record.Status = SandboxStatus.Snapshotting;
+            SandboxLifecycle.MoveTo(record, SandboxState.Snapshotting, Now);
             store.Save(record);
             var paused = false;
             try
@@ -111,7 +111,7 @@ internal sealed partial class SandboxManager
                     await runtime.ResumeAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
                 }
 
-                record.Status = SandboxStatus.Running;
+                SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
                 store.Save(record);
             }
         }, cancellationToken).ConfigureAwait(false);

@@ -28,14 +28,15 @@ internal sealed partial class SandboxManager
 
         return await LockedAsync(found.Id, ns, async record =>
         {
-            switch (record.Status)
+            switch (SandboxLifecycle.StateOf(record))
             {
-                case SandboxStatus.Suspended when !hibernate || record.SuspendTier == SuspendTier.Hibernated:
+                case SandboxState.Hibernated:
+                case SandboxState.Frozen when !hibernate:
                     return false;
-                case SandboxStatus.Suspended:
+                case SandboxState.Frozen:
                     await HibernateAsync(record, cancellationToken).ConfigureAwait(false);
                     return true;
-                case SandboxStatus.Running:
+                case SandboxState.Running:
                     if (hibernate)
                     {
                         await HibernateAsync(record, cancellationToken).ConfigureAwait(false);
@@ -57,9 +58,7 @@ internal sealed partial class SandboxManager
         // A frozen sandbox may be hibernated later without being thawed: scrub now, while the daemon can answer.
         await SandboxDaemonClient.ScrubAsync(SlotOf(record).SandboxAddress, record.DaemonToken, cancellationToken).ConfigureAwait(false);
         await runtime.PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
-        record.Status = SandboxStatus.Suspended;
-        record.SuspendTier = SuspendTier.Frozen;
-        record.SuspendedAt = Now;
+        SandboxLifecycle.MoveTo(record, SandboxState.Frozen, Now);
         store.Save(record);
         logger.LogInformation("sandbox {Id} frozen", record.Id);
     }
@@ -73,12 +72,12 @@ internal sealed partial class SandboxManager
             Directory.Delete(paths.Hibernation, recursive: true);
         }
 
-        if (record.Status == SandboxStatus.Running)
+        if (SandboxLifecycle.StateOf(record) == SandboxState.Running)
         {
             await SandboxDaemonClient.ScrubAsync(SlotOf(record).SandboxAddress, record.DaemonToken, cancellationToken).ConfigureAwait(false);
         }
 
-        record.Status = SandboxStatus.Suspending;
+        SandboxLifecycle.MoveTo(record, SandboxState.Suspending, Now);
         store.Save(record);
         try
         {
@@ -88,14 +87,12 @@ internal sealed partial class SandboxManager
         catch (EngineCommandException ex)
         {
             // The dump failed: the container is untouched, so it goes back to where it was.
-            record.Status = record.SuspendTier == SuspendTier.Frozen ? SandboxStatus.Suspended : SandboxStatus.Running;
+            SandboxLifecycle.MoveTo(record, SandboxLifecycle.SuspendingFrom(record), Now);
             store.Save(record);
             throw new EngineException(500, $"hibernating sandbox {record.Id} failed; it is still {record.Status}: {ex.Message}", ex);
         }
 
-        record.Status = SandboxStatus.Suspended;
-        record.SuspendTier = SuspendTier.Hibernated;
-        record.SuspendedAt ??= Now;
+        SandboxLifecycle.MoveTo(record, SandboxState.Hibernated, Now);
         store.Save(record);
         logger.LogInformation("sandbox {Id} hibernated", record.Id);
     }
@@ -105,11 +102,11 @@ internal sealed partial class SandboxManager
     {
         return await LockedAsync(idOrName, ns, async record =>
         {
-            switch (record.Status)
+            switch (SandboxLifecycle.StateOf(record))
             {
-                case SandboxStatus.Running:
+                case SandboxState.Running:
                     return false;
-                case SandboxStatus.Suspended:
+                case SandboxState.Frozen or SandboxState.Hibernated:
                     await WakeAsync(record, cancellationToken).ConfigureAwait(false);
                     return true;
                 default:
@@ -121,23 +118,25 @@ internal sealed partial class SandboxManager
     /// <summary>Makes sure the sandbox is running (the ingress's wake-on-request); 503 when it cannot be.</summary>
     public async Task<SandboxRecord> EnsureRunningAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
-        if (record.Status == SandboxStatus.Running)
+        var state = SandboxLifecycle.StateOf(record);
+        if (state == SandboxState.Running)
         {
             return record;
         }
 
-        if (record.Status == SandboxStatus.Suspended)
+        if (state is SandboxState.Frozen or SandboxState.Hibernated)
         {
             await ResumeAsync(record.Id, record.Namespace, cancellationToken).ConfigureAwait(false);
             return Get(record.Id, record.Namespace);
         }
 
-        if (record.Status == SandboxStatus.Snapshotting)
+        if (state == SandboxState.Snapshotting)
         {
             // A snapshot holds the lock briefly; wait for it rather than failing the request.
-            var gate = LockOf(record.Id);
-            await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-            gate.Release();
+            using (await _locks.AcquireAsync(record.Id, cancellationToken).ConfigureAwait(false))
+            {
+            }
+
             return await EnsureRunningAsync(Get(record.Id, record.Namespace), cancellationToken).ConfigureAwait(false);
         }
 
@@ -146,7 +145,7 @@ internal sealed partial class SandboxManager
 
     private async Task WakeAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
-        if (record.SuspendTier == SuspendTier.Hibernated)
+        if (SandboxLifecycle.StateOf(record) == SandboxState.Hibernated)
         {
             var paths = PathsOf(record.Id);
             if (!SandboxNetwork.Exists(paths.NetworkNamespace))
@@ -171,9 +170,7 @@ internal sealed partial class SandboxManager
         }
 
         var tier = record.SuspendTier;
-        record.Status = SandboxStatus.Running;
-        record.SuspendTier = null;
-        record.SuspendedAt = null;
+        SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
         store.Save(record);
         activity.Touch(record.Id);
         logger.LogInformation("sandbox {Id} resumed from {Tier}", record.Id, tier);
@@ -189,7 +186,8 @@ internal sealed partial class SandboxManager
         {
             try
             {
-                if (record.Status == SandboxStatus.Running && record.TimeoutSecs > 0 && activity.IdleFor(record.Id) > TimeSpan.FromSeconds(record.TimeoutSecs))
+                var state = SandboxLifecycle.StateOf(record);
+                if (state == SandboxState.Running && record.TimeoutSecs > 0 && activity.IdleFor(record.Id) > TimeSpan.FromSeconds(record.TimeoutSecs))
                 {
                     if (record.IsNamed)
                     {
@@ -200,7 +198,7 @@ internal sealed partial class SandboxManager
                         await DeleteAsync(record.Id, record.Namespace, "Timeout", cancellationToken).ConfigureAwait(false);
                     }
                 }
-                else if (record is { Status: SandboxStatus.Suspended, SuspendTier: SuspendTier.Frozen, SuspendedAt: { } since } && CriuAvailable
+                else if (state == SandboxState.Frozen && record.SuspendedAt is { } since && CriuAvailable
                     && DateTimeOffset.UtcNow - DateTimeOffset.FromUnixTimeMilliseconds(since) > options.HibernateAfter)
                 {
                     await SuspendAsync(record.Id, record.Namespace, hibernate: true, cancellationToken).ConfigureAwait(false);

@@ -1,9 +1,9 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using Hands.Engine.Hosting;
 using Hands.Engine.Network;
 using Hands.Engine.Runtime;
 using Hands.Engine.Storage;
+using Hands.Sandboxes.Concurrency;
 using Hands.Sandboxes.Models;
 using Microsoft.Extensions.Logging;
 
@@ -20,7 +20,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// <summary>How long a new or restored sandbox's daemon has to start listening.</summary>
     private static readonly TimeSpan BootTimeout = TimeSpan.FromSeconds(20);
 
-    private readonly ConcurrentDictionary<string, SemaphoreSlim> _locks = new();
+    private readonly KeyedLock<string> _locks = new(StringComparer.Ordinal);
     // A slot with no live sandbox (a race with its deletion) gets an empty list: refused, never an open pipe.
     private readonly HostPortForwards _hostPorts = new(options.HostPorts,
         (slot, port) => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner
@@ -43,21 +43,13 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// <summary>The sandbox's /30 and veth name.</summary>
     public NetworkSlot SlotOf(SandboxRecord record) => new(record.Slot, _interfacePrefix);
 
-    private SemaphoreSlim LockOf(string id) => _locks.GetOrAdd(id, _ => new SemaphoreSlim(1, 1));
-
     /// <summary>Runs <paramref name="action"/> holding the sandbox's lock, on its record as stored once the lock is held.</summary>
     private async Task<T> LockedAsync<T>(string idOrName, string ns, Func<SandboxRecord, Task<T>> action, CancellationToken cancellationToken)
     {
         var id = Get(idOrName, ns).Id;
-        var gate = LockOf(id);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        using (await _locks.AcquireAsync(id, cancellationToken).ConfigureAwait(false))
         {
             return await action(Get(id, ns)).ConfigureAwait(false);
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 
@@ -178,12 +170,11 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             _allocation.Release();
         }
 
-        var gate = LockOf(record.Id);
-        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        using var held = await _locks.AcquireAsync(record.Id, cancellationToken).ConfigureAwait(false);
         try
         {
             await BootAsync(record, image, isMemoryRestore ? snapshot!.CheckpointDirectory : null, CancellationToken.None).ConfigureAwait(false);
-            record.Status = SandboxStatus.Running;
+            SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
             store.Save(record);
             activity.Touch(record.Id);
             logger.LogInformation("sandbox {Id} running ({Image}{From}) at {Address}", record.Id, record.Image,
@@ -193,17 +184,11 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         catch (Exception ex) when (ex is EngineCommandException or EngineException or IOException or TimeoutException)
         {
             await TearDownAsync(record, CancellationToken.None).ConfigureAwait(false);
-            record.Status = SandboxStatus.Terminated;
-            record.TerminatedAt = Now;
-            record.TerminationReason = "StartupFailed";
+            SandboxLifecycle.MoveTo(record, SandboxState.Terminated, Now, "StartupFailed");
             record.ErrorDetails = ex.Message;
             store.Save(record);
             logger.LogWarning("sandbox {Id} failed to start: {Error}", record.Id, ex.Message);
             throw ex as EngineException ?? new EngineException(500, $"the sandbox could not be started: {ex.Message}", ex);
-        }
-        finally
-        {
-            gate.Release();
         }
     }
 
@@ -422,10 +407,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             }
 
             await TearDownAsync(record, CancellationToken.None).ConfigureAwait(false);
-            record.Status = SandboxStatus.Terminated;
-            record.TerminatedAt = Now;
-            record.TerminationReason = reason;
-            record.SuspendTier = null;
+            SandboxLifecycle.MoveTo(record, SandboxState.Terminated, Now, reason);
             store.Save(record);
             logger.LogInformation("sandbox {Id} terminated ({Reason})", record.Id, reason);
             return record;
