@@ -1,6 +1,6 @@
 using System.IO.Compression;
 using System.Text;
-using Hands.ControlPlane.Tests;
+using Hands.Testing;
 using Hands.Protocol.Client;
 using Hands.Protocol.Models;
 
@@ -9,6 +9,9 @@ namespace Hands.Worker.Tests;
 /// <summary>A real hands-worker process against a real control plane over loopback HTTP.</summary>
 public sealed class WorkerIntegrationTests
 {
+    /// <summary>What the worker logs once its stream is open and the history read: nothing in the session can be missed after it.</summary>
+    private const string Attached = "attached: stream open, history reconciled";
+
     private sealed class Stage : IAsyncDisposable
     {
         public required TestControlPlane Cp { get; init; }
@@ -52,7 +55,7 @@ public sealed class WorkerIntegrationTests
             var session = await Cp.CreateSessionAsync(Env.Id, agent.Id);
             var env = await ClaimAsync();
             var worker = WorkerProcess.Start(env, Workdir.FullName, "run", "--max-idle", "0", "--workdir", Workdir.FullName);
-            await Task.Delay(1500); // attached: the stream is open and the lease taken
+            await worker.WaitForLogAsync(Attached, TimeSpan.FromSeconds(30));
             return (session.Id, env["ANTHROPIC_WORK_ID"], worker);
         }
 
@@ -128,7 +131,7 @@ public sealed class WorkerIntegrationTests
         // with it (in a sandbox the orchestrator stages them: SkillStagingTests).
         var env = await s.ClaimAsync(withEnvironmentKey: true);
         await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName);
-        await Task.Delay(1500);
+        await worker.WaitForLogAsync("tool call awaiting confirmation; holding", TimeSpan.FromSeconds(30));
         var ask = (await HistoryAsync(s, session.Id)).Single(e => e.Type == EventTypes.AgentToolUse);
         Assert.Empty(Results(await HistoryAsync(s, session.Id))); // held, not run
         await s.Cp.App.Events.SendAsync(session.Id, [new SessionEvent { Type = EventTypes.UserToolConfirmation, ToolUseId = ask.Id, Result = "allow" }]);
@@ -218,9 +221,9 @@ public sealed class WorkerIntegrationTests
         var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id);
         var env = await s.ClaimAsync(cutter.Address);
         await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "0", "--workdir", s.Workdir.FullName);
-        await Task.Delay(1500);
+        await worker.WaitForLogAsync(Attached, TimeSpan.FromSeconds(30));
         cutter.CutAll(); // like a checkpoint/restore of the sandbox
-        await Task.Delay(200);
+        await worker.WaitForLogAsync("stream disconnected, reconnecting", TimeSpan.FromSeconds(30));
         cutter.CutAll();
         var sent = await s.Cp.App.Events.SendAsync(session.Id, [TestControlPlane.UserMessage("go")]);
         var events = await TestControlPlane.CollectAsync(s.Cp.App, session.Id, e => TestControlPlane.IsIdle(e, "end_turn"), sent[0].Id, TimeSpan.FromSeconds(60));
@@ -247,7 +250,7 @@ public sealed class WorkerIntegrationTests
         var env = await s.ClaimAsync();
         await using (var doomed = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName))
         {
-            await Task.Delay(1500); // mid-way through the first bash call
+            await doomed.WaitForLogAsync("executing tool", TimeSpan.FromSeconds(30)); // mid-way through the first bash call
             doomed.Kill();
         }
 
@@ -369,7 +372,7 @@ public sealed class WorkerIntegrationTests
     [Fact]
     public async Task A_control_plane_that_answers_500_fails_the_item_cleanly_without_leaking_the_credential()
     {
-        await using var stub = await Hands.Protocol.Tests.LoopbackStub.StartAsync(c =>
+        await using var stub = await LoopbackStub.StartAsync(c =>
         {
             c.Response.StatusCode = 500;
             return Task.CompletedTask;

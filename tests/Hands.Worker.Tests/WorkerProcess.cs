@@ -9,6 +9,7 @@ public sealed class WorkerProcess : IAsyncDisposable
     private readonly Process _process;
     private readonly StringBuilder _stderr = new();
     private readonly Task _pump;
+    private readonly List<(string Text, TaskCompletionSource Seen)> _waiters = [];
 
     private WorkerProcess(Process process)
     {
@@ -21,6 +22,11 @@ public sealed class WorkerProcess : IAsyncDisposable
                 lock (_stderr)
                 {
                     _stderr.AppendLine(line);
+                    foreach (var waiter in _waiters.Where(w => line.Contains(w.Text, StringComparison.Ordinal)).ToList())
+                    {
+                        _waiters.Remove(waiter);
+                        waiter.Seen.TrySetResult();
+                    }
                 }
             }
         });
@@ -35,6 +41,30 @@ public sealed class WorkerProcess : IAsyncDisposable
             {
                 return _stderr.ToString();
             }
+        }
+    }
+
+    /// <summary>
+    /// Waits until the worker logs a line containing <paramref name="text"/> (or has logged one already): tests wait on
+    /// what the worker did, not on time. Throws with the log when it exits or <paramref name="timeout"/> passes first.
+    /// </summary>
+    public async Task WaitForLogAsync(string text, TimeSpan timeout)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_stderr)
+        {
+            if (_stderr.ToString().Contains(text, StringComparison.Ordinal))
+            {
+                return;
+            }
+
+            _waiters.Add((text, seen));
+        }
+
+        var finished = await Task.WhenAny(seen.Task, _process.WaitForExitAsync(), Task.Delay(timeout));
+        if (finished != seen.Task)
+        {
+            throw new TimeoutException($"hands-worker did not log '{text}' ({(HasExited ? "it exited" : $"within {timeout.TotalSeconds:0} s")}). Its log:\n{Log}");
         }
     }
 

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Text.Json;
 using System.Threading.Channels;
 using Hands.Protocol.Client;
@@ -6,6 +5,8 @@ using Hands.Protocol.Json;
 using Hands.Protocol.Models;
 using Hands.Worker.Hosting;
 using Hands.Worker.Tools;
+using Polly;
+using Polly.Retry;
 
 namespace Hands.Worker.Runner;
 
@@ -33,19 +34,18 @@ public sealed class SessionToolRunner
     private readonly TimeSpan _maxIdle;
     private readonly WorkerLog _log;
     private readonly Func<TimeSpan> _sendWindow;
-    private readonly ConcurrentDictionary<string, byte> _seen = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, byte> _answered = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, byte> _pending = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, string> _verdicts = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, SessionEvent> _held = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, ToolOutput> _unsent = new(StringComparer.Ordinal);
-    private readonly Channel<SessionEvent> _queue = Channel.CreateUnbounded<SessionEvent>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly ToolCallLedger _calls = new();
+    private readonly Channel<ToolCall> _queue = Channel.CreateUnbounded<ToolCall>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _end = new();
+    private readonly TimeProvider _time;
+    private readonly ResiliencePipeline _resultPost;
     private long _idleSinceTicks = -1;
-    private int _running;
 
-    public SessionToolRunner(ManagedAgentsClient client, string sessionId, IEnumerable<IWorkerTool> tools, TimeSpan maxIdle, WorkerLog log, Func<TimeSpan>? sendWindow = null)
+    public SessionToolRunner(ManagedAgentsClient client, string sessionId, IEnumerable<IWorkerTool> tools, TimeSpan maxIdle, WorkerLog log, Func<TimeSpan>? sendWindow = null,
+        TimeProvider? timeProvider = null)
     {
+        _time = timeProvider ?? TimeProvider.System;
+        _resultPost = BuildResultPost();
         _client = client;
         _sessionId = sessionId;
         var list = tools.ToList();
@@ -118,6 +118,8 @@ public sealed class SessionToolRunner
             {
                 await using var stream = await _client.Events.OpenStreamAsync(_sessionId, cancellationToken: ct);
                 await ReconcileAsync(ct);
+                // Operators (and tests) wait on this line: from here no call in the session can be missed.
+                _log.Info("attached: stream open, history reconciled", ("session_id", _sessionId));
                 await foreach (var e in stream.ReadAllAsync(ct))
                 {
                     backoff = TimeSpan.FromMilliseconds(500);
@@ -141,7 +143,7 @@ public sealed class SessionToolRunner
                 _log.Warn("stream disconnected, reconnecting", ("session_id", _sessionId), ("error", ex.Message));
             }
 
-            await Task.Delay(backoff, ct);
+            await Task.Delay(backoff, _time, ct);
             backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
         }
     }
@@ -180,10 +182,7 @@ public sealed class SessionToolRunner
 
         foreach (var call in calls)
         {
-            if (!_answered.ContainsKey(call.Id!) && !_pending.ContainsKey(call.Id!))
-            {
-                Route(call);
-            }
+            Arrive(call);
         }
 
         if (lastSignificant is { Type: EventTypes.StatusIdle } idle && EndsTurn(idle))
@@ -198,13 +197,17 @@ public sealed class SessionToolRunner
         switch (e.Type)
         {
             case EventTypes.UserToolResult when e.ToolUseId is not null:
-                _answered.TryAdd(e.ToolUseId, 0);
+                _calls.Answered(e.ToolUseId);
                 break;
             case EventTypes.UserCustomToolResult when e.CustomToolUseId is not null:
-                _answered.TryAdd(e.CustomToolUseId, 0);
+                _calls.Answered(e.CustomToolUseId);
                 break;
             case EventTypes.UserToolConfirmation when e.ToolUseId is not null:
-                _verdicts[e.ToolUseId] = e.Result ?? "deny";
+                if (_calls.Confirmed(e.ToolUseId, e.Result ?? "deny") is { } held)
+                {
+                    Decide(held);
+                }
+
                 break;
         }
     }
@@ -221,32 +224,10 @@ public sealed class SessionToolRunner
         switch (e.Type)
         {
             case EventTypes.AgentToolUse or EventTypes.AgentCustomToolUse when e.Id is not null:
-                if (_seen.TryAdd(e.Id, 0) && !_answered.ContainsKey(e.Id) && !_pending.ContainsKey(e.Id))
-                {
-                    Route(e);
-                }
-
+                Arrive(e);
                 break;
-            case EventTypes.UserToolResult or EventTypes.UserCustomToolResult:
+            case EventTypes.UserToolResult or EventTypes.UserCustomToolResult or EventTypes.UserToolConfirmation:
                 RecordAnswerOrVerdict(e);
-                break;
-            case EventTypes.UserToolConfirmation when e.ToolUseId is not null:
-                RecordAnswerOrVerdict(e);
-                if (_held.TryRemove(e.ToolUseId, out var held))
-                {
-                    if (e.Result == "allow")
-                    {
-                        _log.Info("tool call confirmed", ("tool", held.Name), ("tool_use_id", held.Id));
-                        Enqueue(held);
-                    }
-                    else
-                    {
-                        _log.Info("tool call denied; not executing", ("tool", held.Name), ("tool_use_id", held.Id));
-                        _pending.TryRemove(held.Id!, out _);
-                        _answered.TryAdd(held.Id!, 0);
-                    }
-                }
-
                 break;
             case EventTypes.StatusIdle when EndsTurn(e):
                 ArmIdle();
@@ -262,61 +243,75 @@ public sealed class SessionToolRunner
     {
         if (_maxIdle > TimeSpan.Zero)
         {
-            Interlocked.Exchange(ref _idleSinceTicks, DateTimeOffset.UtcNow.UtcTicks);
+            Interlocked.Exchange(ref _idleSinceTicks, _time.GetUtcNow().UtcTicks);
         }
     }
 
-    private void Route(SessionEvent call)
+    /// <summary>Routes a call seen for the first time (or one whose result is still to be posted).</summary>
+    private void Arrive(SessionEvent e)
     {
-        _seen.TryAdd(call.Id!, 0);
-        var custom = call.Type == EventTypes.AgentCustomToolUse;
-        if (!(custom ? _custom : _builtIn).ContainsKey(call.Name ?? ""))
+        if (_calls.Arrive(e) is not { } call)
         {
-            _log.Info("tool not owned by this runner; leaving the tool_use_id pending for its owner", ("tool", call.Name), ("tool_use_id", call.Id));
             return;
         }
 
-        if (custom)
+        if (call.State == ToolCallState.Unsent)
         {
             Enqueue(call);
             return;
         }
 
-        switch (call.EvaluatedPermission)
+        var custom = e.Type == EventTypes.AgentCustomToolUse;
+        if (!(custom ? _custom : _builtIn).ContainsKey(e.Name ?? ""))
+        {
+            _log.Info("tool not owned by this runner; leaving the tool_use_id pending for its owner", ("tool", e.Name), ("tool_use_id", e.Id));
+            _calls.TryMove(call, ToolCallState.NotOurs);
+            return;
+        }
+
+        switch (custom ? null : e.EvaluatedPermission)
         {
             case null or "allow":
                 Enqueue(call);
                 break;
             case "deny":
-                _log.Info("tool call denied; not executing", ("tool", call.Name), ("tool_use_id", call.Id));
-                _answered.TryAdd(call.Id!, 0); // the server resolved it
+                _log.Info("tool call denied; not executing", ("tool", e.Name), ("tool_use_id", e.Id));
+                _calls.TryMove(call, ToolCallState.Answered); // the server resolved it
                 break;
             default:
-                if (_verdicts.TryGetValue(call.Id!, out var verdict))
+                if (call.Verdict is not null)
                 {
-                    if (verdict == "allow")
-                    {
-                        Enqueue(call);
-                    }
-                    else
-                    {
-                        _answered.TryAdd(call.Id!, 0);
-                    }
-
+                    Decide(call);
                     return;
                 }
 
-                _log.Info("tool call awaiting confirmation; holding", ("tool", call.Name), ("tool_use_id", call.Id));
-                _pending.TryAdd(call.Id!, 0);
-                _held[call.Id!] = call;
+                _log.Info("tool call awaiting confirmation; holding", ("tool", e.Name), ("tool_use_id", e.Id));
+                _calls.TryMove(call, ToolCallState.AwaitingConfirmation);
                 break;
         }
     }
 
-    private void Enqueue(SessionEvent call)
+    /// <summary>Acts on a confirmation's verdict for a call that needs one: only <c>allow</c> runs it.</summary>
+    private void Decide(ToolCall call)
     {
-        _pending.TryAdd(call.Id!, 0);
-        _queue.Writer.TryWrite(call);
+        if (call.Verdict == "allow")
+        {
+            _log.Info("tool call confirmed", ("tool", call.Event?.Name), ("tool_use_id", call.Id));
+            Enqueue(call);
+        }
+        else
+        {
+            _log.Info("tool call denied; not executing", ("tool", call.Event?.Name), ("tool_use_id", call.Id));
+            _calls.TryMove(call, ToolCallState.Answered);
+        }
+    }
+
+    private void Enqueue(ToolCall call)
+    {
+        if (_calls.TryMove(call, ToolCallState.Queued))
+        {
+            _queue.Writer.TryWrite(call);
+        }
     }
 
     private async Task ExecuteLoopAsync(CancellationToken ct)
@@ -325,16 +320,7 @@ public sealed class SessionToolRunner
         {
             await foreach (var call in _queue.Reader.ReadAllAsync(ct))
             {
-                Interlocked.Increment(ref _running);
-                try
-                {
-                    await ExecuteOneAsync(call, ct);
-                }
-                finally
-                {
-                    _pending.TryRemove(call.Id!, out _);
-                    Interlocked.Decrement(ref _running);
-                }
+                await ExecuteOneAsync(call, ct);
             }
         }
         catch (OperationCanceledException)
@@ -342,15 +328,17 @@ public sealed class SessionToolRunner
         }
     }
 
-    private async Task ExecuteOneAsync(SessionEvent call, CancellationToken ct)
+    private async Task ExecuteOneAsync(ToolCall entry, CancellationToken ct)
     {
-        if (_answered.ContainsKey(call.Id!))
+        var kept = entry.Output;
+        if (entry.Event is not { } call || !_calls.TryMove(entry, ToolCallState.Running))
         {
-            return;
+            return; // answered meanwhile
         }
 
         var custom = call.Type == EventTypes.AgentCustomToolUse;
-        if (!_unsent.TryGetValue(call.Id!, out var output))
+        var output = kept!;
+        if (kept is null)
         {
             var tool = (custom ? _custom : _builtIn)[call.Name!];
             _log.Info("executing tool", ("session_id", _sessionId), ("tool", call.Name), ("tool_use_id", call.Id));
@@ -377,7 +365,6 @@ public sealed class SessionToolRunner
                 output = ToolOutput.Text("Error: " + ex.Message, isError: true);
             }
 
-            _unsent[call.Id!] = output;
         }
 
         var result = new SessionEvent
@@ -392,9 +379,12 @@ public sealed class SessionToolRunner
         using var post = ct.IsCancellationRequested ? new CancellationTokenSource(TimeSpan.FromSeconds(5)) : CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (await PostAsync(result, post.Token))
         {
-            _unsent.TryRemove(call.Id!, out _);
-            _answered.TryAdd(call.Id!, 0);
+            _calls.TryMove(entry, ToolCallState.Answered);
             Interlocked.Increment(ref _posted);
+        }
+        else
+        {
+            _calls.KeepUnsent(entry, output);
         }
     }
 
@@ -409,53 +399,68 @@ public sealed class SessionToolRunner
         return content.Select(b => b.Type == "text" && string.IsNullOrEmpty(b.Text) ? ContentBlock.FromText("(no output)") : b).ToList();
     }
 
+    /// <summary>
+    /// The result post's retry policy (its one retry layer: the client is called with <c>retry: false</c>): transient
+    /// failures are retried after 1 s doubling to 30 s, with a quarter of jitter, while the next try still starts
+    /// within the send window (the lease's TTL: past it another worker may own the call).
+    /// </summary>
+    private ResiliencePipeline BuildResultPost() => new ResiliencePipelineBuilder { TimeProvider = _time }
+        .AddRetry(new RetryStrategyOptions
+        {
+            Name = "tool-result-post",
+            MaxRetryAttempts = int.MaxValue,
+            ShouldHandle = args => ValueTask.FromResult(IsTransient(args.Outcome.Exception, args.Context.CancellationToken)
+                && args.Context.Properties.TryGetValue(PostDeadline, out var deadline)
+                && _time.GetUtcNow() + ResultPostDelay(args.AttemptNumber) <= deadline),
+            DelayGenerator = args => ValueTask.FromResult<TimeSpan?>(ResultPostDelay(args.AttemptNumber) * (0.75 + Random.Shared.NextDouble() * 0.5)),
+            OnRetry = args =>
+            {
+                _log.Warn("tool result send failed; retrying", ("error", args.Outcome.Exception?.Message));
+                return ValueTask.CompletedTask;
+            },
+        })
+        .Build();
+
+    private static readonly ResiliencePropertyKey<DateTimeOffset> PostDeadline = new("hands.tool_result.deadline");
+
+    private static TimeSpan ResultPostDelay(int attempt) => TimeSpan.FromSeconds(Math.Min(Math.Pow(2, attempt), 30));
+
+    private static bool IsTransient(Exception? ex, CancellationToken ct) =>
+        !ct.IsCancellationRequested && ex is HttpRequestException or IOException or ManagedAgentsException { IsFatal: false, Status: not 409 };
+
     private async Task<bool> PostAsync(SessionEvent result, CancellationToken ct)
     {
-        var window = _sendWindow();
-        var deadline = DateTimeOffset.UtcNow + window;
-        var delay = TimeSpan.FromSeconds(1);
-        while (true)
+        var id = result.ToolUseId ?? result.CustomToolUseId;
+        var context = ResilienceContextPool.Shared.Get(ct);
+        context.Properties.Set(PostDeadline, _time.GetUtcNow() + _sendWindow());
+        try
         {
-            try
-            {
-                await _client.Events.SendAsync(_sessionId, [result], ct, retry: false, timeout: TimeSpan.FromSeconds(30));
-                return true;
-            }
-            catch (ManagedAgentsException ex) when (ex.Status == 409)
-            {
-                _log.Info("tool result was already recorded", ("tool_use_id", result.ToolUseId ?? result.CustomToolUseId));
-                return true;
-            }
-            catch (ManagedAgentsException ex) when (ex.IsFatal)
-            {
-                _log.Error("failed to send tool result", ("tool_use_id", result.ToolUseId ?? result.CustomToolUseId), ("status", ex.Status), ("error", ex.ErrorMessage));
-                return false;
-            }
-            catch (Exception ex) when (ex is ManagedAgentsException or HttpRequestException or IOException && !ct.IsCancellationRequested)
-            {
-                if (DateTimeOffset.UtcNow + delay > deadline)
-                {
-                    _log.Error("failed to send tool result", ("tool_use_id", result.ToolUseId ?? result.CustomToolUseId), ("error", ex.Message));
-                    return false;
-                }
-
-                _log.Warn("tool result send failed; retrying", ("tool_use_id", result.ToolUseId ?? result.CustomToolUseId), ("error", ex.Message));
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
-
-            try
-            {
-                await Task.Delay(delay * (0.75 + Random.Shared.NextDouble() * 0.5), ct);
-            }
-            catch (OperationCanceledException)
-            {
-                return false;
-            }
-
-            delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(30).Ticks));
+            await _resultPost.ExecuteAsync(async c => await _client.Events.SendAsync(_sessionId, [result], c.CancellationToken, retry: false, timeout: TimeSpan.FromSeconds(30)),
+                context);
+            return true;
+        }
+        catch (ManagedAgentsException ex) when (ex.Status == 409)
+        {
+            _log.Info("tool result was already recorded", ("tool_use_id", id));
+            return true;
+        }
+        catch (ManagedAgentsException ex) when (ex.IsFatal)
+        {
+            _log.Error("failed to send tool result", ("tool_use_id", id), ("status", ex.Status), ("error", ex.ErrorMessage));
+            return false;
+        }
+        catch (Exception ex) when (ex is ManagedAgentsException or HttpRequestException or IOException && !ct.IsCancellationRequested)
+        {
+            _log.Error("failed to send tool result", ("tool_use_id", id), ("error", ex.Message));
+            return false;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
         }
     }
 
@@ -465,21 +470,20 @@ public sealed class SessionToolRunner
         {
             while (!ct.IsCancellationRequested)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(50), ct);
+                await Task.Delay(TimeSpan.FromMilliseconds(50), _time, ct);
                 var since = Interlocked.Read(ref _idleSinceTicks);
                 if (since < 0 || _maxIdle <= TimeSpan.Zero)
                 {
                     continue;
                 }
 
-                var outstanding = _held.Count > 0 || Volatile.Read(ref _running) > 0 || !_pending.IsEmpty;
-                if (outstanding)
+                if (_calls.HasOutstanding)
                 {
                     ArmIdle(); // held and running calls defer the countdown
                     continue;
                 }
 
-                if (DateTimeOffset.UtcNow.UtcTicks - since >= _maxIdle.Ticks)
+                if (_time.GetUtcNow().UtcTicks - since >= _maxIdle.Ticks)
                 {
                     _log.Info("session idle after its turn ended; stopping", ("session_id", _sessionId), ("max_idle_ms", (long)_maxIdle.TotalMilliseconds));
                     End("idle");
