@@ -12,6 +12,8 @@ public sealed class ControlPlaneCore : IDisposable
     public ControlPlaneCore(ControlPlaneOptions options)
     {
         Options = options;
+        SessionSignals = new SignalHub(options.Time);
+        EnvironmentSignals = new SignalHub(options.Time);
         // Secrets live here (webhook signing keys, session events); key and token hashes too: the owner alone reads it.
         var file = Path.Combine(options.DataDirectory, "control-plane.db");
         if (OperatingSystem.IsWindows())
@@ -37,8 +39,8 @@ public sealed class ControlPlaneCore : IDisposable
     public ControlPlaneOptions Options { get; }
     public Database Database { get; }
     public ScenarioLibrary Scenarios { get; }
-    public SignalHub SessionSignals { get; } = new();
-    public SignalHub EnvironmentSignals { get; } = new();
+    public SignalHub SessionSignals { get; }
+    public SignalHub EnvironmentSignals { get; }
     public WebhookDispatcher? Webhooks { get; set; }
     public DateTimeOffset Now => Options.Time.GetUtcNow();
 

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Hands.Testing;
 
 namespace Hands.ControlPlane.Tests;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using Hands.Protocol.Models;
+using Hands.Testing;
 
 namespace Hands.ControlPlane.Tests;
 
@@ -13,63 +14,11 @@ namespace Hands.ControlPlane.Tests;
 /// </summary>
 public sealed class NpmSdkConformanceTests
 {
-    public static string ConformanceDirectory
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Hands.slnx")))
-            {
-                dir = dir.Parent;
-            }
-
-            var path = Path.Combine(dir?.FullName ?? throw new InvalidOperationException("repository root (Hands.slnx) not found"), "tests", "conformance");
-            if (!Directory.Exists(Path.Combine(path, "node_modules", "@anthropic-ai", "sdk")))
-            {
-                throw new InvalidOperationException($"@anthropic-ai/sdk is not installed in {path}; run scripts/test.sh (it runs npm ci there).");
-            }
-
-            return path;
-        }
-    }
-
-    public static async Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string script, Dictionary<string, string> env, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo("node", script)
-        {
-            WorkingDirectory = ConformanceDirectory,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var (k, v) in env)
-        {
-            psi.Environment[k] = v;
-        }
-
-        using var process = Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            await process.WaitForExitAsync();
-            throw new TimeoutException($"node {script} did not finish in {timeout}: {await stderr}");
-        }
-
-        return (process.ExitCode, await stdout, await stderr);
-    }
-
     [Fact]
     public async Task The_official_sdk_drives_the_app_side()
     {
         await using var cp = await TestControlPlane.StartAsync();
-        var (exit, stdout, stderr) = await RunNodeAsync("app-flow.cjs", new()
+        var (exit, stdout, stderr) = await OfficialSdkScripts.RunNodeAsync("app-flow.cjs", new()
         {
             ["HANDS_BASE_URL"] = cp.BaseAddress.ToString().TrimEnd('/'),
             ["HANDS_API_KEY"] = TestControlPlane.ApiKey,
@@ -102,7 +51,7 @@ public sealed class NpmSdkConformanceTests
         var workdir = Directory.CreateTempSubdirectory("hands-conformance-");
         try
         {
-            var (exit, stdout, stderr) = await RunNodeAsync("worker-flow.cjs", new()
+            var (exit, stdout, stderr) = await OfficialSdkScripts.RunNodeAsync("worker-flow.cjs", new()
             {
                 ["HANDS_BASE_URL"] = cp.BaseAddress.ToString().TrimEnd('/'),
                 ["HANDS_ENVIRONMENT_ID"] = env.Id,

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Hands.Protocol.Client;
 using Hands.Protocol.Models;
+using Hands.Testing;
 
 namespace Hands.ControlPlane.Tests;
 

@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using System.Text;
 using Hands.Protocol.Models;
+using Hands.Testing;
 
 namespace Hands.ControlPlane.Tests;
 

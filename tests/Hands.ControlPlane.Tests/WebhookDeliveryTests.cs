@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Hands.Protocol.Models;
 using Hands.Webhooks;
-using Hands.Protocol.Tests;
+using Hands.Testing;
 
 namespace Hands.ControlPlane.Tests;
 

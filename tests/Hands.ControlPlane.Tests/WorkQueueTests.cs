@@ -1,7 +1,9 @@
 using System.Collections.Concurrent;
-using Hands.Protocol;
 using Hands.Protocol.Client;
 using Hands.Protocol.Models;
+using Hands.Protocol;
+using Hands.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Hands.ControlPlane.Tests;
 
@@ -100,14 +102,22 @@ public sealed class WorkQueueTests
     [Fact]
     public async Task A_long_poll_returns_as_soon_as_work_arrives()
     {
-        await using var cp = await TestControlPlane.StartAsync();
+        // The control plane's clock never moves: the poll's 999 ms can never run out, so only the new work can end it.
+        var frozen = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var cp = await TestControlPlane.StartAsync(o => o.Time = frozen);
         var (env, key) = await cp.CreateEnvironmentAsync();
         var agent = await cp.CreateAgentAsync();
         var worker = cp.Worker(key);
         var poll = worker.Work.PollAsync(env.Id, blockMs: 999, workerId: "w");
-        await Task.Delay(100);
+        for (var spins = 0; cp.Server.Core.EnvironmentSignals.KeyCount == 0 && !poll.IsCompleted; spins++)
+        {
+            Assert.True(spins < 3000, "the poll never subscribed to its environment's wake-ups");
+            await Task.Delay(10); // until the poll has subscribed: the session below must arrive while it waits
+        }
+
+        Assert.False(poll.IsCompleted);
         var session = await cp.CreateSessionAsync(env.Id, agent.Id);
-        var item = await poll;
+        var item = await poll.WaitAsync(TimeSpan.FromSeconds(30)); // bounds a hang; with a frozen clock nothing else ends it
         Assert.Equal(session.Id, item?.Data.Id);
     }
 

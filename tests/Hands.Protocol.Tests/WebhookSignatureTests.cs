@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Http;
 namespace Hands.Protocol.Tests;
 
 /// <summary>Standard Webhooks: HMAC-SHA256 over "{id}.{timestamp}.{raw body}", key = base64 after "whsec_", ±5 minutes.</summary>
+[Trait("Tier", "Unit")]
 public sealed class WebhookSignatureTests
 {
     private static readonly string Secret = "whsec_" + Convert.ToBase64String(Enumerable.Range(1, 32).Select(i => (byte)i).ToArray());

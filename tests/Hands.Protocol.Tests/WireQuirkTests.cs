@@ -1,6 +1,7 @@
 using System.Net;
 using Hands.Protocol.Client;
 using Hands.Protocol.Models;
+using Hands.Testing;
 using Microsoft.AspNetCore.Http;
 
 namespace Hands.Protocol.Tests;

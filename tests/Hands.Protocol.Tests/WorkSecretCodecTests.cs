@@ -3,6 +3,7 @@ using Hands.Protocol.Models;
 
 namespace Hands.Protocol.Tests;
 
+[Trait("Tier", "Unit")]
 public sealed class WorkSecretCodecTests
 {
     [Fact]

@@ -1,5 +1,5 @@
 using System.Text.Json;
-using Hands.Protocol.Tests;
+using Hands.Testing;
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
 using Microsoft.AspNetCore.Http;

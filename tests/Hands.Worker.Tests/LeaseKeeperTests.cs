@@ -1,6 +1,6 @@
-using Hands.ControlPlane.Tests;
-using Hands.Protocol;
 using Hands.Protocol.Client;
+using Hands.Protocol;
+using Hands.Testing;
 using Hands.Worker.Hosting;
 using Hands.Worker.Runner;
 using Microsoft.Extensions.Time.Testing;

@@ -1,5 +1,5 @@
-using Hands.ControlPlane.Tests;
 using Hands.Protocol.Models;
+using Hands.Testing;
 
 namespace Hands.Worker.Tests;
 
@@ -26,7 +26,7 @@ public sealed class SideBySideTests
         var baseUrl = cp.BaseAddress.ToString().TrimEnd('/');
         if (official)
         {
-            var (exit, _, stderr) = await NpmSdkConformanceTests.RunNodeAsync("worker-flow.cjs", new()
+            var (exit, _, stderr) = await OfficialSdkScripts.RunNodeAsync("worker-flow.cjs", new()
             {
                 ["HANDS_BASE_URL"] = baseUrl,
                 ["HANDS_ENVIRONMENT_ID"] = env.Id,

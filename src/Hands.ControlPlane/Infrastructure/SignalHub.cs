@@ -7,8 +7,10 @@ namespace Hands.ControlPlane.Infrastructure;
 /// each wake-up, so a signal carries no data and memory stays bounded however long a stream runs; a key's entry is
 /// removed when its last waiter leaves.
 /// </summary>
-public sealed class SignalHub
+/// <param name="time">The clock a wait's timeout runs on (the control plane's <see cref="ControlPlaneOptions.Time"/>).</param>
+public sealed class SignalHub(TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly ConcurrentDictionary<string, Entry> _entries = new(StringComparer.Ordinal);
     private readonly Lock _gate = new();
 
@@ -81,7 +83,7 @@ public sealed class SignalHub
             {
                 try
                 {
-                    await task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+                    await task.WaitAsync(timeout, _hub._time, cancellationToken).ConfigureAwait(false);
                 }
                 catch (TimeoutException)
                 {

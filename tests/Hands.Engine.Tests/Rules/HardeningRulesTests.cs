@@ -5,6 +5,7 @@ using Hands.Engine.Runtime;
 namespace Hands.Engine.Tests.Rules;
 
 /// <summary>The hardening rules on their own, without containers: which hosts are served, what the seccomp filter allows.</summary>
+[Trait("Tier", "Unit")]
 public sealed class HardeningRulesTests
 {
     [Theory]

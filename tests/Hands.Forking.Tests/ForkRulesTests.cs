@@ -1,10 +1,9 @@
-using System.Text;
-using Hands.Engine.Sandboxes;
 using Hands.Forking;
 
-namespace Hands.Engine.Tests.Forking;
+namespace Hands.Forking.Tests;
 
-/// <summary>The rules of fork-and-explore that need no sandbox: parsing, the winner, change detection, the quarantine marker.</summary>
+/// <summary>The rules of fork-and-explore that need no sandbox: parsing, the winner, change detection.</summary>
+[Trait("Tier", "Unit")]
 public sealed class ForkRulesTests
 {
     [Theory]
@@ -58,16 +57,4 @@ public sealed class ForkRulesTests
         Assert.Equal(["change.txt", "dir/new\nline\ttab.txt", "link", "mode.sh"], changed);
         Assert.Equal(["gone.txt"], deleted);
     }
-
-    [Theory]
-    [InlineData("HANDS_FORK_POLICY=terminate\0PATH=/bin\0", true)]
-    [InlineData("PATH=/bin\0HANDS_FORK_POLICY=terminate\0", true)]
-    [InlineData("PATH=/bin\0HANDS_FORK_POLICY=terminate", true)]
-    [InlineData("HANDS_FORK_POLICY=terminate", true)]
-    [InlineData("PATH=/bin\0HANDS_FORK_POLICY=terminated\0", false)]
-    [InlineData("PATH=/bin\0XHANDS_FORK_POLICY=terminate\0", false)]
-    [InlineData("PATH=/bin\0HANDS_FORK_POLICY=keep\0", false)]
-    [InlineData("", false)]
-    public void Only_a_whole_marker_entry_quarantines_a_process(string environ, bool marked) =>
-        Assert.Equal(marked, ForkQuarantine.IsMarked(Encoding.ASCII.GetBytes(environ)));
 }

@@ -1,11 +1,12 @@
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
+using Hands.ControlPlane;
 using Hands.Protocol.Client;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
 
-namespace Hands.ControlPlane.Tests;
+namespace Hands.Testing;
 
 /// <summary>A real control plane on a loopback ephemeral port over a temporary data directory, removed on dispose.</summary>
 public sealed class TestControlPlane : IAsyncDisposable

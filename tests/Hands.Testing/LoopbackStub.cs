@@ -6,7 +6,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
-namespace Hands.Protocol.Tests;
+namespace Hands.Testing;
 
 /// <summary>
 /// A loopback HTTP server that answers with canned responses in the hosted service's exact wire forms (the service

@@ -1,8 +1,9 @@
 using Hands.Orchestrator;
 
-namespace Hands.Engine.Tests.Orchestration;
+namespace Hands.Orchestrator.Tests;
 
 /// <summary>The orchestrator's rules that need no servers.</summary>
+[Trait("Tier", "Unit")]
 public sealed class OrchestratorRulesTests
 {
     [Theory]
