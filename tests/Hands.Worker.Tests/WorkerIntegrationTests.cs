@@ -235,24 +235,35 @@ public sealed class WorkerIntegrationTests
     }
 
     [Fact]
-    public async Task A_killed_worker_is_replaced_and_the_next_one_finishes_the_session()
+    public async Task A_killed_workers_call_is_not_run_again_by_its_replacement_and_what_it_left_running_is_stopped()
     {
         var scenarios = Directory.CreateTempSubdirectory("hands-scenarios-");
-        await File.WriteAllTextAsync(Path.Combine(scenarios.FullName, "slow.json"),
-            """{"turns":[{"steps":[{"tool":"bash","input":{"command":"sleep 3; echo slept"}},{"tool":"bash","input":{"command":"echo second"}},{"message":"{{results[0].text}} {{results[1].text}}"}]}]}""");
+        var marker = $"sleep 30.{Random.Shared.Next(100, 999)}";
+        await File.WriteAllTextAsync(Path.Combine(scenarios.FullName, "slow.json"), $$$"""
+            {"turns":[{"steps":[
+              {"tool":"bash","input":{"command":"echo started >> runs.txt; {{{marker}}}; echo finished >> runs.txt"}},
+              {"tool":"bash","input":{"command":"echo second"}},
+              {"message":"{{results[0].text}} | {{results[1].text}}"}]}]}
+            """);
         await using var s = await Stage.StartAsync(o =>
         {
             o.ScenariosDirectory = scenarios.FullName;
             o.LeaseTtl = TimeSpan.FromSeconds(2);
         });
+        var state = Directory.CreateTempSubdirectory("hands-worker-state-");
         var agent = await s.Cp.CreateAgentAsync("scripted:slow");
         var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id, "go");
         var env = await s.ClaimAsync();
+        env["HANDS_WORKER_STATE_DIR"] = state.FullName;
+        var runs = Path.Combine(s.Workdir.FullName, "runs.txt");
         await using (var doomed = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName))
         {
-            await doomed.WaitForLogAsync("executing tool", TimeSpan.FromSeconds(30)); // mid-way through the first bash call
-            doomed.Kill();
+            await doomed.WaitForLogAsync("executing tool", TimeSpan.FromSeconds(30));
+            await WaitUntilAsync(() => File.Exists(runs) && ProcessesRunning(marker) > 0, "the first command to start");
+            doomed.KillWorkerOnly(); // as SIGKILL or the OOM killer would: bash and its command live on
         }
+
+        Assert.Equal(1, ProcessesRunning(marker)); // the orphan the issue describes: the step goes on, unseen
 
         // the lease lapses, the item is queued again, a new worker takes it and finishes
         Dictionary<string, string>? again = null;
@@ -270,12 +281,79 @@ public sealed class WorkerIntegrationTests
 
         Assert.NotNull(again);
         Assert.Equal(env["ANTHROPIC_WORK_ID"], again["ANTHROPIC_WORK_ID"]);
+        again["HANDS_WORKER_STATE_DIR"] = state.FullName;
         await using var replacement = WorkerProcess.Start(again, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName);
         Assert.Equal(0, await replacement.WaitAsync(TimeSpan.FromSeconds(60)));
+
         var history = await HistoryAsync(s, session.Id);
-        Assert.Equal("slept second", history.Last(e => e.Type == EventTypes.AgentMessage).Text);
-        Assert.Equal(2, history.Count(e => e.Type == EventTypes.UserToolResult));
+        var results = history.Where(e => e.Type == EventTypes.UserToolResult).ToList();
+        Assert.Equal(2, results.Count);
+        Assert.True(results[0].IsError);
+        Assert.Contains("interrupted", results[0].Text, StringComparison.Ordinal);
+        Assert.Contains("may or may not have completed", results[0].Text, StringComparison.Ordinal);
+        Assert.EndsWith("| second", history.Last(e => e.Type == EventTypes.AgentMessage).Text, StringComparison.Ordinal);
+        Assert.Equal("started\n", await File.ReadAllTextAsync(runs)); // run once, never again, and stopped where it was
+        Assert.Equal(0, ProcessesRunning(marker)); // stopped before the interruption was posted
+        Assert.Contains("not running it again", replacement.Log, StringComparison.Ordinal);
+        Assert.Empty(state.GetFiles("*.journal", SearchOption.AllDirectories)); // nothing outstanding: the journal is gone
         scenarios.Delete(recursive: true);
+        state.Delete(recursive: true);
+    }
+
+    [Fact]
+    public async Task A_result_a_killed_worker_computed_but_never_posted_is_posted_without_running_the_call_again()
+    {
+        await using var s = await Stage.StartAsync();
+        var agent = await s.Cp.CreateAgentAsync("scripted:demo");
+        var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id, "go");
+        SessionEvent? call = null;
+        await WaitUntilAsync(async () => (call = (await HistoryAsync(s, session.Id)).FirstOrDefault(e => e.Type == EventTypes.AgentToolUse)) is not null,
+            "the agent's first tool call");
+
+        // What the killed worker left: it ran the call and wrote its result down, then died before posting it.
+        var state = Directory.CreateTempSubdirectory("hands-worker-state-");
+        Directory.CreateDirectory(Path.Combine(state.FullName, "journal"));
+        await File.WriteAllTextAsync(Path.Combine(state.FullName, "journal", session.Id + ".journal"),
+            $$"""
+            {"call":"{{call!.Id}}","state":"started","tool":"{{call.Name}}","at":1}
+            {"call":"{{call.Id}}","state":"finished","is_error":false,"content":[{"type":"text","text":"computed by the worker that died"}],"at":2}
+            {"call":"{{call.Id}}","state":"fini
+            """);
+        var env = await s.ClaimAsync();
+        env["HANDS_WORKER_STATE_DIR"] = state.FullName;
+        await using var worker = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName);
+        Assert.Equal(0, await worker.WaitAsync(TimeSpan.FromSeconds(60)));
+
+        var results = Results(await HistoryAsync(s, session.Id));
+        Assert.Equal("computed by the worker that died", results[call.Id!].Text);
+        Assert.False(File.Exists(Path.Combine(s.Workdir.FullName, "hello.txt"))); // the demo's first call writes it: it never ran
+        Assert.Contains("skipping a line cut short", worker.Log, StringComparison.Ordinal);
+        state.Delete(recursive: true);
+    }
+
+    private static int ProcessesRunning(string commandLine) => Directory.EnumerateDirectories("/proc")
+        .Where(d => int.TryParse(Path.GetFileName(d), out _))
+        .Count(d =>
+        {
+            try
+            {
+                return File.ReadAllText(Path.Combine(d, "cmdline")).Replace('\0', ' ').Trim() == commandLine;
+            }
+            catch (IOException)
+            {
+                return false;
+            }
+        });
+
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        for (var i = 0; !await condition(); i++)
+        {
+            Assert.True(i < 600, $"timed out waiting for {what}");
+            await Task.Delay(50);
+        }
     }
 
     [Fact]

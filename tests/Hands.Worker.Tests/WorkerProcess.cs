@@ -11,9 +11,12 @@ public sealed class WorkerProcess : IAsyncDisposable
     private readonly Task _pump;
     private readonly List<(string Text, TaskCompletionSource Seen)> _waiters = [];
 
-    private WorkerProcess(Process process)
+    private readonly DirectoryInfo? _ownStateDirectory;
+
+    private WorkerProcess(Process process, DirectoryInfo? ownStateDirectory)
     {
         _process = process;
+        _ownStateDirectory = ownStateDirectory;
         _pump = Task.Run(async () =>
         {
             string? line;
@@ -109,7 +112,14 @@ public sealed class WorkerProcess : IAsyncDisposable
             psi.Environment[k] = v;
         }
 
-        return new WorkerProcess(Process.Start(psi)!);
+        // Each worker keeps its journal in a directory of its own unless the test shares one (a replacement worker).
+        var ownState = env.ContainsKey("HANDS_WORKER_STATE_DIR") ? null : Directory.CreateTempSubdirectory("hands-worker-state-");
+        if (ownState is not null)
+        {
+            psi.Environment["HANDS_WORKER_STATE_DIR"] = ownState.FullName;
+        }
+
+        return new WorkerProcess(Process.Start(psi)!, ownState);
     }
 
     public async Task<int> WaitAsync(TimeSpan timeout)
@@ -130,6 +140,9 @@ public sealed class WorkerProcess : IAsyncDisposable
 
     public void Kill() => _process.Kill(entireProcessTree: true);
 
+    /// <summary>SIGKILL to the worker alone, as an OOM kill or a crash would: its bash and what bash runs live on.</summary>
+    public void KillWorkerOnly() => _process.Kill(entireProcessTree: false);
+
     /// <summary>SIGTERM, as an orchestrator or container runtime would send.</summary>
     public void Terminate()
     {
@@ -146,5 +159,6 @@ public sealed class WorkerProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+        _ownStateDirectory?.Delete(recursive: true);
     }
 }

@@ -18,11 +18,12 @@ internal static class WorkerCommandLine
     public static readonly Option<string> MaxIdle = new("--max-idle") { Description = "Idle time after a finished turn before letting the session go (e.g. 60s; 0 = never)", DefaultValueFactory = _ => "60s" };
     public static readonly Option<string> LogFormat = new("--log-format") { Description = "Log format on stderr: text or json", DefaultValueFactory = _ => "text" };
     public static readonly Option<bool> UnrestrictedPaths = new("--unrestricted-paths") { Description = "Let file tools use absolute paths outside the workdir (bash is never confined)" };
+    public static readonly Option<string?> StateDir = new("--state-dir") { Description = "Where each session's tool-call journal is kept, so a replacement worker never re-runs a call (env: HANDS_WORKER_STATE_DIR; default /var/lib/hands-worker as root)" };
     public static readonly Option<string?> Tools = new("--tools") { Description = "Custom tools manifest (JSON): each tool runs a command with the input JSON on stdin" };
 
     public static void AddCommon(Command command)
     {
-        foreach (var option in new Option[] { EnvironmentId, EnvironmentKey, BaseUrl, Workdir, MaxIdle, LogFormat, UnrestrictedPaths, Tools })
+        foreach (var option in new Option[] { EnvironmentId, EnvironmentKey, BaseUrl, Workdir, MaxIdle, LogFormat, UnrestrictedPaths, StateDir, Tools })
         {
             command.Options.Add(option);
         }
@@ -65,6 +66,11 @@ internal static class WorkerCommandLine
             UnrestrictedPaths = parse.GetValue(UnrestrictedPaths),
             Log = log,
         };
+        if (parse.GetValue(StateDir) is { Length: > 0 } stateDir)
+        {
+            options.StateDirectory = Path.GetFullPath(stateDir);
+        }
+
         if (Environment.GetEnvironmentVariable("ANTHROPIC_WORKER_ID") is { Length: > 0 } wid)
         {
             options.WorkerId = wid;

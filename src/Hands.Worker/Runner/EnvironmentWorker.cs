@@ -2,6 +2,7 @@ using Hands.Protocol;
 using Hands.Protocol.Client;
 using Hands.Protocol.Models;
 using Hands.Worker.Hosting;
+using Hands.Worker.Journal;
 using Hands.Worker.Skills;
 using Hands.Worker.Tools;
 
@@ -74,8 +75,10 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             });
             skills = new SkillInstaller(skillsClient ?? client, context.Workdir, _log);
             await skills.InstallAsync(session.Agent.Skills, work.Token);
+            var journal = ToolCallJournal.Open(ToolCallJournal.PathFor(Path.Combine(options.StateDirectory, "journal"), sessionId), _log);
+            context.HelperProcessStarted = journal.ProcessStarted;
             tools = [.. Toolset.Create(context), .. options.ExtraTools?.Invoke(context) ?? []];
-            var runner = new SessionToolRunner(client, sessionId, tools, options.MaxIdle, _log, () => lease.Ttl);
+            var runner = new SessionToolRunner(client, sessionId, tools, options.MaxIdle, _log, () => lease.Ttl, timeProvider: null, journal);
             await runner.RunAsync(work.Token);
             outcome.EndReason = lease.Ended.IsCancellationRequested ? "lease ended" : runner.EndReason;
             outcome.ResultsPosted = runner.Posted;

@@ -34,4 +34,31 @@ public sealed class EnvironmentWorkerOptions
     public Func<ToolContext, IEnumerable<IWorkerTool>>? ExtraTools { get; set; }
 
     public WorkerLog Log { get; set; } = new();
+
+    /// <summary>
+    /// Where the worker keeps what must outlive it: each session's tool-call journal (<c>journal/</c>), which makes a
+    /// replacement worker in the same sandbox answer rather than re-run a call its predecessor started. Default:
+    /// <c>HANDS_WORKER_STATE_DIR</c>, else <c>/var/lib/hands-worker</c> as root (in a sandbox), else
+    /// <c>$XDG_STATE_HOME/hands-worker</c> (<c>~/.local/state/hands-worker</c>).
+    /// </summary>
+    public string StateDirectory { get; set; } = DefaultStateDirectory();
+
+    /// <summary>The default <see cref="StateDirectory"/>.</summary>
+    public static string DefaultStateDirectory()
+    {
+        if (Environment.GetEnvironmentVariable("HANDS_WORKER_STATE_DIR") is { Length: > 0 } configured)
+        {
+            return Path.GetFullPath(configured);
+        }
+
+        if (OperatingSystem.IsLinux() && Environment.UserName == "root")
+        {
+            return "/var/lib/hands-worker";
+        }
+
+        var stateHome = Environment.GetEnvironmentVariable("XDG_STATE_HOME") is { Length: > 0 } xdg
+            ? xdg
+            : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state");
+        return Path.Combine(stateHome, "hands-worker");
+    }
 }

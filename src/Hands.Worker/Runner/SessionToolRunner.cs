@@ -4,6 +4,7 @@ using Hands.Protocol.Client;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
 using Hands.Worker.Hosting;
+using Hands.Worker.Journal;
 using Hands.Worker.Tools;
 using Polly;
 using Polly.Retry;
@@ -38,12 +39,20 @@ public sealed class SessionToolRunner
     private readonly Channel<ToolCall> _queue = Channel.CreateUnbounded<ToolCall>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _end = new();
     private readonly TimeProvider _time;
+    private readonly ToolCallJournal? _journal;
     private readonly ResiliencePipeline _resultPost;
     private long _idleSinceTicks = -1;
 
     public SessionToolRunner(ManagedAgentsClient client, string sessionId, IEnumerable<IWorkerTool> tools, TimeSpan maxIdle, WorkerLog log, Func<TimeSpan>? sendWindow = null,
         TimeProvider? timeProvider = null)
+        : this(client, sessionId, tools, maxIdle, log, sendWindow, timeProvider, journal: null)
     {
+    }
+
+    internal SessionToolRunner(ManagedAgentsClient client, string sessionId, IEnumerable<IWorkerTool> tools, TimeSpan maxIdle, WorkerLog log, Func<TimeSpan>? sendWindow,
+        TimeProvider? timeProvider, ToolCallJournal? journal)
+    {
+        _journal = journal;
         _time = timeProvider ?? TimeProvider.System;
         _resultPost = BuildResultPost();
         _client = client;
@@ -198,9 +207,11 @@ public sealed class SessionToolRunner
         {
             case EventTypes.UserToolResult when e.ToolUseId is not null:
                 _calls.Answered(e.ToolUseId);
+                _journal?.Settled(e.ToolUseId);
                 break;
             case EventTypes.UserCustomToolResult when e.CustomToolUseId is not null:
                 _calls.Answered(e.CustomToolUseId);
+                _journal?.Settled(e.CustomToolUseId);
                 break;
             case EventTypes.UserToolConfirmation when e.ToolUseId is not null:
                 if (_calls.Confirmed(e.ToolUseId, e.Result ?? "deny") is { } held)
@@ -337,36 +348,7 @@ public sealed class SessionToolRunner
         }
 
         var custom = call.Type == EventTypes.AgentCustomToolUse;
-        var output = kept!;
-        if (kept is null)
-        {
-            var tool = (custom ? _custom : _builtIn)[call.Name!];
-            _log.Info("executing tool", ("session_id", _sessionId), ("tool", call.Name), ("tool_use_id", call.Id));
-            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            timeout.CancelAfter(ToolTimeout(call));
-            try
-            {
-                output = await tool.ExecuteAsync(call.Input ?? default, timeout.Token);
-            }
-            catch (ToolError ex)
-            {
-                output = ToolOutput.Text(ex.Message, isError: true);
-            }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
-            {
-                output = ToolOutput.Text($"{call.Name}: tool timed out after {(long)ToolTimeout(call).TotalMilliseconds}ms", isError: true);
-            }
-            catch (OperationCanceledException)
-            {
-                output = ToolOutput.Text($"{call.Name}: This operation was aborted", isError: true);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                output = ToolOutput.Text("Error: " + ex.Message, isError: true);
-            }
-
-        }
-
+        var output = kept ?? Inherited(call, custom) ?? await RunAsync(call, custom, ct);
         var result = new SessionEvent
         {
             Type = custom ? EventTypes.UserCustomToolResult : EventTypes.UserToolResult,
@@ -379,6 +361,7 @@ public sealed class SessionToolRunner
         using var post = ct.IsCancellationRequested ? new CancellationTokenSource(TimeSpan.FromSeconds(5)) : CancellationTokenSource.CreateLinkedTokenSource(ct);
         if (await PostAsync(result, post.Token))
         {
+            _journal?.Posted(call.Id!);
             _calls.TryMove(entry, ToolCallState.Answered);
             Interlocked.Increment(ref _posted);
         }
@@ -386,6 +369,80 @@ public sealed class SessionToolRunner
         {
             _calls.KeepUnsent(entry, output);
         }
+    }
+
+    /// <summary>
+    /// Tools a successor may run again when their worker died mid-call: they only read. Every other call a previous
+    /// worker started is answered with <see cref="Interrupted"/> instead (at most once: docs/worker.md).
+    /// </summary>
+    internal static readonly IReadOnlySet<string> SideEffectFree = new HashSet<string>(["read", "glob", "grep"], StringComparer.Ordinal);
+
+    /// <summary>What a previous worker of this session left for <paramref name="call"/>: its computed result, or an interruption.</summary>
+    private ToolOutput? Inherited(SessionEvent call, bool custom)
+    {
+        if (_journal?.Previous(call.Id!) is not { } previous)
+        {
+            return null;
+        }
+
+        if (previous.Output is { } computed)
+        {
+            _log.Info("posting the result a previous worker computed but did not post", ("tool", call.Name), ("tool_use_id", call.Id));
+            return computed;
+        }
+
+        if (!custom && SideEffectFree.Contains(call.Name ?? ""))
+        {
+            _log.Info("running again a read-only call a previous worker started", ("tool", call.Name), ("tool_use_id", call.Id));
+            return null;
+        }
+
+        var stopped = previous.Processes.Sum(p => OrphanedProcesses.KillTree(p.Pid, p.Start));
+        _log.Warn("a previous worker started this call and died before posting its result; not running it again",
+            ("tool", call.Name), ("tool_use_id", call.Id), ("processes_stopped", stopped));
+        var output = Interrupted(call.Name ?? "tool", stopped);
+        _journal.Finished(call.Id!, output);
+        return output;
+    }
+
+    /// <summary>The error result for a call whose worker died while running it.</summary>
+    internal static ToolOutput Interrupted(string tool, int processesStopped) => ToolOutput.Text(
+        $"{tool}: interrupted. The worker running this call stopped before it could report a result (it was killed or restarted), "
+        + "so the call may or may not have completed. It was not run again"
+        + (processesStopped > 0 ? $", and the {processesStopped} process(es) it left running were stopped" : "")
+        + ". Check its effects before repeating it.", isError: true);
+
+    private async Task<ToolOutput> RunAsync(SessionEvent call, bool custom, CancellationToken ct)
+    {
+        ToolOutput output;
+        var tool = (custom ? _custom : _builtIn)[call.Name!];
+        _journal?.Started(call.Id!, call.Name!);
+        _log.Info("executing tool", ("session_id", _sessionId), ("tool", call.Name), ("tool_use_id", call.Id));
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        timeout.CancelAfter(ToolTimeout(call));
+        try
+        {
+            output = await tool.ExecuteAsync(call.Input ?? default, timeout.Token);
+        }
+        catch (ToolError ex)
+        {
+            output = ToolOutput.Text(ex.Message, isError: true);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            output = ToolOutput.Text($"{call.Name}: tool timed out after {(long)ToolTimeout(call).TotalMilliseconds}ms", isError: true);
+        }
+        catch (OperationCanceledException)
+        {
+            output = ToolOutput.Text($"{call.Name}: This operation was aborted", isError: true);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            output = ToolOutput.Text("Error: " + ex.Message, isError: true);
+        }
+
+        _journal?.Finished(call.Id!, output);
+        return output;
     }
 
     /// <summary>Empty text becomes <c>(no output)</c>, as in the official runners.</summary>

@@ -37,6 +37,9 @@ internal sealed partial class BashSession : IDisposable
 
     public bool Closed { get; private set; }
 
+    /// <summary>The shell's pid: the commands of a call run in it and its children.</summary>
+    public int ProcessId => _process.Id;
+
     private async Task WatchExitAsync()
     {
         try

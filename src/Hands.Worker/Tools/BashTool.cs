@@ -41,6 +41,7 @@ public sealed class BashTool(ToolContext context) : IWorkerTool, IDisposable
             }
 
             _session ??= new BashSession(context.Workdir, context.Environment);
+            context.HelperProcessStarted?.Invoke(_session.ProcessId);
             try
             {
                 var (output, exitCode) = await _session.ExecAsync(command, timeout, cancellationToken);

@@ -32,6 +32,8 @@ public sealed class CommandTool(CustomToolDefinition definition, ToolContext con
             throw new ToolError($"{Name}: cannot run {definition.Command[0]}: {ex.Message}");
         }
 
+        context.HelperProcessStarted?.Invoke(process.Id);
+
         using (process)
         using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {

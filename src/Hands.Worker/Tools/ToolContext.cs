@@ -24,6 +24,12 @@ public sealed class ToolContext
     public PathPolicy Paths { get; }
 
     /// <summary>
+    /// Told the pid of every helper process a call runs in (the bash session, a custom tool's command), so the journal
+    /// can record it and a successor worker can stop what a killed one left running.
+    /// </summary>
+    internal Action<int>? HelperProcessStarted { get; set; }
+
+    /// <summary>
     /// The process environment minus every variable whose name starts with <c>ANTHROPIC_</c> (any case): the
     /// environment key, work secret and base URL never reach model-run commands. The fork-quarantine marker
     /// (<c>HANDS_FORK_POLICY</c>) is the worker's own and is not passed on, so what bash starts survives a memory fork.
