@@ -20,7 +20,8 @@ internal sealed partial class SandboxManager
         {
             var was = record.Status;
             var state = containers.Contains(record.Id) ? await runtime.StateAsync(record.Id, cancellationToken).ConfigureAwait(false) : null;
-            var hibernated = record.SuspendTier == SuspendTier.Hibernated && Directory.Exists(PathsOf(record.Id).Hibernation);
+            var dumped = Directory.Exists(PathsOf(record.Id).Hibernation);
+            var hibernated = record.SuspendTier == SuspendTier.Hibernated && dumped;
             switch (record.Status)
             {
                 case SandboxStatus.Running or SandboxStatus.Snapshotting when state is "running" or "paused":
@@ -47,7 +48,9 @@ internal sealed partial class SandboxManager
                     SandboxLifecycle.MoveTo(record, state == "paused" ? SandboxState.Frozen : SandboxState.Running, Now);
                     store.Save(record);
                     break;
-                case SandboxStatus.Suspending when hibernated:
+                case SandboxStatus.Suspending when state is null && dumped:
+                    // The dump completed and the container was deleted; only the record was not updated. (While it
+                    // is suspending, the record's tier is where the dump started, never hibernated.)
                     SandboxLifecycle.MoveTo(record, SandboxState.Hibernated, Now);
                     store.Save(record);
                     break;
@@ -119,9 +122,16 @@ internal sealed partial class SandboxManager
             }
         }
 
-        foreach (var partial in Directory.Exists(LayersDirectory) ? Directory.EnumerateDirectories(LayersDirectory, "*.partial") : [])
+        // A layer nothing names: half-copied (*.partial), moved into place by a snapshot the crash kept from being
+        // recorded, or left by a snapshot deletion the crash cut short.
+        var referenced = store.Snapshots().SelectMany(s => s.Layers).Concat(alive.SelectMany(s => s.Layers)).ToHashSet(StringComparer.Ordinal);
+        foreach (var layer in Directory.Exists(LayersDirectory) ? Directory.EnumerateDirectories(LayersDirectory) : [])
         {
-            DeleteQuietly(partial);
+            if (!referenced.Contains(layer))
+            {
+                logger.LogWarning("removing orphaned layer {Layer}", layer);
+                DeleteQuietly(layer);
+            }
         }
 
         var snapshotIds = store.Snapshots().Select(s => s.Id).ToHashSet();

@@ -88,6 +88,7 @@ internal sealed partial class SandboxManager
                 }
 
                 Directory.Move(partialLayer, layer);
+                CrashPoints.Reach(CrashPoints.SnapshotLayerMoved);
                 snapshot.Layers = [layer, .. record.Layers];
                 snapshot.SizeBytes = DirectorySize(layer) + (snapshot.CheckpointDirectory is null ? 0 : DirectorySize(checkpoint));
                 snapshot.Status = SnapshotStatus.LocalReady;

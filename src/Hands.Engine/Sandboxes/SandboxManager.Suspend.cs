@@ -83,6 +83,7 @@ internal sealed partial class SandboxManager
         {
             await runtime.CheckpointAsync(record.Id, paths.Hibernation, paths.CriuWork, leaveRunning: false, cancellationToken).ConfigureAwait(false);
             await runtime.DeleteAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.HibernateDumped);
         }
         catch (EngineCommandException ex)
         {

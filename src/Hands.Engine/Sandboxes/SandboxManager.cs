@@ -174,6 +174,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         try
         {
             await BootAsync(record, image, isMemoryRestore ? snapshot!.CheckpointDirectory : null, CancellationToken.None).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.CreateBooted);
             SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
             store.Save(record);
             activity.Touch(record.Id);
@@ -219,6 +220,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         else
         {
             await runtime.RestoreAsync(record.Id, paths.Bundle, checkpoint, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.ForkRestored);
             // Frozen while marked processes are found and killed, so none can fork an unseen child in between.
             IReadOnlyList<int> killed;
             await runtime.PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
@@ -407,6 +409,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             }
 
             await TearDownAsync(record, CancellationToken.None).ConfigureAwait(false);
+            CrashPoints.Reach(CrashPoints.DeleteTornDown);
             SandboxLifecycle.MoveTo(record, SandboxState.Terminated, Now, reason);
             store.Save(record);
             logger.LogInformation("sandbox {Id} terminated ({Reason})", record.Id, reason);

@@ -1,0 +1,174 @@
+using System.Text;
+using Hands.Engine.Hosting;
+using Hands.Sandboxes.Client;
+using Hands.Sandboxes.Models;
+
+namespace Hands.Engine.Tests;
+
+/// <summary>
+/// The engine killed with SIGKILL inside each of its crash windows (<see cref="CrashPoints"/>), as a separate process,
+/// then started again on the same data: every record is settled (finished or cleanly undone), what was kept works, and
+/// nothing is left on the host or in the data volume — no container, mount, loop device, veth, cgroup or layer.
+/// </summary>
+[Collection(EngineCollection.Name)]
+public sealed class CrashRecoveryTests
+{
+    [Fact]
+    public void Every_crash_point_is_tested() =>
+        Assert.Equal(CrashPoints.All.Order(), Points.Cast<object[]>().Select(row => (string)row[0]).Order());
+
+    public static TheoryData<string> Points => new(CrashPoints.All);
+
+    [Theory]
+    [MemberData(nameof(Points))]
+    public async Task An_engine_killed_in_a_crash_window_settles_it_on_restart(string point)
+    {
+        var data = Path.Combine(Path.GetTempPath(), "hands-engine-crash-" + Guid.NewGuid().ToString("N")[..8]);
+        try
+        {
+            string? sandbox = null;
+            await using (var doomed = await EngineProcess.StartAsync(data, point))
+            {
+                using var client = Client(doomed.ApiAddress);
+                sandbox = await DriveIntoAsync(point, client);
+                Assert.True(await doomed.WaitForDeathAsync() == 137, $"the engine did not die by SIGKILL at {point}:\n{doomed.Output}");
+            }
+
+            var engine = await EngineFixture.StartEngineAsync(data);
+            try
+            {
+                using var client = EngineFixture.NewClient(engine);
+                await AssertSettledAsync(point, client, sandbox);
+                AssertNothingUnrecorded(data, await client.ListAllAsync().ToListAsync(), await client.ListSnapshotsAsync());
+                foreach (var snapshot in await client.ListSnapshotsAsync())
+                {
+                    await client.DeleteSnapshotAsync(snapshot.CanonicalId);
+                }
+
+                await foreach (var live in client.ListAllAsync())
+                {
+                    if (live.Status != SandboxStatus.Terminated)
+                    {
+                        await client.DeleteAsync(live.CanonicalId);
+                    }
+                }
+
+                AssertNothingUnrecorded(data, [], []);
+            }
+            finally
+            {
+                await engine.DisposeAsync();
+            }
+
+            Leftovers.AssertNone(data);
+        }
+        finally
+        {
+            Leftovers.Remove(data);
+        }
+    }
+
+    /// <summary>Runs the operation whose crash window <paramref name="point"/> is; answers the sandbox it concerns, when known.</summary>
+    private static async Task<string?> DriveIntoAsync(string point, TensorlakeClient client)
+    {
+        switch (point)
+        {
+            case CrashPoints.CreateBooted:
+                await Assert.ThrowsAnyAsync<Exception>(() => client.CreateAsync(new CreateSandboxRequest { Image = "host" }));
+                return null;
+            case CrashPoints.DeleteTornDown:
+            {
+                var id = (await client.CreateAsync(new CreateSandboxRequest { Image = "host" })).CanonicalId;
+                await Assert.ThrowsAnyAsync<Exception>(() => client.DeleteAsync(id));
+                return id;
+            }
+
+            case CrashPoints.HibernateDumped:
+            {
+                var id = await WithFileAsync(client, "crash-hibernate");
+                await Assert.ThrowsAnyAsync<Exception>(() => client.SuspendAsync(id, hibernate: true));
+                return id;
+            }
+
+            case CrashPoints.SnapshotLayerMoved:
+            {
+                var id = await WithFileAsync(client, null);
+                await Assert.ThrowsAnyAsync<Exception>(() => client.SnapshotAsync(id, SnapshotType.Filesystem));
+                return id;
+            }
+
+            case CrashPoints.ForkRestored:
+            {
+                var id = await WithFileAsync(client, null);
+                var snapshot = await client.SnapshotAsync(id, SnapshotType.Memory);
+                await Assert.ThrowsAnyAsync<Exception>(() => client.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId }));
+                return id;
+            }
+
+            default:
+                throw new ArgumentOutOfRangeException(nameof(point), point, "no scenario drives into this crash point");
+        }
+    }
+
+    private static async Task AssertSettledAsync(string point, TensorlakeClient client, string? sandbox)
+    {
+        var all = await client.ListAllAsync().ToListAsync();
+        switch (point)
+        {
+            case CrashPoints.CreateBooted:
+                // Booted but never answered: undone.
+                Assert.Equal("EngineRestarted", Assert.Single(all).TerminationReason);
+                break;
+            case CrashPoints.DeleteTornDown:
+                // Torn down but not recorded: finished.
+                var deleted = await client.GetAsync(sandbox!);
+                Assert.Equal((SandboxStatus.Terminated, "EngineRestarted"), (deleted.Status, deleted.TerminationReason));
+                break;
+            case CrashPoints.HibernateDumped:
+                // Dumped but not recorded: finished; it wakes with its files and processes.
+                var hibernated = await client.GetAsync(sandbox!);
+                Assert.Equal((SandboxStatus.Suspended, "hibernated"), (hibernated.Status, hibernated.SuspendTier));
+                Assert.True(await client.ResumeAsync(sandbox!));
+                await AssertFileAsync(client, sandbox!);
+                break;
+            case CrashPoints.SnapshotLayerMoved:
+                // Copied but not recorded: undone; the sandbox runs on.
+                Assert.Empty(await client.ListSnapshotsAsync());
+                Assert.Equal(SandboxStatus.Running, (await client.GetAsync(sandbox!)).Status);
+                await AssertFileAsync(client, sandbox!);
+                break;
+            case CrashPoints.ForkRestored:
+                // Restored with its parent's processes still alive, never connected: undone; the parent runs on.
+                var fork = Assert.Single(all, s => s.CanonicalId != sandbox);
+                Assert.Equal((SandboxStatus.Terminated, "EngineRestarted"), (fork.Status, fork.TerminationReason));
+                await AssertFileAsync(client, sandbox!);
+                break;
+        }
+    }
+
+    /// <summary>The data volume holds only what the engine's records name: live sandboxes' directories, snapshots' layers and checkpoints.</summary>
+    private static void AssertNothingUnrecorded(string data, List<SandboxInfo> sandboxes, IReadOnlyList<SnapshotInfo> snapshots)
+    {
+        var volume = Storage.DataVolume.MountPointOf(data);
+        var live = sandboxes.Where(s => s.Status != SandboxStatus.Terminated).Select(s => s.CanonicalId).Order().ToList();
+        Assert.Equal(live, Entries(Path.Combine(volume, "sandboxes")));
+        var kept = snapshots.Select(s => s.CanonicalId).Order().ToList();
+        Assert.Equal(kept, Entries(Path.Combine(volume, "layers")));
+        Assert.True(Entries(Path.Combine(volume, "checkpoints")).All(kept.Contains), "a checkpoint of no snapshot was left");
+    }
+
+    private static List<string> Entries(string directory) =>
+        Directory.Exists(directory) ? [.. Directory.EnumerateFileSystemEntries(directory).Select(Path.GetFileName).Order().Cast<string>()] : [];
+
+    private static async Task<string> WithFileAsync(TensorlakeClient client, string? name)
+    {
+        var created = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = name });
+        await client.Proxy(created).WriteFileAsync("/workspace/kept.txt", "kept"u8.ToArray());
+        return created.CanonicalId;
+    }
+
+    private static async Task AssertFileAsync(TensorlakeClient client, string sandbox) =>
+        Assert.Equal("kept", Encoding.UTF8.GetString(await client.Proxy(await client.GetAsync(sandbox)).ReadFileAsync("/workspace/kept.txt")));
+
+    private static TensorlakeClient Client(Uri api) => new(new TensorlakeClientOptions { ApiUrl = api, ApiKey = EngineFixture.ApiKey, MaxRetries = 0 });
+}
