@@ -1,4 +1,5 @@
-using System.Text;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Infrastructure;
 using Hands.ControlPlane.Storage;
@@ -8,15 +9,18 @@ using Microsoft.AspNetCore.Http;
 namespace Hands.ControlPlane.Sessions;
 
 /// <summary>
-/// <c>GET /v1/sessions/{id}/events/stream</c>: Server-Sent Events, each frame <c>event: TYPE</c>, <c>id: EVENT_ID</c>,
-/// <c>data: JSON</c> (with <c>type</c> inside too). Only events after the connection opens are sent, unless the client
-/// sends <c>Last-Event-ID</c>, which resumes after that event. Idle streams get <c>event: ping</c>. The stream ends
-/// after <c>session.deleted</c>. Events are read from the database in pages, so memory stays flat however long it runs.
+/// <c>GET /v1/sessions/{id}/events/stream</c>: Server-Sent Events, each frame <c>event: TYPE</c>, <c>data: JSON</c>
+/// (with <c>type</c> inside too), <c>id: EVENT_ID</c>. Only events after the connection opens are sent, unless the
+/// client sends <c>Last-Event-ID</c>, which resumes after that event. Idle streams get <c>event: ping</c>. The stream
+/// ends after <c>session.deleted</c>. Events are read from the database in pages, so memory stays flat however long it runs.
 /// </summary>
 public sealed class EventStreamer(ControlPlaneCore core)
 {
+    private const int PageSize = 500;
+    private const string PingData = "{\"type\":\"ping\"}";
     private static readonly string[] DeltaTypes = [EventTypes.AgentMessage, EventTypes.AgentThinking];
 
+    /// <summary>Checks the request and the caller, then streams the session's events until it is deleted or the client leaves.</summary>
     public async Task StreamAsync(HttpContext context, string sessionId)
     {
         var caller = Caller.Of(context);
@@ -54,52 +58,13 @@ public sealed class EventStreamer(ControlPlaneCore core)
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
-        await response.Body.FlushAsync(context.RequestAborted);
 
+        // The headers go out before the first frame: a client waits for them before it reads, however quiet the session.
         var ct = context.RequestAborted;
         try
         {
-            while (!ct.IsCancellationRequested)
-            {
-                var batch = core.Read(sql => Store.EventsAfter(sql, sessionId, position, 500));
-                if (batch.Count > 0)
-                {
-                    var sb = new StringBuilder();
-                    var ended = false;
-                    foreach (var (seq, type, json) in batch)
-                    {
-                        var id = ExtractId(json);
-                        sb.Append("event: ").Append(type).Append('\n');
-                        if (id is not null)
-                        {
-                            sb.Append("id: ").Append(id).Append('\n');
-                        }
-
-                        sb.Append("data: ").Append(json).Append("\n\n");
-                        position = seq;
-                        if (type == EventTypes.SessionDeleted)
-                        {
-                            ended = true;
-                            break;
-                        }
-                    }
-
-                    await response.WriteAsync(sb.ToString(), ct);
-                    await response.Body.FlushAsync(ct);
-                    if (ended)
-                    {
-                        return;
-                    }
-
-                    continue;
-                }
-
-                if (!await waiter.WaitAsync(core.Options.StreamPingInterval, ct))
-                {
-                    await response.WriteAsync("event: ping\ndata: {\"type\":\"ping\"}\n\n", ct);
-                    await response.Body.FlushAsync(ct);
-                }
-            }
+            await response.Body.FlushAsync(ct);
+            await SseFormatter.WriteAsync(FramesAsync(sessionId, position, waiter, ct), response.Body, ct);
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
@@ -107,17 +72,25 @@ public sealed class EventStreamer(ControlPlaneCore core)
         }
     }
 
-    private static string? ExtractId(string json)
+    private async IAsyncEnumerable<SseItem<string>> FramesAsync(string sessionId, long position, SignalHub.Waiter waiter, [EnumeratorCancellation] CancellationToken ct)
     {
-        const string marker = "\"id\":\"";
-        var start = json.IndexOf(marker, StringComparison.Ordinal);
-        if (start < 0)
+        while (!ct.IsCancellationRequested)
         {
-            return null;
-        }
+            var page = core.Read(sql => Store.EventsAfter(sql, sessionId, position, PageSize));
+            foreach (var evt in page)
+            {
+                position = evt.Seq;
+                yield return new SseItem<string>(evt.Json, evt.Type) { EventId = evt.Id };
+                if (evt.Type == EventTypes.SessionDeleted)
+                {
+                    yield break;
+                }
+            }
 
-        start += marker.Length;
-        var end = json.IndexOf('"', start);
-        return end > start ? json[start..end] : null;
+            if (page.Count == 0 && !await waiter.WaitAsync(core.Options.StreamPingInterval, ct))
+            {
+                yield return new SseItem<string>(PingData, "ping");
+            }
+        }
     }
 }
