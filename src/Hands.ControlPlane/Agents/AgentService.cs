@@ -1,6 +1,5 @@
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Infrastructure;
-using Hands.ControlPlane.Sessions;
 using Hands.ControlPlane.Storage;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
@@ -53,7 +52,7 @@ public sealed class AgentService(ControlPlaneCore core)
     public Agent Get(Caller caller, string agentId, IQueryCollection query)
     {
         caller.RequireApiKey("read agents");
-        int? version = query.ContainsKey("version") ? SessionService.QueryInt(query, "version", 1, 1, int.MaxValue) : null;
+        int? version = query.ContainsKey("version") ? QueryValues.Int(query, "version", 1, 1, int.MaxValue) : null;
         return core.Read(sql => Store.GetAgent(sql, agentId, version))
             ?? throw ApiException.NotFound(version is null ? $"agent {agentId} not found" : $"agent {agentId} has no version {version}");
     }
@@ -61,7 +60,7 @@ public sealed class AgentService(ControlPlaneCore core)
     public Page<Agent> List(Caller caller, IQueryCollection query)
     {
         caller.RequireApiKey("list agents");
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 1000);
+        var limit = QueryValues.Int(query, "limit", 20, 1, 1000);
         var after = Cursor.Decode(query["page"]);
         var includeArchived = query["include_archived"] == "true";
         var rows = core.Read(sql => sql.Query(
@@ -69,7 +68,7 @@ public sealed class AgentService(ControlPlaneCore core)
             "WHERE ($all=1 OR a.archived=0) AND ($after IS NULL OR a.rowid < $after) ORDER BY a.rowid DESC LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.Agent)),
             ("$all", includeArchived ? 1 : 0), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
     public async Task<Agent> UpdateAsync(Caller caller, string agentId, JsonBody body, CancellationToken ct)

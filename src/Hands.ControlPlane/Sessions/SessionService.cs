@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Infrastructure;
@@ -229,7 +228,7 @@ public sealed class SessionService(ControlPlaneCore core)
     public Page<Session> List(Caller caller, Microsoft.AspNetCore.Http.IQueryCollection query)
     {
         caller.RequireApiKey("list sessions");
-        var limit = QueryInt(query, "limit", 20, 1, 1000);
+        var limit = QueryValues.Int(query, "limit", 20, 1, 1000);
         var after = Cursor.Decode(query["page"]);
         var desc = (query["order"].ToString() is var order && order.Length > 0 ? order : "desc") switch
         {
@@ -274,34 +273,7 @@ public sealed class SessionService(ControlPlaneCore core)
             return sql.Query($"SELECT rowid, json FROM sessions WHERE {string.Join(" AND ", where)} ORDER BY rowid {(desc ? "DESC" : "ASC")} LIMIT $n",
                 r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.Session)), args.ToArray());
         });
-        return ToPage(rows, limit);
-    }
-
-    internal static Page<T> ToPage<T>(List<(long Position, T Item)> rows, int limit) => new()
-    {
-        Data = rows.Take(limit).Select(r => r.Item).ToList(),
-        NextPage = rows.Count > limit ? Cursor.Encode(rows[limit - 1].Position) : null,
-    };
-
-    internal static int QueryInt(Microsoft.AspNetCore.Http.IQueryCollection query, string name, int fallback, int min, int max)
-    {
-        var raw = query[name].ToString();
-        if (raw.Length == 0)
-        {
-            return fallback;
-        }
-
-        if (!int.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
-        {
-            throw ApiException.Invalid($"{name}: Input should be a valid integer, not '{raw}'");
-        }
-
-        if (value < min || value > max)
-        {
-            throw ApiException.Invalid($"{name}: Input should be between {min} and {max}");
-        }
-
-        return value;
+        return Paging.ToPage(rows, limit);
     }
 
     public async Task<Session> UpdateAsync(Caller caller, string sessionId, JsonBody body, CancellationToken ct)
@@ -576,7 +548,7 @@ public sealed class SessionService(ControlPlaneCore core)
     /// <summary>One page of events (<c>limit</c> ≤ 1000, <c>order</c> asc by default, <c>types[]</c> filter).</summary>
     public Page<SessionEvent> ListEvents(Caller caller, string sessionId, Microsoft.AspNetCore.Http.IQueryCollection query)
     {
-        var limit = QueryInt(query, "limit", 100, 1, 1000);
+        var limit = QueryValues.Int(query, "limit", 100, 1, 1000);
         var after = Cursor.Decode(query["page"]);
         var order = query["order"].ToString();
         var desc = order switch
@@ -610,7 +582,7 @@ public sealed class SessionService(ControlPlaneCore core)
 
             var rows = sql.Query($"SELECT seq, json FROM events WHERE {string.Join(" AND ", where)} ORDER BY seq {(desc ? "DESC" : "ASC")} LIMIT $n",
                 r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.SessionEvent)), args.ToArray());
-            return ToPage(rows, limit);
+            return Paging.ToPage(rows, limit);
         });
     }
 

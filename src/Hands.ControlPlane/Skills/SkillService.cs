@@ -4,7 +4,6 @@ using System.IO.Compression;
 using System.Text;
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Infrastructure;
-using Hands.ControlPlane.Sessions;
 using Hands.ControlPlane.Storage;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
@@ -84,23 +83,23 @@ public sealed class SkillService(ControlPlaneCore core)
 
     public Page<Skill> List(IQueryCollection query)
     {
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 100);
+        var limit = QueryValues.Int(query, "limit", 20, 1, 100);
         var after = Cursor.Decode(query["page"]);
         var rows = core.Read(sql => sql.Query("SELECT rowid, json FROM skills WHERE ($after IS NULL OR rowid > $after) ORDER BY rowid LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.Skill)), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
     public Page<SkillVersion> ListVersions(string skillId, IQueryCollection query)
     {
         _ = Get(skillId);
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 1000);
+        var limit = QueryValues.Int(query, "limit", 20, 1, 1000);
         var after = Cursor.Decode(query["page"]);
         var rows = core.Read(sql => sql.Query(
             "SELECT rowid, json FROM skill_versions WHERE skill_id=$s AND ($after IS NULL OR rowid < $after) ORDER BY rowid DESC LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.SkillVersion)),
             ("$s", skillId), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
     /// <summary>A version by its number; <c>latest</c> resolves to the newest.</summary>

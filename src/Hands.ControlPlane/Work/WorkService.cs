@@ -314,13 +314,13 @@ public sealed class WorkService(ControlPlaneCore core)
     public Page<WorkItem> List(Caller caller, string environmentId, IQueryCollection query)
     {
         caller.RequireWorkerOf(environmentId, "list work items");
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 1000);
+        var limit = QueryValues.Int(query, "limit", 20, 1, 1000);
         var after = Cursor.Decode(query["page"]);
         var rows = core.Read(sql => sql.Query(
             "SELECT rowid, json FROM work WHERE environment_id=$e AND ($after IS NULL OR rowid < $after) ORDER BY rowid DESC LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.WorkItem)),
             ("$e", environmentId), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
     public async Task<WorkItem> UpdateAsync(Caller caller, string environmentId, string workId, JsonBody body, CancellationToken ct)
