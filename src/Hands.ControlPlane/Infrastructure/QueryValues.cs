@@ -27,4 +27,16 @@ internal static class QueryValues
 
         return value;
     }
+
+    /// <summary>The integer <paramref name="name"/> when the query has it (any value), else null.</summary>
+    public static int? OptionalInt(IQueryCollection query, string name) =>
+        query.ContainsKey(name)
+            ? int.TryParse(query[name].ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
+                ? value
+                : throw ApiException.Invalid($"{name}: Input should be a valid integer, not '{query[name]}'")
+            : null;
+
+    /// <summary>Every value of a repeated parameter, sent as <c>name[]</c> or <c>name</c>, empty ones dropped.</summary>
+    public static List<string> Values(IQueryCollection query, string name) =>
+        [.. query[name + "[]"].Concat(query[name]).Where(v => !string.IsNullOrEmpty(v)).Select(v => v!)];
 }

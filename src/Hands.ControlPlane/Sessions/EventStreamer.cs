@@ -18,27 +18,13 @@ public sealed class EventStreamer(ControlPlaneCore core)
 {
     private const int PageSize = 500;
     private const string PingData = "{\"type\":\"ping\"}";
-    private static readonly string[] DeltaTypes = [EventTypes.AgentMessage, EventTypes.AgentThinking];
-
-    /// <summary>Checks the request and the caller, then streams the session's events until it is deleted or the client leaves.</summary>
-    public async Task StreamAsync(HttpContext context, string sessionId)
+    /// <summary>Checks the caller, then streams the session's events into <paramref name="response"/> until the session is deleted or the client leaves.</summary>
+    public async Task StreamAsync(Caller caller, string sessionId, EventStreamQuery query, HttpResponse response, CancellationToken ct)
     {
-        var caller = Caller.Of(context);
-        var deltas = context.Request.Query["event_deltas[]"].Concat(context.Request.Query["event_deltas"]).ToList();
-        if (deltas.Count > 100)
-        {
-            throw ApiException.Invalid("event_deltas: at most 100 values are allowed");
-        }
-
-        foreach (var d in deltas)
-        {
-            if (Array.IndexOf(DeltaTypes, d) < 0)
-            {
-                throw ApiException.Invalid($"event_deltas: '{d}' is not supported; supported: {string.Join(", ", DeltaTypes)}");
-            }
-        }
-
-        var lastEventId = context.Request.Headers["Last-Event-ID"].ToString();
+        ArgumentNullException.ThrowIfNull(caller);
+        ArgumentNullException.ThrowIfNull(query);
+        ArgumentNullException.ThrowIfNull(response);
+        var lastEventId = query.LastEventId;
         using var waiter = core.SessionSignals.Subscribe(sessionId);
         var position = core.Read(sql =>
         {
@@ -53,14 +39,12 @@ public sealed class EventStreamer(ControlPlaneCore core)
             return Store.LastEventSeq(sql, sessionId);
         });
 
-        var response = context.Response;
         response.StatusCode = 200;
         response.ContentType = "text/event-stream; charset=utf-8";
         response.Headers.CacheControl = "no-cache";
         response.Headers["X-Accel-Buffering"] = "no";
 
         // The headers go out before the first frame: a client waits for them before it reads, however quiet the session.
-        var ct = context.RequestAborted;
         try
         {
             await response.Body.FlushAsync(ct);

@@ -225,20 +225,10 @@ public sealed class SessionService(ControlPlaneCore core)
         return stored.Session;
     }
 
-    public Page<Session> List(Caller caller, Microsoft.AspNetCore.Http.IQueryCollection query)
+    public Page<Session> List(Caller caller, SessionListQuery query)
     {
         caller.RequireApiKey("list sessions");
-        var limit = QueryValues.Int(query, "limit", 20, 1, 1000);
-        var after = Cursor.Decode(query["page"]);
-        var desc = (query["order"].ToString() is var order && order.Length > 0 ? order : "desc") switch
-        {
-            "desc" => true,
-            "asc" => false,
-            var other => throw ApiException.Invalid($"order: Input should be 'asc' or 'desc', not '{other}'"),
-        };
-        var includeArchived = query["include_archived"] == "true";
-        var agentId = query["agent_id"].ToString();
-        var statuses = query["statuses[]"].Concat(query["statuses"]).Where(s => !string.IsNullOrEmpty(s)).ToList();
+        var ((limit, after), desc, includeArchived, agentId, statuses) = query;
         var rows = core.Read(sql =>
         {
             var where = new List<string> { "deleted_at_ms IS NULL" };
@@ -546,18 +536,9 @@ public sealed class SessionService(ControlPlaneCore core)
     }
 
     /// <summary>One page of events (<c>limit</c> ≤ 1000, <c>order</c> asc by default, <c>types[]</c> filter).</summary>
-    public Page<SessionEvent> ListEvents(Caller caller, string sessionId, Microsoft.AspNetCore.Http.IQueryCollection query)
+    public Page<SessionEvent> ListEvents(Caller caller, string sessionId, EventListQuery query)
     {
-        var limit = QueryValues.Int(query, "limit", 100, 1, 1000);
-        var after = Cursor.Decode(query["page"]);
-        var order = query["order"].ToString();
-        var desc = order switch
-        {
-            "" or "asc" => false,
-            "desc" => true,
-            _ => throw ApiException.Invalid($"order: Input should be 'asc' or 'desc', not '{order}'"),
-        };
-        var types = query["types[]"].Concat(query["types"]).Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).ToList();
+        var ((limit, after), desc, types) = query;
         return core.Read(sql =>
         {
             var stored = Store.GetSession(sql, sessionId) ?? throw SessionNotFound(sessionId);
