@@ -8,10 +8,8 @@ using Hands.ControlPlane.Skills;
 using Hands.ControlPlane.Storage;
 using Hands.ControlPlane.Webhooks;
 using Hands.ControlPlane.Work;
+using Hands.Hosting;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -72,19 +70,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
                 return fresh;
             });
 
-            var builder = WebApplication.CreateSlimBuilder();
-            builder.Logging.ClearProviders();
-            if (logging is not null)
-            {
-                logging(builder.Logging);
-            }
-
-            builder.WebHost.UseUrls(options.Urls);
-            builder.WebHost.ConfigureKestrel(k =>
-            {
-                k.Limits.MaxRequestBodySize = 32L * 1024 * 1024;
-                k.AddServerHeader = false;
-            });
+            var builder = SlimWebHost.CreateBuilder(new WebHostSettings(options.Urls, 32L * 1024 * 1024) { Logging = logging, ServerHeader = false });
             builder.Services.AddSingleton(core);
             builder.Services.AddSingleton<EnvironmentService>();
             builder.Services.AddSingleton<AgentService>();
@@ -105,7 +91,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             _ = app.Services.GetRequiredService<WebhookDispatcher>();
             await app.StartAsync(cancellationToken).ConfigureAwait(false);
 
-            var address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+            var address = app.BoundAddress().AbsoluteUri;
             return new ControlPlaneServer(app, core, new Uri(address.Replace("[::]", "127.0.0.1", StringComparison.Ordinal)), generated);
         }
         catch

@@ -5,10 +5,8 @@ using Hands.Engine.Network;
 using Hands.Engine.Runtime;
 using Hands.Engine.Sandboxes;
 using Hands.Engine.Storage;
+using Hands.Hosting;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Yarp.ReverseProxy.Forwarder;
@@ -136,7 +134,7 @@ public sealed class EngineServer : IAsyncDisposable
             ingress.Use(hosts.CheckAsync);
             ingress.Run(proxy.HandleAsync);
             await ingress.StartAsync(cancellationToken).ConfigureAwait(false);
-            var ingressAddress = BoundAddress(ingress);
+            var ingressAddress = ingress.BoundAddress();
             var ingressEndpoint = new UriBuilder(ingressAddress) { Host = ingressAddress.IsLoopback ? "localhost" : ingressAddress.Host }.Uri.ToString().TrimEnd('/');
 
             var api = BuildApp(options.ApiUrl, logging, _ => { });
@@ -144,7 +142,7 @@ public sealed class EngineServer : IAsyncDisposable
             api.Use(hosts.CheckAsync);
             LifecycleEndpoints.Map(api, sandboxes, new WireMapper(ingressAddress, ingressEndpoint, identity.RuntimeName), auth, relays);
             await api.StartAsync(cancellationToken).ConfigureAwait(false);
-            var apiAddress = BoundAddress(api);
+            var apiAddress = api.BoundAddress();
             logger.LogInformation("engine API on {Api}, ingress on {Ingress}, data in {Data}", apiAddress, ingressAddress, options.DataDirectory);
             return new EngineServer(api, ingress, store, sandboxes, relays, apiAddress, ingressAddress, options);
         }
@@ -167,17 +165,10 @@ public sealed class EngineServer : IAsyncDisposable
 
     private static WebApplication BuildApp(Uri url, Action<ILoggingBuilder>? logging, Action<IServiceCollection> services)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        (logging ?? DefaultLogging)(builder.Logging);
-        builder.WebHost.UseUrls(url.ToString());
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = null);
+        var builder = SlimWebHost.CreateBuilder(new WebHostSettings(url.ToString(), null) { Logging = logging ?? DefaultLogging });
         services(builder.Services);
         return builder.Build();
     }
-
-    private static Uri BoundAddress(WebApplication app) =>
-        new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 
     private async Task IdleLoopAsync(TimeSpan interval, ILogger logger)
     {

@@ -1,11 +1,9 @@
 using System.Collections.Concurrent;
 using System.Text.Json;
+using Hands.Hosting;
 using Hands.Protocol.Json;
 using Hands.Webhooks;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Hosting.Server;
-using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -79,15 +77,11 @@ public sealed class WebhookReceiver : IAsyncDisposable
             throw new OrchestratorException("ANTHROPIC_WEBHOOK_SIGNING_KEY is not a signing secret: expected 'whsec_' followed by base64 (the value shown once when the endpoint was registered).");
         }
 
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        logging?.Invoke(builder.Logging);
-        builder.WebHost.UseUrls(options.Url.ToString());
-        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
+        var builder = SlimWebHost.CreateBuilder(new WebHostSettings(options.Url.ToString(), options.MaxBodyBytes) { Logging = logging });
         var app = builder.Build();
         var receiver = new WebhookReceiver(app, orchestrator, options, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Hands.Orchestrator.Webhook"));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
-        receiver.Address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
+        receiver.Address = app.BoundAddress();
         return receiver;
     }
 

@@ -1,6 +1,7 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
+using Hands.Hosting;
 using Hands.SandboxDaemon.Endpoints;
 
 namespace Hands.SandboxDaemon;
@@ -59,9 +60,7 @@ internal sealed partial class DaemonAccess
     /// <summary>Answers 401 to a request without <c>Authorization: Bearer &lt;token&gt;</c>; otherwise passes it on.</summary>
     public async Task CheckAsync(HttpContext context, RequestDelegate next)
     {
-        var header = context.Request.Headers.Authorization.ToString();
-        var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? Encoding.ASCII.GetBytes(header[7..].Trim()) : [];
-        if (!CryptographicOperations.FixedTimeEquals(given, _expected))
+        if (!BearerToken.Matches(BearerToken.Of(context.Request), _expected))
         {
             await DaemonResponses.Error(context, 401, "UNAUTHORIZED", "the sandbox daemon answers only the engine").ConfigureAwait(false);
             return;

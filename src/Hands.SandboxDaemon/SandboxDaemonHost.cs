@@ -1,4 +1,5 @@
 using System.Net;
+using Hands.Hosting;
 using Hands.SandboxDaemon.Endpoints;
 using Hands.SandboxDaemon.Processes;
 
@@ -53,13 +54,7 @@ public static class SandboxDaemonHost
     {
         // No configuration file watching: CRIU cannot dump inotify handles on overlayfs, and the daemon is dumped with
         // its sandbox on every memory snapshot and hibernation.
-        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = ["--hostBuilder:reloadConfigOnChange=false"] });
-        builder.Logging.ClearProviders();
-        builder.WebHost.ConfigureKestrel(k =>
-        {
-            k.Listen(listen);
-            k.Limits.MaxRequestBodySize = null;
-        });
+        var builder = SlimWebHost.CreateBuilder(new WebHostSettings($"http://{listen}", null) { WatchConfiguration = false });
         builder.Services.AddSingleton<ProcessTable>();
         builder.Services.AddSingleton<Microsoft.AspNetCore.Connections.IMemoryPoolFactory<byte>, ZeroingMemoryPoolFactory>();
         var app = builder.Build();

@@ -134,6 +134,23 @@ public sealed class AuthAndErrorTests
         AssertEnvelope(json, "invalid_request_error", message);
     }
 
+    [Theory]
+    [InlineData("/v1/agents?limit=0", "limit: Input should be between 1 and 1000")]
+    [InlineData("/v1/environments?page=nope", "page: invalid page cursor")]
+    [InlineData("/v1/sessions?order=sideways", "order: Input should be 'asc' or 'desc', not 'sideways'")]
+    [InlineData("/v1/skills?limit=101", "limit: Input should be between 1 and 100")]
+    [InlineData("/v1/agents/agent_x?version=0", "version: Input should be between 1 and 2147483647")]
+    [InlineData("/v1/environments/env_x/work/poll?block_ms=1000", "block_ms: must be between 1 and 999")]
+    [InlineData("/v1/sessions/sesn_x/events?limit=ten", "limit: Input should be a valid integer, not 'ten'")]
+    [InlineData("/v1/sessions/sesn_x/events/stream?event_deltas[]=tool_use", "event_deltas: 'tool_use' is not supported")]
+    public async Task Malformed_queries_get_400_naming_the_parameter(string path, string message)
+    {
+        await using var cp = await TestControlPlane.StartAsync();
+        var (status, json, _) = await cp.SendRawAsync(HttpMethod.Get, path);
+        Assert.Equal(400, status);
+        AssertEnvelope(json, "invalid_request_error", message);
+    }
+
     [Fact]
     public async Task Unknown_ids_and_paths_are_404_envelopes()
     {

@@ -1,32 +1,18 @@
 using System.CommandLine;
-using System.Globalization;
 using Hands.Cli.Configuration;
 using Hands.Orchestrator;
-using Hands.Protocol.Client;
 using Hands.Protocol.Models;
-using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
 using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Hands.Cli.Commands;
 
 /// <summary>
-/// <c>hands webhook-sandbox</c>: the recommended mode. The webhook receiver itself runs in a sandbox
-/// (<c>WEBHOOK_SANDBOX_NAME</c>, default <c>webhook-orchestrator</c>) with its port exposed publicly; it is suspended
-/// when idle (<c>WEBHOOK_SANDBOX_TIMEOUT_SECONDS</c>, default 600) and woken by the next delivery, which it then
-/// handles. Its credentials ride the receiver process's environment, never the image or a file.
+/// <c>hands webhook-sandbox</c>: the recommended mode, <see cref="WebhookReceiverSandbox"/> (<c>WEBHOOK_SANDBOX_NAME</c>,
+/// default <c>webhook-orchestrator</c>; suspended after <c>WEBHOOK_SANDBOX_TIMEOUT_SECONDS</c> idle, default 600).
 /// </summary>
 internal static class WebhookSandboxCommand
 {
-    /// <summary>The receiver's port inside its sandbox.</summary>
-    public const int Port = 5051;
-
-    /// <summary>The receiver's process name inside its sandbox.</summary>
-    public const string ProcessName = "hands-webhook";
-
-    /// <summary>Where the <c>hands</c> program is copied inside the sandbox.</summary>
-    public const string InstallDirectory = "/opt/hands/cli";
-
     public static Command Create()
     {
         var status = new Option<bool>("--status") { Description = "Print the receiver's sandbox, URL and health" };
@@ -43,19 +29,18 @@ internal static class WebhookSandboxCommand
         OrchestratorSettings.AddTo(command);
         command.SetAction(async (parse, ct) =>
         {
-            var name = Settings.Get("WEBHOOK_SANDBOX_NAME") ?? "webhook-orchestrator";
             using var sandboxes = SandboxClientFactory.Create();
+            var receiver = new WebhookReceiverSandbox(sandboxes, Settings.Get("WEBHOOK_SANDBOX_NAME") ?? "webhook-orchestrator");
             if (parse.GetValue(terminate))
             {
-                await sandboxes.DeleteAsync(name, ct);
-                Console.WriteLine($"terminated {name}");
+                await receiver.TerminateAsync(ct);
+                Console.WriteLine($"terminated {receiver.Name}");
                 return 0;
             }
 
             if (parse.GetValue(logs))
             {
-                var output = await sandboxes.Proxy(await sandboxes.GetAsync(name, ct)).GetOutputAsync(ProcessName, cancellationToken: ct);
-                foreach (var line in output.Lines)
+                foreach (var line in await receiver.ReadLogsAsync(ct))
                 {
                     Console.WriteLine(line);
                 }
@@ -65,20 +50,21 @@ internal static class WebhookSandboxCommand
 
             if (parse.GetValue(status))
             {
-                return await PrintStatusAsync(sandboxes, name, wake: false, ct);
+                return await PrintStatusAsync(receiver, wake: false, ct);
             }
 
-            return await LaunchAsync(parse, sandboxes, name, parse.GetValue(register), ct);
+            return await LaunchAsync(parse, receiver, parse.GetValue(register), ct);
         });
         return command;
     }
 
-    private static async Task<int> LaunchAsync(ParseResult parse, TensorlakeClient sandboxes, string name, bool register, CancellationToken ct)
+    private static async Task<int> LaunchAsync(ParseResult parse, WebhookReceiverSandbox receiver, bool register, CancellationToken ct)
     {
         var options = OrchestratorSettings.Build(parse, NullLogger.Instance);
         var signingKey = register ? null : Settings.Require("ANTHROPIC_WEBHOOK_SIGNING_KEY", "the endpoint's signing secret (whsec_...), or pass --register on a local control plane");
-        var info = await GetOrCreateAsync(sandboxes, name, ct);
-        var publicUrl = TensorlakeClient.PortUrl(info.IngressEndpoint ?? throw new CliException($"the provider did not say where {name}'s ports are served (no ingress_endpoint)"), info.CanonicalId, Port);
+        var progress = new LinePrinter();
+        var info = await receiver.GetOrCreateAsync(Settings.Get("WEBHOOK_SANDBOX_IMAGE_NAME"), Settings.Int("WEBHOOK_SANDBOX_TIMEOUT_SECONDS", 600, 1, 30 * 86400), progress, ct);
+        var publicUrl = receiver.PublicUrl(info);
         if (register)
         {
             using var org = CliContext.CreateClient(parse);
@@ -91,127 +77,27 @@ internal static class WebhookSandboxCommand
             Console.WriteLine($"registered webhook endpoint {endpoint.Id} -> {publicUrl}");
         }
 
-        var proxy = sandboxes.Proxy(info);
-        if (!await WorkerLauncher.IsRunningAsync(proxy, ProcessName, ct))
-        {
-            await InstallAsync(proxy, ct);
-            await proxy.StartProcessAsync(new StartProcessRequest
-            {
-                Command = "dotnet",
-                Args = [$"{InstallDirectory}/hands.dll", "webhook", "--urls", $"http://0.0.0.0:{Port.ToString(CultureInfo.InvariantCulture)}"],
-                Env = ReceiverEnvironment(options, signingKey!),
-                Name = ProcessName,
-                WorkingDir = "/",
-            }, ct);
-            Console.WriteLine($"started the receiver in {name}");
-        }
-
-        return await PrintStatusAsync(sandboxes, name, wake: true, ct);
-    }
-
-    private static async Task<SandboxInfo> GetOrCreateAsync(TensorlakeClient sandboxes, string name, CancellationToken ct)
-    {
-        try
-        {
-            var existing = await sandboxes.GetAsync(name, ct);
-            if (existing.Status == SandboxStatus.Suspended)
-            {
-                await sandboxes.ResumeAsync(name, ct);
-            }
-
-            if (existing.Status is not (SandboxStatus.Terminated or SandboxStatus.Timeout))
-            {
-                return await sandboxes.WaitForStatusAsync(name, [SandboxStatus.Running], TimeSpan.FromSeconds(120), cancellationToken: ct);
-            }
-        }
-        catch (TensorlakeException ex) when (ex.IsNotFound)
-        {
-        }
-
-        await sandboxes.CreateAsync(new CreateSandboxRequest
-        {
-            Name = name,
-            Image = Settings.Get("WEBHOOK_SANDBOX_IMAGE_NAME"),
-            TimeoutSecs = Settings.Int("WEBHOOK_SANDBOX_TIMEOUT_SECONDS", 600, 1, 30 * 86400),
-            ExposedPorts = [Port],
-            // The sender cannot carry a Tensorlake key; every delivery is authenticated by its signature instead.
-            AllowUnauthenticatedAccess = true,
-        }, ct);
-        Console.WriteLine($"created sandbox {name}");
-        return await sandboxes.WaitForStatusAsync(name, [SandboxStatus.Running], TimeSpan.FromSeconds(120), cancellationToken: ct);
-    }
-
-    /// <summary>Copies this very <c>hands</c> program into the sandbox (once; the image then needs only the .NET runtime).</summary>
-    private static async Task InstallAsync(SandboxProxyClient proxy, CancellationToken ct)
-    {
-        var marker = $"{InstallDirectory}/.installed";
+        var passThrough = WebhookReceiverSandbox.PassThroughSettings
+            .Select(setting => (setting, Value: Settings.Get(setting)))
+            .Where(s => s.Value is not null)
+            .ToDictionary(s => s.setting, s => s.Value!);
+        var environment = WebhookReceiverSandbox.ReceiverEnvironment(options, signingKey!, SandboxClientFactory.Options(), passThrough);
+        // The receiver runs this very program, so the version that decides a reinstall is this build's.
         var version = typeof(WebhookSandboxCommand).Assembly.ManifestModule.ModuleVersionId.ToString();
-        try
+        if (await receiver.EnsureReceiverAsync(info, AppContext.BaseDirectory, version, environment, progress, ct))
         {
-            if (System.Text.Encoding.UTF8.GetString(await proxy.ReadFileAsync(marker, ct)) == version)
-            {
-                return;
-            }
-        }
-        catch (TensorlakeException ex) when (ex.IsNotFound)
-        {
+            Console.WriteLine($"started the receiver in {receiver.Name}");
         }
 
-        var root = AppContext.BaseDirectory;
-        var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).ToList();
-        Console.WriteLine($"installing hands into the sandbox ({files.Count} files)...");
-        await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct }, async (file, token) =>
-        {
-            var relative = Path.GetRelativePath(root, file).Replace('\\', '/');
-            await proxy.WriteFileAsync($"{InstallDirectory}/{relative}", await File.ReadAllBytesAsync(file, token), token);
-        });
-        await proxy.WriteFileAsync(marker, System.Text.Encoding.UTF8.GetBytes(version), ct);
-    }
-
-    /// <summary>The receiver's environment: its credentials and settings, with the host's loopback URLs as seen from inside.</summary>
-    private static Dictionary<string, string> ReceiverEnvironment(OrchestratorOptions options, string signingKey)
-    {
-        var sandboxApi = SandboxClientFactory.Options();
-        var env = new Dictionary<string, string>
-        {
-            ["ANTHROPIC_ENVIRONMENT_ID"] = options.EnvironmentId,
-            ["ANTHROPIC_ENVIRONMENT_KEY"] = options.EnvironmentKey,
-            ["ANTHROPIC_WEBHOOK_SIGNING_KEY"] = signingKey,
-            ["ANTHROPIC_BASE_URL"] = WorkerUrls.FromHost(options.BaseUrl).ToString().TrimEnd('/'),
-            // It holds the environment key and the provider's: a memory fork of the receiver must not run a copy.
-            [WorkerLauncher.ForkPolicyVariable] = "terminate",
-            ["TENSORLAKE_API_URL"] = WorkerUrls.FromHost(sandboxApi.ApiUrl).ToString().TrimEnd('/'),
-            ["RESUME_SUSPENDED_SESSIONS"] = options.ResumeSuspendedSessions ? "true" : "false",
-            ["SANDBOX_TIMEOUT_SECONDS"] = options.SandboxTimeoutSeconds.ToString(CultureInfo.InvariantCulture),
-            ["RUNNER_MAX_IDLE_SECONDS"] = ((int)options.WorkerMaxIdle.TotalSeconds).ToString(CultureInfo.InvariantCulture),
-            ["HANDS_MAX_CONCURRENT_SPAWNS"] = options.MaxConcurrentSpawns.ToString(CultureInfo.InvariantCulture),
-            // No config-file watchers: an inotify watch is state CRIU cannot carry through hibernation.
-            ["DOTNET_hostBuilder__reloadConfigOnChange"] = "false",
-            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
-            ["DOTNET_NOLOGO"] = "1",
-        };
-        if (sandboxApi.ApiKey is { } key)
-        {
-            env["TENSORLAKE_API_KEY"] = key;
-        }
-
-        foreach (var passThrough in new[] { "SANDBOX_IMAGE_NAME", "WEBHOOK_DRAIN_SECONDS", "JANITOR_SECONDS", "HANDS_FORK_ACCESS", "TENSORLAKE_ORGANIZATION_ID", "TENSORLAKE_PROJECT_ID" })
-        {
-            if (Settings.Get(passThrough) is { } value)
-            {
-                env[passThrough] = value;
-            }
-        }
-
-        return env;
+        return await PrintStatusAsync(receiver, wake: true, ct);
     }
 
     /// <summary>Prints status, URLs and health; waits for the receiver to answer when <paramref name="wake"/>.</summary>
-    private static async Task<int> PrintStatusAsync(TensorlakeClient sandboxes, string name, bool wake, CancellationToken ct)
+    private static async Task<int> PrintStatusAsync(WebhookReceiverSandbox receiver, bool wake, CancellationToken ct)
     {
-        var info = await sandboxes.GetAsync(name, ct);
-        var publicUrl = TensorlakeClient.PortUrl(info.IngressEndpoint!, info.CanonicalId, Port);
-        Console.WriteLine($"sandbox     {name} ({info.CanonicalId}), {info.Status}{(info.SuspendTier is { } tier ? $" ({tier})" : "")}");
+        var info = await receiver.GetAsync(ct);
+        var publicUrl = receiver.PublicUrl(info);
+        Console.WriteLine($"sandbox     {receiver.Name} ({info.CanonicalId}), {info.Status}{(info.SuspendTier is { } tier ? $" ({tier})" : "")}");
         Console.WriteLine($"public URL  {publicUrl}");
         Console.WriteLine($"health URL  {publicUrl}healthz");
         if (info.Status == SandboxStatus.Suspended && !wake)
@@ -220,34 +106,14 @@ internal static class WebhookSandboxCommand
             return 0;
         }
 
-        using var http = LocalhostNames.CreateHttpClient(TimeSpan.FromSeconds(10));
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(wake ? 60 : 10);
-        string? last = null;
-        while (DateTimeOffset.UtcNow < deadline)
-        {
-            try
-            {
-                using var response = await http.GetAsync(new Uri(publicUrl, "healthz"), ct);
-                last = $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync(ct)}";
-                if (response.IsSuccessStatusCode)
-                {
-                    Console.WriteLine($"health      {last}");
-                    return 0;
-                }
-            }
-            catch (HttpRequestException ex)
-            {
-                last = ex.Message;
-            }
-            catch (TaskCanceledException) when (!ct.IsCancellationRequested)
-            {
-                last = "no answer within 10 s";
-            }
+        var health = await WebhookReceiverSandbox.WaitForHealthAsync(publicUrl, TimeSpan.FromSeconds(wake ? 60 : 10), ct);
+        Console.WriteLine(health.Healthy ? $"health      {health.LastAnswer}" : $"health      failing: {health.LastAnswer} (see: hands webhook-sandbox --logs)");
+        return health.Healthy ? 0 : 1;
+    }
 
-            await Task.Delay(250, ct);
-        }
-
-        Console.WriteLine($"health      failing: {last} (see: hands webhook-sandbox --logs)");
-        return 1;
+    /// <summary>Prints each progress line as it comes, in order (<see cref="Progress{T}"/> would post it to the thread pool).</summary>
+    private sealed class LinePrinter : IProgress<string>
+    {
+        public void Report(string value) => Console.WriteLine(value);
     }
 }

@@ -1,10 +1,8 @@
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Infrastructure;
-using Hands.ControlPlane.Sessions;
 using Hands.ControlPlane.Storage;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
-using Microsoft.AspNetCore.Http;
 
 namespace Hands.ControlPlane.Agents;
 
@@ -50,26 +48,25 @@ public sealed class AgentService(ControlPlaneCore core)
         }
     }
 
-    public Agent Get(Caller caller, string agentId, IQueryCollection query)
+    /// <summary>The agent's latest version, or <paramref name="version"/>.</summary>
+    public Agent Get(Caller caller, string agentId, int? version)
     {
         caller.RequireApiKey("read agents");
-        int? version = query.ContainsKey("version") ? SessionService.QueryInt(query, "version", 1, 1, int.MaxValue) : null;
         return core.Read(sql => Store.GetAgent(sql, agentId, version))
             ?? throw ApiException.NotFound(version is null ? $"agent {agentId} not found" : $"agent {agentId} has no version {version}");
     }
 
-    public Page<Agent> List(Caller caller, IQueryCollection query)
+    public Page<Agent> List(Caller caller, ArchivableListQuery query)
     {
         caller.RequireApiKey("list agents");
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 1000);
-        var after = Cursor.Decode(query["page"]);
-        var includeArchived = query["include_archived"] == "true";
+        var (limit, after) = query.Page;
+        var includeArchived = query.IncludeArchived;
         var rows = core.Read(sql => sql.Query(
             "SELECT a.rowid, v.json FROM agents a JOIN agent_versions v ON v.agent_id=a.id AND v.version=a.version " +
             "WHERE ($all=1 OR a.archived=0) AND ($after IS NULL OR a.rowid < $after) ORDER BY a.rowid DESC LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.Agent)),
             ("$all", includeArchived ? 1 : 0), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
     public async Task<Agent> UpdateAsync(Caller caller, string agentId, JsonBody body, CancellationToken ct)

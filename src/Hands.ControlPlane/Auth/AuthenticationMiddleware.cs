@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Hands.ControlPlane.Infrastructure;
 using Hands.ControlPlane.Storage;
+using Hands.Hosting;
 using Hands.Protocol.Models;
 using Microsoft.AspNetCore.Http;
 
@@ -71,12 +72,7 @@ public sealed class AuthenticationMiddleware(RequestDelegate next, ControlPlaneC
         }
         else if (authorization.Length > 0)
         {
-            if (!authorization.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-            {
-                throw ApiException.Unauthorized("Authorization header must be 'Bearer <token>'.");
-            }
-
-            credential = authorization["Bearer ".Length..].Trim();
+            credential = BearerToken.Of(request) ?? throw ApiException.Unauthorized("Authorization header must be 'Bearer <token>'.");
             bearer = true;
         }
         else

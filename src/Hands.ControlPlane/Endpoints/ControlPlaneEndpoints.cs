@@ -36,7 +36,7 @@ public static class ControlPlaneEndpoints
         // environments
         app.MapPost("/v1/environments", async (HttpContext c, CancellationToken _) =>
             Results.Json(await env.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.AgentEnvironment));
-        app.MapGet("/v1/environments", (HttpContext c, CancellationToken _) => Results.Json(env.List(Caller.Of(c), c.Request.Query), J.PageAgentEnvironment));
+        app.MapGet("/v1/environments", (HttpContext c, CancellationToken _) => Results.Json(env.List(Caller.Of(c), ArchivableListQuery.From(c.Request.Query)), J.PageAgentEnvironment));
         app.MapGet("/v1/environments/{id}", (HttpContext c, string id) => Results.Json(env.Get(Caller.Of(c), id), J.AgentEnvironment));
         app.MapPost("/v1/environments/{id}", async (HttpContext c, string id) =>
             Results.Json(await env.UpdateAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.AgentEnvironment));
@@ -52,11 +52,11 @@ public static class ControlPlaneEndpoints
         // work queue
         app.MapGet("/v1/environments/{id}/work/poll", async (HttpContext c, string id) =>
         {
-            var item = await work.PollAsync(Caller.Of(c), id, c.Request, c.RequestAborted);
+            var item = await work.PollAsync(Caller.Of(c), id, WorkPollQuery.From(c.Request), c.RequestAborted);
             return item is null ? Results.Text("null", "application/json") : Results.Json(item, J.WorkItem);
         });
         app.MapGet("/v1/environments/{id}/work/stats", (HttpContext c, string id) => Results.Json(work.Stats(Caller.Of(c), id), J.WorkQueueStats));
-        app.MapGet("/v1/environments/{id}/work", (HttpContext c, string id) => Results.Json(work.List(Caller.Of(c), id, c.Request.Query), J.PageWorkItem));
+        app.MapGet("/v1/environments/{id}/work", (HttpContext c, string id) => Results.Json(work.List(Caller.Of(c), id, PageQuery.From(c.Request.Query, 20, 1000)), J.PageWorkItem));
         app.MapGet("/v1/environments/{id}/work/{workId}", (HttpContext c, string id, string workId) =>
             Results.Json(work.Get(Caller.Of(c), id, workId), J.WorkItem));
         app.MapPost("/v1/environments/{id}/work/{workId}", async (HttpContext c, string id, string workId) =>
@@ -64,7 +64,7 @@ public static class ControlPlaneEndpoints
         app.MapPost("/v1/environments/{id}/work/{workId}/ack", async (HttpContext c, string id, string workId) =>
             Results.Json(await work.AckAsync(Caller.Of(c), id, workId, c.RequestAborted), J.WorkItem));
         app.MapPost("/v1/environments/{id}/work/{workId}/heartbeat", async (HttpContext c, string id, string workId) =>
-            Results.Json(await work.HeartbeatAsync(Caller.Of(c), id, workId, c.Request.Query, c.RequestAborted), J.WorkHeartbeat));
+            Results.Json(await work.HeartbeatAsync(Caller.Of(c), id, workId, HeartbeatQuery.From(c.Request.Query), c.RequestAborted), J.WorkHeartbeat));
         app.MapPost("/v1/environments/{id}/work/{workId}/stop", async (HttpContext c, string id, string workId) =>
         {
             await work.StopAsync(Caller.Of(c), id, workId, await JsonBody.ReadAsync(c.Request, allowEmpty: true), c.RequestAborted);
@@ -74,8 +74,8 @@ public static class ControlPlaneEndpoints
         // agents
         app.MapPost("/v1/agents", async (HttpContext c, CancellationToken _) =>
             Results.Json(await agents.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.Agent));
-        app.MapGet("/v1/agents", (HttpContext c, CancellationToken _) => Results.Json(agents.List(Caller.Of(c), c.Request.Query), J.PageAgent));
-        app.MapGet("/v1/agents/{id}", (HttpContext c, string id) => Results.Json(agents.Get(Caller.Of(c), id, c.Request.Query), J.Agent));
+        app.MapGet("/v1/agents", (HttpContext c, CancellationToken _) => Results.Json(agents.List(Caller.Of(c), ArchivableListQuery.From(c.Request.Query)), J.PageAgent));
+        app.MapGet("/v1/agents/{id}", (HttpContext c, string id) => Results.Json(agents.Get(Caller.Of(c), id, AgentVersion(c.Request.Query)), J.Agent));
         app.MapPost("/v1/agents/{id}", async (HttpContext c, string id) =>
             Results.Json(await agents.UpdateAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.Agent));
         app.MapPost("/v1/agents/{id}/archive", async (HttpContext c, string id) =>
@@ -84,7 +84,7 @@ public static class ControlPlaneEndpoints
         // sessions and events
         app.MapPost("/v1/sessions", async (HttpContext c, CancellationToken _) =>
             Results.Json(await sessions.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.Session));
-        app.MapGet("/v1/sessions", (HttpContext c, CancellationToken _) => Results.Json(sessions.List(Caller.Of(c), c.Request.Query), J.PageSession));
+        app.MapGet("/v1/sessions", (HttpContext c, CancellationToken _) => Results.Json(sessions.List(Caller.Of(c), SessionListQuery.From(c.Request.Query)), J.PageSession));
         app.MapGet("/v1/sessions/{id}", (HttpContext c, string id) => Results.Json(sessions.Get(Caller.Of(c), id), J.Session));
         app.MapPost("/v1/sessions/{id}", async (HttpContext c, string id) =>
             Results.Json(await sessions.UpdateAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.Session));
@@ -95,13 +95,13 @@ public static class ControlPlaneEndpoints
         app.MapPost("/v1/sessions/{id}/events", async (HttpContext c, string id) =>
             Results.Json(await sessions.SendAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.SessionEventList));
         app.MapGet("/v1/sessions/{id}/events", (HttpContext c, string id) =>
-            Results.Json(sessions.ListEvents(Caller.Of(c), id, c.Request.Query), J.PageSessionEvent));
-        app.MapGet("/v1/sessions/{id}/events/stream", (HttpContext c, string id) => streamer.StreamAsync(c, id));
+            Results.Json(sessions.ListEvents(Caller.Of(c), id, EventListQuery.From(c.Request.Query)), J.PageSessionEvent));
+        app.MapGet("/v1/sessions/{id}/events/stream", (HttpContext c, string id) => streamer.StreamAsync(Caller.Of(c), id, EventStreamQuery.From(c.Request), c.Response, c.RequestAborted));
 
         // skills
         app.MapPost("/v1/skills", async (HttpContext c, CancellationToken _) => Results.Json(await skills.UploadAsync(Caller.Of(c), null, c.Request, c.RequestAborted), J.SkillVersion));
         // As upstream, the skills API refuses a sessions token: a token-only sandbox gets its skills staged by the orchestrator.
-        app.MapGet("/v1/skills", (HttpContext c, CancellationToken _) => Results.Json(skills.List(SkillReader(c).Request.Query), J.PageSkill));
+        app.MapGet("/v1/skills", (HttpContext c, CancellationToken _) => Results.Json(skills.List(PageQuery.From(SkillReader(c).Request.Query, 20, 100)), J.PageSkill));
         app.MapGet("/v1/skills/{id}", (HttpContext c, string id) =>
         {
             SkillReader(c);
@@ -109,7 +109,7 @@ public static class ControlPlaneEndpoints
         });
         app.MapPost("/v1/skills/{id}/versions", async (HttpContext c, string id) =>
             Results.Json(await skills.UploadAsync(Caller.Of(c), id, c.Request, c.RequestAborted), J.SkillVersion));
-        app.MapGet("/v1/skills/{id}/versions", (HttpContext c, string id) => Results.Json(skills.ListVersions(id, SkillReader(c).Request.Query), J.PageSkillVersion));
+        app.MapGet("/v1/skills/{id}/versions", (HttpContext c, string id) => Results.Json(skills.ListVersions(id, PageQuery.From(SkillReader(c).Request.Query, 20, 1000)), J.PageSkillVersion));
         app.MapGet("/v1/skills/{id}/versions/{version}", (HttpContext c, string id, string version) =>
         {
             SkillReader(c);
@@ -133,6 +133,10 @@ public static class ControlPlaneEndpoints
         app.MapFallback((HttpContext c) =>
             throw ApiException.NotFound($"Not found: {c.Request.Method} {c.Request.Path} is not an endpoint of this API."));
     }
+
+    /// <summary><c>?version=N</c> (1 or more; empty means 1), or null for the latest version.</summary>
+    private static int? AgentVersion(IQueryCollection query) =>
+        query.ContainsKey("version") ? QueryValues.Int(query, "version", 1, 1, int.MaxValue) : null;
 
     /// <summary>The request, once its caller may read skills: the API key or an environment key, never a sessions token.</summary>
     private static HttpContext SkillReader(HttpContext context)

@@ -1,11 +1,9 @@
 using System.Text.Json;
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Infrastructure;
-using Hands.ControlPlane.Sessions;
 using Hands.ControlPlane.Storage;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
-using Microsoft.AspNetCore.Http;
 
 namespace Hands.ControlPlane.Environments;
 
@@ -81,17 +79,16 @@ public sealed class EnvironmentService(ControlPlaneCore core)
         return env;
     }
 
-    public Page<AgentEnvironment> List(Caller caller, IQueryCollection query)
+    public Page<AgentEnvironment> List(Caller caller, ArchivableListQuery query)
     {
         caller.RequireApiKey("list environments");
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 1000);
-        var after = Cursor.Decode(query["page"]);
-        var includeArchived = query["include_archived"] == "true";
+        var (limit, after) = query.Page;
+        var includeArchived = query.IncludeArchived;
         var rows = core.Read(sql => sql.Query(
             "SELECT rowid, json FROM environments WHERE ($all=1 OR archived=0) AND ($after IS NULL OR rowid < $after) ORDER BY rowid DESC LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.AgentEnvironment)),
             ("$all", includeArchived ? 1 : 0), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
     public async Task<AgentEnvironment> UpdateAsync(Caller caller, string environmentId, JsonBody body, CancellationToken ct)

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Infrastructure;
@@ -226,20 +225,10 @@ public sealed class SessionService(ControlPlaneCore core)
         return stored.Session;
     }
 
-    public Page<Session> List(Caller caller, Microsoft.AspNetCore.Http.IQueryCollection query)
+    public Page<Session> List(Caller caller, SessionListQuery query)
     {
         caller.RequireApiKey("list sessions");
-        var limit = QueryInt(query, "limit", 20, 1, 1000);
-        var after = Cursor.Decode(query["page"]);
-        var desc = (query["order"].ToString() is var order && order.Length > 0 ? order : "desc") switch
-        {
-            "desc" => true,
-            "asc" => false,
-            var other => throw ApiException.Invalid($"order: Input should be 'asc' or 'desc', not '{other}'"),
-        };
-        var includeArchived = query["include_archived"] == "true";
-        var agentId = query["agent_id"].ToString();
-        var statuses = query["statuses[]"].Concat(query["statuses"]).Where(s => !string.IsNullOrEmpty(s)).ToList();
+        var ((limit, after), desc, includeArchived, agentId, statuses) = query;
         var rows = core.Read(sql =>
         {
             var where = new List<string> { "deleted_at_ms IS NULL" };
@@ -274,34 +263,7 @@ public sealed class SessionService(ControlPlaneCore core)
             return sql.Query($"SELECT rowid, json FROM sessions WHERE {string.Join(" AND ", where)} ORDER BY rowid {(desc ? "DESC" : "ASC")} LIMIT $n",
                 r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.Session)), args.ToArray());
         });
-        return ToPage(rows, limit);
-    }
-
-    internal static Page<T> ToPage<T>(List<(long Position, T Item)> rows, int limit) => new()
-    {
-        Data = rows.Take(limit).Select(r => r.Item).ToList(),
-        NextPage = rows.Count > limit ? Cursor.Encode(rows[limit - 1].Position) : null,
-    };
-
-    internal static int QueryInt(Microsoft.AspNetCore.Http.IQueryCollection query, string name, int fallback, int min, int max)
-    {
-        var raw = query[name].ToString();
-        if (raw.Length == 0)
-        {
-            return fallback;
-        }
-
-        if (!int.TryParse(raw, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
-        {
-            throw ApiException.Invalid($"{name}: Input should be a valid integer, not '{raw}'");
-        }
-
-        if (value < min || value > max)
-        {
-            throw ApiException.Invalid($"{name}: Input should be between {min} and {max}");
-        }
-
-        return value;
+        return Paging.ToPage(rows, limit);
     }
 
     public async Task<Session> UpdateAsync(Caller caller, string sessionId, JsonBody body, CancellationToken ct)
@@ -574,18 +536,9 @@ public sealed class SessionService(ControlPlaneCore core)
     }
 
     /// <summary>One page of events (<c>limit</c> ≤ 1000, <c>order</c> asc by default, <c>types[]</c> filter).</summary>
-    public Page<SessionEvent> ListEvents(Caller caller, string sessionId, Microsoft.AspNetCore.Http.IQueryCollection query)
+    public Page<SessionEvent> ListEvents(Caller caller, string sessionId, EventListQuery query)
     {
-        var limit = QueryInt(query, "limit", 100, 1, 1000);
-        var after = Cursor.Decode(query["page"]);
-        var order = query["order"].ToString();
-        var desc = order switch
-        {
-            "" or "asc" => false,
-            "desc" => true,
-            _ => throw ApiException.Invalid($"order: Input should be 'asc' or 'desc', not '{order}'"),
-        };
-        var types = query["types[]"].Concat(query["types"]).Where(t => !string.IsNullOrEmpty(t)).Select(t => t!).ToList();
+        var ((limit, after), desc, types) = query;
         return core.Read(sql =>
         {
             var stored = Store.GetSession(sql, sessionId) ?? throw SessionNotFound(sessionId);
@@ -610,7 +563,7 @@ public sealed class SessionService(ControlPlaneCore core)
 
             var rows = sql.Query($"SELECT seq, json FROM events WHERE {string.Join(" AND ", where)} ORDER BY seq {(desc ? "DESC" : "ASC")} LIMIT $n",
                 r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.SessionEvent)), args.ToArray());
-            return ToPage(rows, limit);
+            return Paging.ToPage(rows, limit);
         });
     }
 

@@ -4,7 +4,6 @@ using System.IO.Compression;
 using System.Text;
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Infrastructure;
-using Hands.ControlPlane.Sessions;
 using Hands.ControlPlane.Storage;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
@@ -82,25 +81,23 @@ public sealed class SkillService(ControlPlaneCore core)
         core.Read(sql => sql.One("SELECT json FROM skills WHERE id=$id", r => Store.Deserialize(r.GetString(0), ProtocolJsonContext.Default.Skill), ("$id", skillId)))
         ?? throw ApiException.NotFound($"skill {skillId} not found");
 
-    public Page<Skill> List(IQueryCollection query)
+    public Page<Skill> List(PageQuery query)
     {
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 100);
-        var after = Cursor.Decode(query["page"]);
+        var (limit, after) = query;
         var rows = core.Read(sql => sql.Query("SELECT rowid, json FROM skills WHERE ($after IS NULL OR rowid > $after) ORDER BY rowid LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.Skill)), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
-    public Page<SkillVersion> ListVersions(string skillId, IQueryCollection query)
+    public Page<SkillVersion> ListVersions(string skillId, PageQuery query)
     {
         _ = Get(skillId);
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 1000);
-        var after = Cursor.Decode(query["page"]);
+        var (limit, after) = query;
         var rows = core.Read(sql => sql.Query(
             "SELECT rowid, json FROM skill_versions WHERE skill_id=$s AND ($after IS NULL OR rowid < $after) ORDER BY rowid DESC LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.SkillVersion)),
             ("$s", skillId), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
     /// <summary>A version by its number; <c>latest</c> resolves to the newest.</summary>

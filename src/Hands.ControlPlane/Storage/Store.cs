@@ -81,10 +81,10 @@ public static class Store
     public static long LastEventSeq(Sql sql, string sessionId) =>
         sql.Scalar<long?>("SELECT MAX(seq) FROM events WHERE session_id=$s", ("$s", sessionId)) ?? 0;
 
-    /// <summary>Raw JSON of events after <paramref name="afterSeq"/>, ascending, at most <paramref name="limit"/>.</summary>
-    public static List<(long Seq, string Type, string Json)> EventsAfter(Sql sql, string sessionId, long afterSeq, int limit) =>
-        sql.Query("SELECT seq, type, json FROM events WHERE session_id=$s AND seq>$after ORDER BY seq LIMIT $n",
-            r => (r.GetInt64(0), r.GetString(1), r.GetString(2)), ("$s", sessionId), ("$after", afterSeq), ("$n", limit));
+    /// <summary>Events after <paramref name="afterSeq"/> as stored (raw JSON), ascending, at most <paramref name="limit"/>.</summary>
+    public static List<StoredEvent> EventsAfter(Sql sql, string sessionId, long afterSeq, int limit) =>
+        sql.Query("SELECT seq, id, type, json FROM events WHERE session_id=$s AND seq>$after ORDER BY seq LIMIT $n",
+            r => new StoredEvent(r.GetInt64(0), r.GetString(1), r.GetString(2), r.GetString(3)), ("$s", sessionId), ("$after", afterSeq), ("$n", limit));
 
     public static bool HasEventOfType(Sql sql, string sessionId, string type, string field, string value) =>
         sql.Scalar<long>($"SELECT COUNT(*) FROM events WHERE session_id=$s AND type=$t AND json_extract(json, '$.{field}')=$v",
@@ -127,3 +127,6 @@ public sealed record StoredSession(Session Session, LoopState Loop, bool Deleted
 
 /// <summary>A work row: the API object plus the lease bookkeeping the API does not show.</summary>
 public sealed record StoredWork(WorkItem Item, long? ClaimedAtMs, string? ClaimedBy, string? LastHeartbeat, int? TtlSeconds, long? LeaseExpiresMs);
+
+/// <summary>An event row: its stream position, its id and type as columns, and the event's JSON exactly as stored.</summary>
+public sealed record StoredEvent(long Seq, string Id, string Type, string Json);

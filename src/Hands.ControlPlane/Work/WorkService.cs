@@ -9,7 +9,6 @@ using Hands.ControlPlane.Storage;
 using Hands.Protocol;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
-using Microsoft.AspNetCore.Http;
 
 namespace Hands.ControlPlane.Work;
 
@@ -69,7 +68,7 @@ public sealed class WorkService(ControlPlaneCore core)
         scope.Sql.Exec("UPDATE sessions_tokens SET revoked=1 WHERE work_id=$w", ("$w", w.Item.Id));
     }
 
-    public async Task<WorkItem?> PollAsync(Caller caller, string environmentId, HttpRequest request, CancellationToken ct)
+    public async Task<WorkItem?> PollAsync(Caller caller, string environmentId, WorkPollQuery poll, CancellationToken ct)
     {
         if (caller.Kind == CallerKind.SessionsToken)
         {
@@ -77,28 +76,8 @@ public sealed class WorkService(ControlPlaneCore core)
         }
 
         caller.RequireEnvironment(environmentId);
-        var query = request.Query;
-        int? blockMs = null;
-        if (query.ContainsKey("block_ms"))
-        {
-            blockMs = ParseInt(query, "block_ms");
-            if (blockMs is < 1 or > 999)
-            {
-                throw ApiException.Invalid($"block_ms: must be between 1 and 999 (omit it for a non-blocking poll), not {blockMs}");
-            }
-        }
-
-        var reclaimMs = (long)core.Options.DefaultReclaim.TotalMilliseconds;
-        if (query.ContainsKey("reclaim_older_than_ms"))
-        {
-            reclaimMs = ParseInt(query, "reclaim_older_than_ms");
-            if (reclaimMs < 1)
-            {
-                throw ApiException.Invalid("reclaim_older_than_ms: must be at least 1");
-            }
-        }
-
-        var workerId = request.Headers["Anthropic-Worker-ID"].ToString();
+        var (blockMs, reclaimOlderThanMs, workerId, baseUrl) = poll;
+        var reclaimMs = reclaimOlderThanMs ?? (long)core.Options.DefaultReclaim.TotalMilliseconds;
         var environment = core.Read(sql => Store.GetEnvironment(sql, environmentId)) ?? throw EnvironmentService.NotFound(environmentId);
         if (!environment.IsSelfHosted)
         {
@@ -106,7 +85,6 @@ public sealed class WorkService(ControlPlaneCore core)
         }
 
         RecordPoller(environmentId, workerId);
-        var baseUrl = $"{request.Scheme}://{request.Host}";
         using var waiter = core.EnvironmentSignals.Subscribe(environmentId);
         var deadline = core.Now.AddMilliseconds(blockMs ?? 0);
         while (true)
@@ -203,20 +181,10 @@ public sealed class WorkService(ControlPlaneCore core)
         }, ct);
     }
 
-    public async Task<WorkHeartbeat> HeartbeatAsync(Caller caller, string environmentId, string workId, IQueryCollection query, CancellationToken ct)
+    public async Task<WorkHeartbeat> HeartbeatAsync(Caller caller, string environmentId, string workId, HeartbeatQuery heartbeat, CancellationToken ct)
     {
         caller.RequireWork(environmentId, workId);
-        var expected = query["expected_last_heartbeat"].ToString();
-        if (expected.Length == 0)
-        {
-            throw ApiException.Invalid("expected_last_heartbeat: Field required (NO_HEARTBEAT for the first heartbeat, then the last_heartbeat of the previous answer)");
-        }
-
-        int? desired = query.ContainsKey("desired_ttl_seconds") ? ParseInt(query, "desired_ttl_seconds") : null;
-        if (desired is < 1)
-        {
-            throw ApiException.Invalid("desired_ttl_seconds: must be at least 1");
-        }
+        var (expected, desired) = heartbeat;
 
         return await core.WriteAsync(scope =>
         {
@@ -311,16 +279,15 @@ public sealed class WorkService(ControlPlaneCore core)
         return core.Read(sql => Load(sql, environmentId, workId)).Item;
     }
 
-    public Page<WorkItem> List(Caller caller, string environmentId, IQueryCollection query)
+    public Page<WorkItem> List(Caller caller, string environmentId, PageQuery query)
     {
         caller.RequireWorkerOf(environmentId, "list work items");
-        var limit = SessionService.QueryInt(query, "limit", 20, 1, 1000);
-        var after = Cursor.Decode(query["page"]);
+        var (limit, after) = query;
         var rows = core.Read(sql => sql.Query(
             "SELECT rowid, json FROM work WHERE environment_id=$e AND ($after IS NULL OR rowid < $after) ORDER BY rowid DESC LIMIT $n",
             r => (r.GetInt64(0), Store.Deserialize(r.GetString(1), ProtocolJsonContext.Default.WorkItem)),
             ("$e", environmentId), ("$after", after), ("$n", limit + 1)));
-        return SessionService.ToPage(rows, limit);
+        return Paging.ToPage(rows, limit);
     }
 
     public async Task<WorkItem> UpdateAsync(Caller caller, string environmentId, string workId, JsonBody body, CancellationToken ct)
@@ -408,11 +375,6 @@ public sealed class WorkService(ControlPlaneCore core)
             ? throw ApiException.NotFound($"work item {workId} not found in environment {environmentId}")
             : w;
     }
-
-    private static int ParseInt(IQueryCollection query, string name) =>
-        int.TryParse(query[name].ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var value)
-            ? value
-            : throw ApiException.Invalid($"{name}: Input should be a valid integer, not '{query[name]}'");
 
     private static WorkItem Clone(WorkItem item) =>
         Store.Deserialize(Store.Serialize(item, ProtocolJsonContext.Default.WorkItem), ProtocolJsonContext.Default.WorkItem);

@@ -1,5 +1,5 @@
-using System.Security.Cryptography;
 using System.Text;
+using Hands.Hosting;
 using Microsoft.AspNetCore.Http;
 
 namespace Hands.Engine.Api;
@@ -29,8 +29,7 @@ internal sealed class ApiKeyCheck(string? apiKey, ForkKeys forkKeys)
     /// <summary>The caller, or null when the request must be refused (401).</summary>
     public EngineCaller? Authenticate(HttpRequest request)
     {
-        var header = request.Headers.Authorization.ToString();
-        var given = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header[7..].Trim() : null;
+        var given = BearerToken.Of(request);
         if (given is not null && forkKeys.ScopeOf(given) is { } scope)
         {
             return new EngineCaller(scope);
@@ -41,6 +40,6 @@ internal sealed class ApiKeyCheck(string? apiKey, ForkKeys forkKeys)
             return EngineCaller.Full;
         }
 
-        return given is not null && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(given), _expected) ? EngineCaller.Full : null;
+        return BearerToken.Matches(given, _expected) ? EngineCaller.Full : null;
     }
 }

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Hands.Engine.Api;
 using Hands.Engine.Sandboxes;
@@ -89,7 +90,7 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
         var error = await forwarder.SendAsync(ctx, $"http://{address}:{port}", _client, _config, transformer).ConfigureAwait(false);
         if (error != ForwarderError.None && !ctx.Response.HasStarted)
         {
-            var refused = ctx.Features.Get<IForwarderErrorFeature>()?.Exception?.ToString().Contains("Connection refused", StringComparison.Ordinal) == true;
+            var refused = IsConnectionRefused(ctx.Features.Get<IForwarderErrorFeature>()?.Exception);
             await Error(ctx, 502, refused ? "CONNECTION_REFUSED" : "PROXY_ERROR", refused
                 ? $"nothing listens on port {port} in sandbox {record.Id}"
                 : $"forwarding to sandbox {record.Id} port {port} failed ({error})").ConfigureAwait(false);
@@ -111,6 +112,20 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
         }
 
         return (record, target.Port);
+    }
+
+    /// <summary>Whether the sandbox's port refused the connection: the socket error somewhere under YARP's exception.</summary>
+    private static bool IsConnectionRefused(Exception? exception)
+    {
+        for (var e = exception; e is not null; e = e.InnerException)
+        {
+            if (e is SocketException { SocketErrorCode: SocketError.ConnectionRefused })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static Task Error(HttpContext ctx, int status, string code, string message)

@@ -1,13 +1,15 @@
-namespace Hands.Cli.Commands;
+namespace Hands.Sandboxes.Images;
 
 /// <summary>
 /// A declarative image file, one step per line (like Tensorlake's <c>Image</c> builder): <c>from IMAGE</c> (first, optional),
 /// <c>run COMMAND</c>, <c>copy LOCAL DEST</c>, <c>workdir DIR</c>, <c>env KEY=VALUE</c>; <c>#</c> starts a comment.
 /// </summary>
-internal sealed record ImageBuildFile(string? From, IReadOnlyList<ImageStep> Steps)
+public sealed record ImageBuildFile(string? From, IReadOnlyList<ImageStep> Steps)
 {
+    /// <summary>Parses <paramref name="text"/>; a bad line is a <see cref="FormatException"/> naming <paramref name="fileName"/> and the line.</summary>
     public static ImageBuildFile Parse(string text, string fileName)
     {
+        ArgumentNullException.ThrowIfNull(text);
         string? from = null;
         var steps = new List<ImageStep>();
         var number = 0;
@@ -25,7 +27,7 @@ internal sealed record ImageBuildFile(string? From, IReadOnlyList<ImageStep> Ste
             var rest = space < 0 ? "" : line[(space + 1)..].Trim();
             if (rest.Length == 0)
             {
-                throw new CliException($"{fileName}:{number}: '{verb}' needs an argument.");
+                throw new FormatException($"{fileName}:{number}: '{verb}' needs an argument.");
             }
 
             switch (verb)
@@ -43,7 +45,7 @@ internal sealed record ImageBuildFile(string? From, IReadOnlyList<ImageStep> Ste
                     steps.Add(new ImageStep(verb, local, dest));
                     break;
                 default:
-                    throw new CliException($"{fileName}:{number}: '{line}' is not a step; use from IMAGE (first), run CMD, copy LOCAL DEST, workdir DIR or env KEY=VALUE.");
+                    throw new FormatException($"{fileName}:{number}: '{line}' is not a step; use from IMAGE (first), run CMD, copy LOCAL DEST, workdir DIR or env KEY=VALUE.");
             }
         }
 
@@ -61,4 +63,4 @@ internal sealed record ImageBuildFile(string? From, IReadOnlyList<ImageStep> Ste
 }
 
 /// <summary>One step: <see cref="Argument"/> is the command, directory, key or local path; <see cref="Value"/> the env value or copy destination.</summary>
-internal sealed record ImageStep(string Verb, string Argument, string? Value);
+public sealed record ImageStep(string Verb, string Argument, string? Value);
