@@ -1,6 +1,6 @@
-using Hands.Protocol.Tests;
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Images;
+using Hands.Testing;
 using Microsoft.AspNetCore.Http;
 
 namespace Hands.Sandboxes.Tests;
