@@ -34,4 +34,7 @@ public sealed class EnvironmentWorkerOptions
     public Func<ToolContext, IEnumerable<IWorkerTool>>? ExtraTools { get; set; }
 
     public WorkerLog Log { get; set; } = new();
+
+    /// <summary>The clock the worker's waits run on (poll backoff and idle polls, lease heartbeats, stop timeouts); tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
