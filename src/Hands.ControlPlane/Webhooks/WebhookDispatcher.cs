@@ -77,10 +77,17 @@ public sealed class WebhookDispatcher : BackgroundService
         var woken = _wake.WaitAsync(waiting.Token);
         var elapsed = Task.Delay(wait, _core.Options.Time, waiting.Token);
         await Task.WhenAny(woken, elapsed);
-        // A wake-up that lost the race is withdrawn (a cancelled semaphore wait takes no count), so none is lost.
+        // The loser is cancelled; a cancelled semaphore wait takes no count, so a Wake() that comes later is not lost.
         await waiting.CancelAsync();
-        await Task.WhenAll(woken, elapsed).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously,
-            TaskScheduler.Default);
+        try
+        {
+            await Task.WhenAll(woken, elapsed);
+        }
+        catch (OperationCanceledException)
+        {
+            // The loser, cancelled just above (or the service stopping, thrown below).
+        }
+
         stoppingToken.ThrowIfCancellationRequested();
     }
 
