@@ -56,7 +56,7 @@ internal static class CliContext
 }
 
 /// <summary>A user-facing error: printed as one line, exit code 1, no stack trace.</summary>
-internal sealed class CliException : Exception
+internal sealed class CliException : Hands.Common.HandsException
 {
     public CliException() { }
 

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Hands.Cli;
 using Hands.Cli.Commands;
-using Hands.Protocol.Client;
+using Hands.Common;
 
 Hands.Cli.Configuration.DotEnv.Load(Directory.GetCurrentDirectory());
 var root = new RootCommand("Hands: the hands of Claude Managed Agents. Self-hosted sandboxes, workers and a local control plane.");
@@ -32,27 +32,7 @@ try
 {
     return await root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
-catch (CliException ex)
-{
-    Console.Error.WriteLine($"hands: {ex.Message}");
-    return 1;
-}
-catch (ManagedAgentsException ex)
-{
-    Console.Error.WriteLine($"hands: {ex.Message}");
-    return 1;
-}
-catch (Hands.Sandboxes.Client.TensorlakeException ex)
-{
-    Console.Error.WriteLine($"hands: {ex.Message}");
-    return 1;
-}
-catch (Hands.Orchestrator.OrchestratorException ex)
-{
-    Console.Error.WriteLine($"hands: {ex.Message}");
-    return 1;
-}
-catch (Hands.Engine.EngineException ex)
+catch (HandsException ex)
 {
     Console.Error.WriteLine($"hands: {ex.Message}");
     return 1;

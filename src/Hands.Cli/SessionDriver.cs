@@ -10,18 +10,20 @@ internal static class SessionDriver
     /// Sends <paramref name="prompt"/>, then streams from just after the sent message (Last-Event-ID), so no event
     /// can fall between sending and subscribing. Returns the stop reason (<c>end_turn</c>, ...).
     /// </summary>
-    public static async Task<string> RunTurnAsync(ManagedAgentsClient client, string sessionId, string prompt, EventRenderer renderer, CancellationToken ct)
+    public static async Task<string> RunTurnAsync(ManagedAgentsClient client, string sessionId, string prompt, EventRenderer renderer, CancellationToken ct,
+        TimeProvider? time = null)
     {
         var sent = await client.Events.SendAsync(sessionId,
             [new SessionEvent { Type = EventTypes.UserMessage, Content = [ContentBlock.FromText(prompt)] }], ct);
-        return await FollowAsync(client, sessionId, sent.LastOrDefault()?.Id, renderer, ct);
+        return await FollowAsync(client, sessionId, sent.LastOrDefault()?.Id, renderer, ct, time);
     }
 
     /// <summary>
     /// Reattaches: when the session's latest event already ends a turn, renders it and returns; otherwise follows the
     /// stream from there until the turn ends.
     /// </summary>
-    public static async Task<string> ReattachAsync(ManagedAgentsClient client, string sessionId, EventRenderer renderer, CancellationToken ct)
+    public static async Task<string> ReattachAsync(ManagedAgentsClient client, string sessionId, EventRenderer renderer, CancellationToken ct,
+        TimeProvider? time = null)
     {
         var latest = (await client.Events.ListAsync(sessionId, limit: 1, order: "desc", cancellationToken: ct)).Data.FirstOrDefault();
         if (latest is not null && renderer.Render(latest) is { } reason)
@@ -29,15 +31,23 @@ internal static class SessionDriver
             return reason;
         }
 
-        return await FollowAsync(client, sessionId, latest?.Id, renderer, ct);
+        return await FollowAsync(client, sessionId, latest?.Id, renderer, ct, time);
     }
 
     /// <summary>
     /// Streams after <paramref name="lastEventId"/> until the turn ends, reconnecting after a dropped stream from the
-    /// last event seen. <c>requires_action</c> is not the end: the worker or the user must act.
+    /// last event seen. <c>requires_action</c> is not the end: the worker or the user must act. The pauses between
+    /// reconnects run on <paramref name="time"/> (the system clock by default).
     /// </summary>
-    public static async Task<string> FollowAsync(ManagedAgentsClient client, string sessionId, string? lastEventId, EventRenderer renderer, CancellationToken ct)
+    /// <remarks>
+    /// A reconnect loop, not a retry pipeline: it resumes a stream from the last event seen rather than repeating a
+    /// failed call, it runs until the turn ends however often the stream drops, and its backoff starts over whenever
+    /// events flow again, which a retry strategy's attempt count cannot express.
+    /// </remarks>
+    public static async Task<string> FollowAsync(ManagedAgentsClient client, string sessionId, string? lastEventId, EventRenderer renderer, CancellationToken ct,
+        TimeProvider? time = null)
     {
+        time ??= TimeProvider.System;
         var last = lastEventId;
         var delay = TimeSpan.FromMilliseconds(250);
         while (true)
@@ -65,7 +75,7 @@ internal static class SessionDriver
             {
             }
 
-            await Task.Delay(delay, ct);
+            await Task.Delay(delay, time, ct);
             delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(5).Ticks));
         }
     }

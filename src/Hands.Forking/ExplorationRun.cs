@@ -40,6 +40,9 @@ internal sealed class ExplorationRun
 
     public string RunId { get; }
 
+    /// <summary>The clock of the run's waits and deadlines: the provider client's, so one fake clock drives both.</summary>
+    private TimeProvider Time => _sandboxes.Options.TimeProvider;
+
     /// <summary>The branches' current states, in input order.</summary>
     public IReadOnlyList<BranchResult> Results
     {
@@ -122,34 +125,28 @@ internal sealed class ExplorationRun
             ExposedPorts = _parent.ExposedPorts.Count > 0 ? [.. _parent.ExposedPorts] : null,
             AllowUnauthenticatedAccess = _parent.AllowUnauthenticatedAccess ? true : null,
         };
-        var waitUntil = DateTimeOffset.UtcNow + _options.CapacityWait;
-        var delay = TimeSpan.FromMilliseconds(200);
+        var capacity = ForkResilience.BuildCapacityWait(Time, Time.GetUtcNow() + _options.CapacityWait,
+            ex => Update(index, r => r with { State = BranchState.Queued, Error = "waiting for capacity: " + ex.ErrorMessage }));
         var clock = Stopwatch.StartNew();
-        while (true)
+        try
         {
-            Update(index, r => r with { State = BranchState.Forking });
-            _childNames[index] = name;
-            try
+            return await capacity.ExecuteAsync(async ct =>
             {
-                var created = await _sandboxes.CreateAsync(request, cancellationToken).ConfigureAwait(false);
+                Update(index, r => r with { State = BranchState.Forking });
+                _childNames[index] = name;
+                var created = await _sandboxes.CreateAsync(request, ct).ConfigureAwait(false);
                 var childId = created.SandboxId ?? created.Id ?? name;
                 var child = created.Status == SandboxStatus.Running
-                    ? await _sandboxes.GetAsync(childId, cancellationToken).ConfigureAwait(false)
-                    : await _sandboxes.WaitForStatusAsync(childId, [SandboxStatus.Running], TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+                    ? await _sandboxes.GetAsync(childId, ct).ConfigureAwait(false)
+                    : await _sandboxes.WaitForStatusAsync(childId, [SandboxStatus.Running], TimeSpan.FromMinutes(2), TimeSpan.FromMilliseconds(100), ct).ConfigureAwait(false);
                 Update(index, r => r with { SandboxId = child.CanonicalId, ForkTime = clock.Elapsed });
                 return child;
-            }
-            catch (TensorlakeException ex) when (ex.Status == 429 && DateTimeOffset.UtcNow < waitUntil)
-            {
-                Update(index, r => r with { State = BranchState.Queued, Error = "waiting for capacity: " + ex.ErrorMessage });
-                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
-            }
-            catch (TensorlakeException ex) when (ex.Status == 429)
-            {
-                Update(index, r => r with { State = BranchState.Error, Error = $"no capacity within {_options.CapacityWait.TotalSeconds:0} s: {ex.ErrorMessage}" });
-                return null;
-            }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TensorlakeException ex) when (ex.Status == 429)
+        {
+            Update(index, r => r with { State = BranchState.Error, Error = $"no capacity within {_options.CapacityWait.TotalSeconds:0} s: {ex.ErrorMessage}" });
+            return null;
         }
     }
 
@@ -166,8 +163,8 @@ internal sealed class ExplorationRun
             // The daemon kills the command at the deadline; the client-side one below only guards a daemon that did not.
             Timeout = timeout.TotalSeconds,
         };
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        deadline.CancelAfter(timeout + TimeSpan.FromSeconds(5));
+        using var guard = new CancellationTokenSource(timeout + TimeSpan.FromSeconds(5), Time);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, guard.Token);
         var clock = Stopwatch.StartNew();
         CommandResult outcome;
         try
@@ -250,7 +247,7 @@ internal sealed class ExplorationRun
     /// <summary>Terminates every child this run asked for (by id, else by name) and deletes the snapshot; never throws.</summary>
     public async Task CleanUpAsync()
     {
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60), Time);
         var results = Results;
         var deletions = _childNames
             .Select((name, index) => results[index].SandboxId ?? name)

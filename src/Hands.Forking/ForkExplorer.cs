@@ -184,23 +184,15 @@ public sealed class ForkExplorer(TensorlakeClient sandboxes)
     /// </summary>
     internal static async Task DeleteSnapshotQuietlyAsync(TensorlakeClient sandboxes, string snapshotId)
     {
-        using var cts = new CancellationTokenSource(CleanupTimeout);
-        for (var attempt = 0; attempt < 20 && !cts.IsCancellationRequested; attempt++)
+        using var cts = new CancellationTokenSource(CleanupTimeout, sandboxes.Options.TimeProvider);
+        try
         {
-            try
-            {
-                await sandboxes.DeleteSnapshotAsync(snapshotId, cts.Token).ConfigureAwait(false);
-                return;
-            }
-            catch (TensorlakeException ex) when (ex.Status == 409)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(250), CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (Exception ex) when (ex is TensorlakeException or OperationCanceledException or HttpRequestException)
-            {
-                // Best effort: the failure that brought us here is what the caller must see.
-                return;
-            }
+            await ForkResilience.BuildSnapshotDelete(sandboxes.Options.TimeProvider)
+                .ExecuteAsync(async ct => await sandboxes.DeleteSnapshotAsync(snapshotId, ct).ConfigureAwait(false), cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is TensorlakeException or OperationCanceledException or HttpRequestException)
+        {
+            // Best effort: the failure that brought us here is what the caller must see.
         }
     }
 

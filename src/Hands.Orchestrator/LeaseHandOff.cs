@@ -50,11 +50,11 @@ public sealed class LeaseHandOff(ManagedAgentsClient environmentClient, Orchestr
         CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(item);
-        var deadline = DateTimeOffset.UtcNow + options.HandOffTimeout;
+        var deadline = options.TimeProvider.GetUtcNow() + options.HandOffTimeout;
         var expected = lastHeartbeat;
         while (true)
         {
-            await Task.Delay(options.HandOffHeartbeatInterval, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(options.HandOffHeartbeatInterval, options.TimeProvider, cancellationToken).ConfigureAwait(false);
             HandOffResult? ended;
             (ended, expected) = await RenewAsync(item, expected, cancellationToken).ConfigureAwait(false);
             if (ended is { } result)
@@ -71,7 +71,7 @@ public sealed class LeaseHandOff(ManagedAgentsClient environmentClient, Orchestr
                 return new HandOff(ended ?? HandOffResult.WorkerExited, expected);
             }
 
-            if (DateTimeOffset.UtcNow > deadline)
+            if (options.TimeProvider.GetUtcNow() > deadline)
             {
                 return new HandOff(HandOffResult.TimedOut, expected);
             }

@@ -88,6 +88,12 @@ public sealed class OrchestratorOptions
     /// <summary>Where the orchestrator logs (never keys, secrets or tokens).</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;
 
+    /// <summary>
+    /// The clock the orchestrator's own waits run on (poll backoff, lease hand-off renewals and deadline). The Tensorlake
+    /// client's waits run on its own options' clock.
+    /// </summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+
     /// <summary>The URL handed to workers, with the loopback rule of <see cref="WorkerBaseUrl"/> applied.</summary>
     public Uri EffectiveWorkerBaseUrl => WorkerBaseUrl ?? WorkerUrls.FromHost(BaseUrl);
 }

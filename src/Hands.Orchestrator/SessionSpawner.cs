@@ -1,12 +1,11 @@
 using Hands.Sandboxes.Models;
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using Hands.Common;
 using Hands.Protocol.Client;
 using Hands.Protocol.Models;
 using Hands.Sandboxes.Client;
 using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.Retry;
 
 namespace Hands.Orchestrator;
 
@@ -21,6 +20,15 @@ public sealed record SpawnOutcome(string WorkId, string SessionId, string Sandbo
 /// <see cref="OrchestratorOptions.MaxSpawnAttempts"/> failures for one item it is left to lapse without another try
 /// from this orchestrator.
 /// </summary>
+/// <remarks>
+/// Retries live at exactly one layer per kind of failure. A single Tensorlake request that failed for want of an answer
+/// or with 502/503/504 is retried by the <see cref="TensorlakeClient"/> itself, and only when it is idempotent; the
+/// spawner wraps no client call in a retry of its own (it did, and one GET became up to 4 × 6 = 24 requests). Anything
+/// the client gives up on (429 and 500 included, and every failure of a non-idempotent call) fails the spawn, and the
+/// spawn as a whole is what is tried again: the item is released and claimed afresh by the next drain or poll, at most
+/// <see cref="OrchestratorOptions.MaxSpawnAttempts"/> times. That outer retry is safe because every step is
+/// get-or-create (the sandbox by its session's name, the worker by its process name) or starts over (the lease).
+/// </remarks>
 public sealed class SessionSpawner
 {
     private readonly OrchestratorOptions _options;
@@ -29,7 +37,6 @@ public sealed class SessionSpawner
     private readonly WorkerLauncher _launcher;
     private readonly SkillStager _skills;
     private readonly LeaseHandOff _lease;
-    private readonly ResiliencePipeline _transient;
     private readonly ConcurrentDictionary<string, int> _failures = new(StringComparer.Ordinal);
 
     public SessionSpawner(ManagedAgentsClient environmentClient, TensorlakeClient provider, OrchestratorOptions options)
@@ -40,16 +47,6 @@ public sealed class SessionSpawner
         _launcher = new WorkerLauncher(options);
         _skills = new SkillStager(environmentClient, options.Logger);
         _lease = new LeaseHandOff(environmentClient, options);
-        // Sandbox calls that failed for want of an answer, or with 429/5xx, are tried again; a 4xx is the caller's fault.
-        _transient = new ResiliencePipelineBuilder().AddRetry(new RetryStrategyOptions
-        {
-            ShouldHandle = new PredicateBuilder().Handle<TensorlakeException>(ex => ex.Status is 0 or 429 or >= 500 && ex.Code is not ("TIMEOUT" or "TERMINATED"))
-                .Handle<HttpRequestException>(),
-            MaxRetryAttempts = 3,
-            BackoffType = DelayBackoffType.Exponential,
-            Delay = TimeSpan.FromMilliseconds(250),
-            UseJitter = true,
-        }).Build();
     }
 
     /// <summary>Brings the item's worker up and hands it the lease; never throws for a failed spawn (see the outcome).</summary>
@@ -68,8 +65,8 @@ public sealed class SessionSpawner
                 return new SpawnOutcome(item.Id, item.Data.Id, name, true, "item already stopped", watch.Elapsed);
             }
 
-            var (sandbox, acquired) = await _transient.ExecuteAsync(async ct => await _sandboxes.AcquireAsync(item.Data.Id, ct).ConfigureAwait(false),
-                cancellationToken).ConfigureAwait(false);
+            // No retry here: the client retries its idempotent requests, and a failed spawn is retried whole (see remarks).
+            var (sandbox, acquired) = await _sandboxes.AcquireAsync(item.Data.Id, cancellationToken).ConfigureAwait(false);
             how = acquired;
             var proxy = _provider.Proxy(sandbox);
             var forkEnvironment = await ForkEnvironmentAsync(sandbox, cancellationToken).ConfigureAwait(false);
@@ -78,8 +75,7 @@ public sealed class SessionSpawner
             {
                 await RestrictApiRoutesAsync(sandbox.CanonicalId, item, cancellationToken).ConfigureAwait(false);
             }
-            var process = await _transient.ExecuteAsync(async ct => await _launcher.StartAsync(proxy, item, ct, forkEnvironment).ConfigureAwait(false),
-                cancellationToken).ConfigureAwait(false);
+            var process = await _launcher.StartAsync(proxy, item, cancellationToken, forkEnvironment).ConfigureAwait(false);
             _options.Logger.LogInformation("work {Work} session {Session}: worker started in {Sandbox} ({How})", item.Id, item.Data.Id, name, acquired);
             var (handOff, renewed) = await _lease.HoldUntilTakenAsync(item, lastBeat, proxy, process, cancellationToken).ConfigureAwait(false);
             // A release must carry the latest renewal's echo, or it is refused and the item waits out its whole TTL.
@@ -102,7 +98,7 @@ public sealed class SessionSpawner
 
             return await FailAsync(item, lastBeat, name, why, watch, how, handOff, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is TensorlakeException or ManagedAgentsException or OrchestratorException or HttpRequestException or TimeoutException)
+        catch (Exception ex) when (ex is HandsException or HttpRequestException or TimeoutException)
         {
             return await FailAsync(item, lastBeat, name, ex.Message, watch, how, null, cancellationToken).ConfigureAwait(false);
         }
@@ -121,7 +117,7 @@ public sealed class SessionSpawner
         }
 
         var (session, environment, work) = (item.Data.Id, item.EnvironmentId, item.Id);
-        await _transient.ExecuteAsync(async ct => await _provider.UpdateAsync(sandboxId, new UpdateSandboxRequest
+        await _provider.UpdateAsync(sandboxId, new UpdateSandboxRequest
         {
             HostPortRoutes = new()
             {
@@ -135,7 +131,7 @@ public sealed class SessionSpawner
                     $"POST /v1/environments/{environment}/work/{work}/stop",
                 ],
             },
-        }, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
     }
 
     private async Task<SpawnOutcome> FailAsync(WorkItem item, string? lastBeat, string name, string why, Stopwatch watch, SandboxAcquisition? how,

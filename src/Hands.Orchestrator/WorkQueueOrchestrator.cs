@@ -3,6 +3,7 @@ using Hands.Protocol.Client;
 using Hands.Protocol.Models;
 using Hands.Sandboxes.Client;
 using Microsoft.Extensions.Logging;
+using Polly;
 
 namespace Hands.Orchestrator;
 
@@ -30,6 +31,7 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
     private readonly SemaphoreSlim _slots;
     private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
     private readonly SemaphoreSlim _drainGate = new(1, 1);
+    private readonly ResiliencePipeline _pollRetry;
     private int _drainRequested;
     private long _spawned;
     private long _failed;
@@ -42,6 +44,7 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
         _options = options;
         _spawner = new SessionSpawner(environmentClient, sandboxes, options);
         _slots = new SemaphoreSlim(options.MaxConcurrentSpawns, options.MaxConcurrentSpawns);
+        _pollRetry = OrchestratorResilience.BuildWorkPoll(options);
     }
 
     /// <summary>Raised after each spawn, success or not (progress output, tests, benchmarks).</summary>
@@ -58,14 +61,14 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
 
     /// <summary>
     /// Long-polls (<paramref name="blockMs"/>, 1-999) until cancelled. Transient errors back off exponentially
-    /// (1 s doubling to 60 s, with jitter); a permanent 4xx throws <see cref="OrchestratorException"/> naming it. On
+    /// (1 s doubling to 60 s, with jitter: the <see cref="OrchestratorResilience.WorkPollPipeline"/> pipeline, the only
+    /// layer that retries a poll); a permanent 4xx throws <see cref="OrchestratorException"/> naming it. On
     /// cancellation no new item is claimed and the spawns under way are finished before returning.
     /// </summary>
     public async Task RunPollingAsync(int blockMs, CancellationToken cancellationToken)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(blockMs, 1);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(blockMs, 999);
-        var failures = 0;
         try
         {
             while (!cancellationToken.IsCancellationRequested)
@@ -74,17 +77,8 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
                 WorkItem? item;
                 try
                 {
-                    item = await ClaimAsync(blockMs, null, cancellationToken).ConfigureAwait(false);
-                    failures = 0;
-                }
-                catch (ManagedAgentsException ex) when (!ex.IsFatal && !cancellationToken.IsCancellationRequested)
-                {
-                    _slots.Release();
-                    failures++;
-                    var delay = Backoff(failures);
-                    _options.Logger.LogWarning("poll failed ({Status}): {Error}; retrying in {Delay:0.0} s", ex.Status, ex.ErrorMessage, delay.TotalSeconds);
-                    await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
-                    continue;
+                    item = await _pollRetry.ExecuteAsync(async ct => await ClaimAsync(blockMs, null, ct, clientRetries: false).ConfigureAwait(false),
+                        cancellationToken).ConfigureAwait(false);
                 }
                 catch
                 {
@@ -174,16 +168,19 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
         _drainGate.Dispose();
     }
 
-    /// <summary>Polls once and acknowledges; null when the queue has nothing (or only items that are not sessions).</summary>
-    private async Task<WorkItem?> ClaimAsync(int? blockMs, int? reclaimOlderThanMs, CancellationToken cancellationToken)
+    /// <summary>
+    /// Polls once and acknowledges; null when the queue has nothing (or only items that are not sessions).
+    /// <paramref name="clientRetries"/> is off when the caller retries the poll itself.
+    /// </summary>
+    private async Task<WorkItem?> ClaimAsync(int? blockMs, int? reclaimOlderThanMs, CancellationToken cancellationToken, bool clientRetries = true)
     {
         while (true)
         {
             WorkItem? item;
             try
             {
-                item = await _environment.Work.PollAsync(_options.EnvironmentId, blockMs, reclaimOlderThanMs, _options.WorkerId, cancellationToken)
-                    .ConfigureAwait(false);
+                item = await _environment.Work.PollAsync(_options.EnvironmentId, blockMs, reclaimOlderThanMs, _options.WorkerId, cancellationToken,
+                    retry: clientRetries).ConfigureAwait(false);
             }
             catch (ManagedAgentsException ex) when (ex.IsFatal)
             {

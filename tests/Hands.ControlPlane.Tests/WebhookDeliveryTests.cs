@@ -3,6 +3,7 @@ using System.Text.Json;
 using Hands.Protocol.Models;
 using Hands.Webhooks;
 using Hands.Testing;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Hands.ControlPlane.Tests;
 
@@ -90,5 +91,33 @@ public sealed class WebhookDeliveryTests
         await cp.CreateSessionAsync(env.Id, agent.Id, "hi");
         await WaitForAsync(() => log.Any(r => r.Status == 307));
         await WaitForAsync(() => cp.App.WebhookEndpoints.ListAsync().Result.Data.Single(e => e.Id == redirect.Id).DisabledAt is not null);
+    }
+
+    [Fact]
+    public async Task A_failed_delivery_waits_for_its_retry_on_the_control_planes_clock()
+    {
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var cp = await TestControlPlane.StartAsync(o =>
+        {
+            o.Time = clock;
+            o.WebhookRetryBase = TimeSpan.FromSeconds(30);
+        });
+        var log = new ConcurrentQueue<Received>();
+        string secret = "";
+        var answered = 0;
+        var (receiver, url) = await ReceiverAsync(_ => Interlocked.Increment(ref answered) == 1 ? 500 : 200, log, () => secret);
+        await using var _ = receiver;
+        secret = (await cp.App.WebhookEndpoints.CreateAsync(new CreateWebhookEndpointRequest { Url = url.ToString(), EventTypes = ["session.created"] })).Secret!;
+        var (env, _) = await cp.CreateEnvironmentAsync();
+        var agent = await cp.CreateAgentAsync("scripted:hello", "[]");
+        await cp.CreateSessionAsync(env.Id, agent.Id);
+        await WaitForAsync(() => log.Count >= 1);
+        Assert.Single(log); // the retry is 22.5-37.5 s away on a clock that has not moved
+
+        clock.Advance(TimeSpan.FromSeconds(40));
+
+        await WaitForAsync(() => log.Count >= 2, seconds: 5);
+        Assert.Equal([500, 200], log.Select(r => r.Status));
+        Assert.Single(log.Select(r => r.Id).Distinct());
     }
 }

@@ -183,7 +183,7 @@ public sealed class CloudWireTests
         Assert.Equal("""{"snapshot_type":"memory"}""", stub.Requests[1].Body);
         var ready = await client.WaitForSnapshotAsync("snap_1", TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(10));
         Assert.Equal(("snap_1", "memory", true), (ready.CanonicalId, ready.SnapshotType, ready.IsRestorable));
-        var failed = await Assert.ThrowsAsync<TensorlakeException>(() => client.WaitForSnapshotAsync("snap_bad", TimeSpan.FromSeconds(5)));
+        var failed = await Assert.ThrowsAsync<SnapshotFailedException>(() => client.WaitForSnapshotAsync("snap_bad", TimeSpan.FromSeconds(5)));
         Assert.Contains("disk full", failed.Message, StringComparison.Ordinal);
         Assert.Single(await client.ListSnapshotsAsync());
         await client.DeleteSnapshotAsync("snap_1");

@@ -12,6 +12,11 @@ namespace Hands.ControlPlane.Webhooks;
 /// <c>webhook-id</c> on every retry). Any 2xx acknowledges; a 3xx disables the endpoint (redirects are not followed);
 /// anything else is retried with jittered exponential backoff, up to the configured attempts, then dropped.
 /// </summary>
+/// <remarks>
+/// Not a Polly pipeline on purpose: a delivery's retry schedule is durable (<c>attempts</c> and <c>next_attempt_ms</c>
+/// in the outbox), so it survives a restart and one slow endpoint holds no task. The loop here is a poll of the
+/// outbox, and it waits on <see cref="ControlPlaneOptions.Time"/>, the clock the schedule is written in.
+/// </remarks>
 public sealed class WebhookDispatcher : BackgroundService
 {
     private readonly ControlPlaneCore _core;
@@ -50,7 +55,7 @@ public sealed class WebhookDispatcher : BackgroundService
                 var wait = next is { } n ? TimeSpan.FromMilliseconds(Math.Clamp(n - _core.Now.ToUnixTimeMilliseconds(), 0, 1000)) : TimeSpan.FromSeconds(1);
                 if (due.Count == 0 || wait > TimeSpan.Zero)
                 {
-                    await _wake.WaitAsync(wait, stoppingToken);
+                    await WakeOrElapseAsync(wait, stoppingToken);
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
@@ -60,9 +65,30 @@ public sealed class WebhookDispatcher : BackgroundService
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 _logger.LogError(ex, "webhook dispatch loop failed; retrying");
-                await Task.Delay(1000, stoppingToken);
+                await Task.Delay(TimeSpan.FromSeconds(1), _core.Options.Time, stoppingToken);
             }
         }
+    }
+
+    /// <summary>Returns on <see cref="Wake"/> or once <paramref name="wait"/> has passed on the control plane's clock.</summary>
+    private async Task WakeOrElapseAsync(TimeSpan wait, CancellationToken stoppingToken)
+    {
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
+        var woken = _wake.WaitAsync(waiting.Token);
+        var elapsed = Task.Delay(wait, _core.Options.Time, waiting.Token);
+        await Task.WhenAny(woken, elapsed);
+        // The loser is cancelled; a cancelled semaphore wait takes no count, so a Wake() that comes later is not lost.
+        await waiting.CancelAsync();
+        try
+        {
+            await Task.WhenAll(woken, elapsed);
+        }
+        catch (OperationCanceledException)
+        {
+            // The loser, cancelled just above (or the service stopping, thrown below).
+        }
+
+        stoppingToken.ThrowIfCancellationRequested();
     }
 
     private async Task DeliverAsync(Delivery d, CancellationToken ct)

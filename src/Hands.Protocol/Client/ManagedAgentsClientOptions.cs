@@ -30,6 +30,9 @@ public sealed class ManagedAgentsClientOptions
     /// <summary>Extra headers on every request (e.g. <c>x-stainless-helper</c>).</summary>
     public IDictionary<string, string> Headers { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
 
+    /// <summary>The clock of the client's waits and timeouts (retry backoff, request timeouts, <c>retry-after</c> dates); tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>An <see cref="HttpClient"/> to share; the client does not dispose one it did not create.</summary>
     public HttpClient? HttpClient { get; set; }
 }

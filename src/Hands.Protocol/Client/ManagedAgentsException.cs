@@ -1,10 +1,11 @@
 using System.Net;
 using System.Text.Json;
+using Hands.Common;
 
 namespace Hands.Protocol.Client;
 
 /// <summary>A non-success answer from the Managed Agents API, with the status, error type and request id.</summary>
-public class ManagedAgentsException : Exception
+public class ManagedAgentsException : HandsException
 {
     public ManagedAgentsException() : this(0, null, "request failed", null, null) { }
 
@@ -13,26 +14,17 @@ public class ManagedAgentsException : Exception
     public ManagedAgentsException(string message, Exception innerException) : base(message, innerException) { }
 
     public ManagedAgentsException(int status, string? errorType, string message, string? requestId, JsonElement? details, Exception? inner = null)
-        : base(Format(status, errorType, message, requestId), inner)
+        : base(Format(status, errorType, message, requestId), status, errorType, requestId, inner)
     {
-        Status = status;
-        ErrorType = errorType;
         ErrorMessage = message;
-        RequestId = requestId;
         Details = details;
     }
 
-    /// <summary>HTTP status; 0 when no response arrived.</summary>
-    public int Status { get; }
-
-    /// <summary>The envelope's <c>error.type</c>, e.g. <c>not_found_error</c>.</summary>
-    public string? ErrorType { get; }
+    /// <summary>The envelope's <c>error.type</c>, e.g. <c>not_found_error</c> (the same as <see cref="HandsException.Code"/>).</summary>
+    public string? ErrorType => Code;
 
     /// <summary>The envelope's <c>error.message</c>.</summary>
     public string ErrorMessage { get; } = "";
-
-    /// <summary>The <c>request-id</c> header or envelope <c>request_id</c>.</summary>
-    public string? RequestId { get; }
 
     /// <summary>The envelope's <c>error.details</c>, if any.</summary>
     public JsonElement? Details { get; }

@@ -10,13 +10,19 @@ using Polly.Retry;
 
 namespace Hands.Protocol.Client;
 
-/// <summary>Sends requests with the Managed Agents headers, retries per the SDK policy, and maps errors.</summary>
+/// <summary>
+/// Sends requests with the Managed Agents headers, retries per the SDK policy (the one pipeline of this client,
+/// <see cref="PipelineName"/>, on <see cref="ManagedAgentsClientOptions.TimeProvider"/>), and maps errors.
+/// </summary>
 internal sealed class ProtocolPipeline
 {
     private readonly HttpClient _http;
     private readonly ManagedAgentsClientOptions _options;
     private readonly ManagedAgentsCredential _credential;
     private readonly ResiliencePipeline<HttpResponseMessage> _retry;
+
+    /// <summary>The retry pipeline's name, as Polly's telemetry reports it.</summary>
+    public const string PipelineName = "managed-agents";
 
     public ProtocolPipeline(HttpClient http, ManagedAgentsClientOptions options, ManagedAgentsCredential credential)
     {
@@ -37,7 +43,8 @@ internal sealed class ProtocolPipeline
             return ResiliencePipeline<HttpResponseMessage>.Empty;
         }
 
-        return new ResiliencePipelineBuilder<HttpResponseMessage>()
+        var time = options.TimeProvider;
+        return new ResiliencePipelineBuilder<HttpResponseMessage> { Name = PipelineName, TimeProvider = time }
             .AddRetry(new RetryStrategyOptions<HttpResponseMessage>
             {
                 MaxRetryAttempts = options.MaxRetries,
@@ -46,7 +53,7 @@ internal sealed class ProtocolPipeline
                 Delay = options.InitialRetryDelay,
                 MaxDelay = options.MaxRetryDelay,
                 ShouldHandle = args => ValueTask.FromResult(ShouldRetry(args.Outcome, args.Context.CancellationToken)),
-                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result)),
+                DelayGenerator = args => ValueTask.FromResult(RetryAfter(args.Outcome.Result, time)),
                 OnRetry = args =>
                 {
                     args.Outcome.Result?.Dispose();
@@ -90,11 +97,11 @@ internal sealed class ProtocolPipeline
         return ManagedAgentsException.IsRetryableStatus(response.StatusCode);
     }
 
-    private static TimeSpan? RetryAfter(HttpResponseMessage? response)
+    private static TimeSpan? RetryAfter(HttpResponseMessage? response, TimeProvider time)
     {
         if (response?.Headers.RetryAfter is { } ra)
         {
-            var delay = ra.Delta ?? (ra.Date is { } date ? date - DateTimeOffset.UtcNow : null);
+            var delay = ra.Delta ?? (ra.Date is { } date ? date - time.GetUtcNow() : null);
             if (delay is { } d && d > TimeSpan.Zero && d <= TimeSpan.FromSeconds(60))
             {
                 return d;
@@ -134,14 +141,11 @@ internal sealed class ProtocolPipeline
                 request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             }
 
-            using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            if (!streaming)
-            {
-                timeoutCts.CancelAfter(timeout ?? _options.RequestTimeout);
-            }
+            using var timeoutCts = streaming ? null : new CancellationTokenSource(timeout ?? _options.RequestTimeout, _options.TimeProvider);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, timeoutCts?.Token ?? CancellationToken.None);
 
             var completion = streaming ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead;
-            return await _http.SendAsync(request, completion, streaming ? ct : timeoutCts.Token).ConfigureAwait(false);
+            return await _http.SendAsync(request, completion, linked.Token).ConfigureAwait(false);
         }
 
         HttpResponseMessage response;

@@ -18,15 +18,16 @@ public sealed class WorkOperations
 
     /// <summary>
     /// Claims the next item, or returns null when the queue is empty. <paramref name="blockMs"/> (1-999) long-polls;
-    /// null is non-blocking. Both empty-poll wire forms (200 + <c>null</c>, and 204) are accepted.
+    /// null is non-blocking. Both empty-poll wire forms (200 + <c>null</c>, and 204) are accepted. With
+    /// <paramref name="retry"/> false the client's retry policy is skipped, for a poll loop that retries on its own.
     /// </summary>
     public async Task<WorkItem?> PollAsync(string environmentId, int? blockMs = 999, int? reclaimOlderThanMs = null,
-        string? workerId = null, CancellationToken cancellationToken = default)
+        string? workerId = null, CancellationToken cancellationToken = default, bool retry = true)
     {
         var headers = workerId is null ? null : new Dictionary<string, string> { ["Anthropic-Worker-ID"] = workerId };
         using var response = await _p.SendAsync(HttpMethod.Get, $"{Base(environmentId)}/poll",
             new Query().With("block_ms", blockMs).With("reclaim_older_than_ms", reclaimOlderThanMs), null,
-            cancellationToken, headers: headers).ConfigureAwait(false);
+            cancellationToken, headers: headers, retry: retry).ConfigureAwait(false);
         var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         if (string.IsNullOrWhiteSpace(text) || text.Trim() == "null")
         {

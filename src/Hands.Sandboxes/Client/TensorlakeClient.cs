@@ -22,12 +22,13 @@ public sealed class TensorlakeClient : IDisposable
     public TensorlakeClient(TensorlakeClientOptions? options = null)
     {
         Options = options ?? TensorlakeClientOptions.FromEnvironment();
+        // The HttpClients have no timeout of their own: each try's timeout runs on Options.TimeProvider in the transport.
         _http = Options.Handler is null ? new HttpClient() : new HttpClient(Options.Handler, disposeHandler: false);
-        _http.Timeout = Options.LifecycleTimeout;
+        _http.Timeout = Timeout.InfiniteTimeSpan;
         _proxyHttp = Options.Handler is null ? new HttpClient() : new HttpClient(Options.Handler, disposeHandler: false);
         _proxyHttp.Timeout = Timeout.InfiniteTimeSpan;
-        _lifecycle = new TensorlakeTransport(_http, Options);
-        _proxy = new TensorlakeTransport(_proxyHttp, Options);
+        _lifecycle = new TensorlakeTransport(_http, Options, Options.LifecycleTimeout);
+        _proxy = new TensorlakeTransport(_proxyHttp, Options, defaultTimeout: null);
         _base = Options.ResolveLifecycleBase();
     }
 
@@ -260,48 +261,52 @@ public sealed class TensorlakeClient : IDisposable
         using var _ = await _lifecycle.SendAsync(HttpMethod.Delete, $"{_base}/snapshots/{Id(snapshotId)}", null, idempotent: true, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Polls until the sandbox reaches one of <paramref name="statuses"/>; fails early on <c>terminated</c> when that is not awaited.</summary>
+    /// <summary>
+    /// Polls until the sandbox reaches one of <paramref name="statuses"/>, on <see cref="TensorlakeClientOptions.TimeProvider"/>.
+    /// </summary>
+    /// <exception cref="TensorlakeTimeoutException">It did not within <paramref name="timeout"/>.</exception>
+    /// <exception cref="SandboxTerminatedException">It terminated, and <c>terminated</c> was not awaited.</exception>
     public async Task<SandboxInfo> WaitForStatusAsync(string idOrName, IReadOnlyCollection<string> statuses, TimeSpan timeout, TimeSpan? poll = null, CancellationToken cancellationToken = default)
     {
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        cts.CancelAfter(timeout);
-        while (true)
+        ArgumentNullException.ThrowIfNull(statuses);
+        // A poll loop, not a retry: each GET is retried by the client's own pipeline; this loop waits for a state.
+        using var deadline = new CancellationTokenSource(timeout, Options.TimeProvider);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        string? last = null;
+        try
         {
-            SandboxInfo info;
-            try
+            while (true)
             {
-                info = await GetAsync(idOrName, cts.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TensorlakeException(0, "TIMEOUT", $"sandbox {idOrName} did not reach {string.Join("/", statuses)} within {timeout.TotalSeconds:0} s", null);
-            }
+                var info = await GetAsync(idOrName, cts.Token).ConfigureAwait(false);
+                last = info.Status;
+                if (statuses.Contains(info.Status))
+                {
+                    return info;
+                }
 
-            if (statuses.Contains(info.Status))
-            {
-                return info;
-            }
+                if (info.Status == SandboxStatus.Terminated)
+                {
+                    throw new SandboxTerminatedException(idOrName, info.TerminationReason ?? info.ErrorDetails?.GetRawText() ?? "no reason given");
+                }
 
-            if (info.Status == SandboxStatus.Terminated)
-            {
-                throw new TensorlakeException(0, "TERMINATED", $"sandbox {idOrName} terminated: {info.TerminationReason ?? info.ErrorDetails?.GetRawText() ?? "no reason given"}", null);
+                await Task.Delay(poll ?? TimeSpan.FromMilliseconds(500), Options.TimeProvider, cts.Token).ConfigureAwait(false);
             }
-
-            try
-            {
-                await Task.Delay(poll ?? TimeSpan.FromMilliseconds(500), cts.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TensorlakeException(0, "TIMEOUT", $"sandbox {idOrName} did not reach {string.Join("/", statuses)} within {timeout.TotalSeconds:0} s (last: {info.Status})", null);
-            }
+        }
+        catch (Exception ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested
+            && ex is OperationCanceledException or TensorlakeTimeoutException)
+        {
+            throw new TensorlakeTimeoutException(
+                $"sandbox {idOrName} did not reach {string.Join("/", statuses)} within {timeout.TotalSeconds:0} s{(last is null ? "" : $" (last: {last})")}", null, ex);
         }
     }
 
-    /// <summary>Polls a snapshot until it can be restored (<c>local_ready</c> or <c>completed</c>); a failed one throws with its error.</summary>
+    /// <summary>Polls a snapshot until it can be restored (<c>local_ready</c> or <c>completed</c>), on <see cref="TensorlakeClientOptions.TimeProvider"/>.</summary>
+    /// <exception cref="TensorlakeTimeoutException">It was not within <paramref name="timeout"/>.</exception>
+    /// <exception cref="SnapshotFailedException">It failed.</exception>
     public async Task<SnapshotInfo> WaitForSnapshotAsync(string snapshotId, TimeSpan timeout, TimeSpan? poll = null, CancellationToken cancellationToken = default)
     {
-        var deadline = DateTimeOffset.UtcNow + timeout;
+        // A poll loop, not a retry: each GET is retried by the client's own pipeline; this loop waits for a state.
+        var deadline = Options.TimeProvider.GetUtcNow() + timeout;
         while (true)
         {
             var info = await GetSnapshotAsync(snapshotId, cancellationToken).ConfigureAwait(false);
@@ -312,15 +317,15 @@ public sealed class TensorlakeClient : IDisposable
 
             if (info.Status == SnapshotStatus.Failed)
             {
-                throw new TensorlakeException(0, "SNAPSHOT_FAILED", $"snapshot {snapshotId} failed: {info.Error ?? "no reason given"}", null);
+                throw new SnapshotFailedException(snapshotId, info.Error ?? "no reason given");
             }
 
-            if (DateTimeOffset.UtcNow > deadline)
+            if (Options.TimeProvider.GetUtcNow() > deadline)
             {
-                throw new TensorlakeException(0, "TIMEOUT", $"snapshot {snapshotId} was not ready within {timeout.TotalSeconds:0} s", null);
+                throw new TensorlakeTimeoutException($"snapshot {snapshotId} was not ready within {timeout.TotalSeconds:0} s", null, null);
             }
 
-            await Task.Delay(poll ?? TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(poll ?? TimeSpan.FromSeconds(1), Options.TimeProvider, cancellationToken).ConfigureAwait(false);
         }
     }
 

@@ -41,6 +41,9 @@ public sealed class TensorlakeClientOptions
 
     public HttpMessageHandler? Handler { get; set; }
 
+    /// <summary>The clock every wait and timeout of the client runs on (retry backoff, per-try timeouts, status polls); tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>True for a loopback API URL: the local mode's paths and <c>Host: {id}.local</c> proxy routing.</summary>
     public bool IsLocal => ApiUrl.IsLoopback || ApiUrl.Host == "localhost";
 

@@ -4,54 +4,52 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using Hands.Sandboxes.Models;
+using Polly;
 
 namespace Hands.Sandboxes.Client;
 
 /// <summary>
-/// Sends Tensorlake requests: Bearer auth, PAT scope headers, a fresh W3C <c>traceparent</c> per request,
-/// <c>Content-Length: 0</c> on empty POSTs, retries only for idempotent calls, and errors as <see cref="TensorlakeException"/>
-/// (plain-text lifecycle bodies and the daemon's <c>{"error","code"}</c> JSON alike).
+/// Sends Tensorlake requests: Bearer auth, PAT scope headers, one W3C <c>traceparent</c> trace id per call (each attempt
+/// its own span id), <c>Content-Length: 0</c> on empty POSTs, idempotent calls retried by the one
+/// <see cref="TensorlakeResilience"/> pipeline, per-try timeouts on the options' <see cref="TimeProvider"/>, and errors
+/// as <see cref="TensorlakeException"/> (plain-text lifecycle bodies and the daemon's <c>{"error","code"}</c> JSON alike;
+/// no answer as <see cref="TensorlakeConnectionException"/>, no answer in time as <see cref="TensorlakeTimeoutException"/>).
 /// </summary>
-internal sealed class TensorlakeTransport(HttpClient http, TensorlakeClientOptions options)
+internal sealed class TensorlakeTransport
 {
-    public TensorlakeClientOptions Options => options;
+    private readonly HttpClient _http;
+    private readonly TimeSpan? _defaultTimeout;
+    private readonly ResiliencePipeline<HttpResponseMessage> _retry;
+
+    /// <param name="http">A client with no timeout of its own: timeouts are per try, on the options' clock.</param>
+    /// <param name="options">Where and how to connect, and the retry policy.</param>
+    /// <param name="defaultTimeout">Each try's timeout when a call names none; null for none (streams).</param>
+    public TensorlakeTransport(HttpClient http, TensorlakeClientOptions options, TimeSpan? defaultTimeout)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        _http = http;
+        Options = options;
+        _defaultTimeout = defaultTimeout;
+        _retry = TensorlakeResilience.Build(options, options.TimeProvider);
+    }
+
+    public TensorlakeClientOptions Options { get; }
 
     public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string url, HttpContent? content, bool idempotent,
         CancellationToken cancellationToken, IDictionary<string, string>? headers = null, bool streaming = false, TimeSpan? timeout = null,
         params HttpStatusCode[] acceptAlso)
     {
-        var attempt = 0;
         var payload = content is null ? null : await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         var contentType = content?.Headers.ContentType;
-        while (true)
+        // One trace per logical call, so the server's logs show a retried call as one operation.
+        var traceId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        var tryTimeout = timeout ?? _defaultTimeout;
+
+        async ValueTask<HttpResponseMessage> Attempt(ResilienceContext context)
         {
-            var traceId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
             using var request = new HttpRequestMessage(method, url);
             request.Headers.TryAddWithoutValidation("traceparent", $"00-{traceId}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}-01");
-            request.Headers.UserAgent.ParseAdd("hands-sandboxes/0.1");
-            if (options.ApiKey is { Length: > 0 } key)
-            {
-                request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
-            }
-
-            if (options.OrganizationId is { Length: > 0 } org && options.ProjectId is { Length: > 0 } project)
-            {
-                request.Headers.TryAddWithoutValidation("X-Forwarded-Organization-Id", org);
-                request.Headers.TryAddWithoutValidation("X-Forwarded-Project-Id", project);
-            }
-
-            foreach (var (name, value) in headers ?? new Dictionary<string, string>())
-            {
-                if (string.Equals(name, "Host", StringComparison.OrdinalIgnoreCase))
-                {
-                    request.Headers.Host = value;
-                }
-                else
-                {
-                    request.Headers.TryAddWithoutValidation(name, value);
-                }
-            }
-
+            ApplyHeaders(request, headers);
             if (payload is not null)
             {
                 request.Content = new ByteArrayContent(payload);
@@ -62,55 +60,68 @@ internal sealed class TensorlakeTransport(HttpClient http, TensorlakeClientOptio
                 request.Content = new ByteArrayContent([]); // explicit Content-Length: 0, as the SDK sends
             }
 
-            using var timeoutCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            if (timeout is { } t)
-            {
-                timeoutCts.CancelAfter(t);
-            }
+            using var timeoutCts = tryTimeout is { } t ? new CancellationTokenSource(t, Options.TimeProvider) : null;
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, timeoutCts?.Token ?? CancellationToken.None);
+            return await _http.SendAsync(request, streaming ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead,
+                linked.Token).ConfigureAwait(false);
+        }
 
-            HttpResponseMessage response;
-            try
-            {
-                response = await http.SendAsync(request, streaming ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead,
-                    timeoutCts.Token).ConfigureAwait(false);
-            }
-            catch (Exception ex) when ((ex is HttpRequestException || (ex is TaskCanceledException && !cancellationToken.IsCancellationRequested)) && idempotent && attempt < options.MaxRetries)
-            {
-                await DelayAsync(attempt++, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-            catch (HttpRequestException ex)
-            {
-                throw new TensorlakeException(0, "CONNECTION_FAILED", $"{method} {url}: {ex.Message}", traceId, ex);
-            }
-            catch (TaskCanceledException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                throw new TensorlakeException(0, "TIMEOUT", $"{method} {url}: timed out", traceId, ex);
-            }
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(TensorlakeResilience.AcceptAlso, acceptAlso);
+        HttpResponseMessage response;
+        try
+        {
+            response = await (idempotent ? _retry : ResiliencePipeline<HttpResponseMessage>.Empty).ExecuteAsync(Attempt, context).ConfigureAwait(false);
+        }
+        catch (HttpRequestException ex)
+        {
+            throw new TensorlakeConnectionException($"{method} {url}: {ex.Message}", traceId, ex);
+        }
+        catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new TensorlakeTimeoutException($"{method} {url}: timed out", traceId, ex);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
 
-            if (response.IsSuccessStatusCode || acceptAlso.Contains(response.StatusCode))
-            {
-                return response;
-            }
+        if (response.IsSuccessStatusCode || acceptAlso.Contains(response.StatusCode))
+        {
+            return response;
+        }
 
-            if (idempotent && attempt < options.MaxRetries && response.StatusCode is HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout)
-            {
-                response.Dispose();
-                await DelayAsync(attempt++, cancellationToken).ConfigureAwait(false);
-                continue;
-            }
-
-            using (response)
-            {
-                throw await ErrorAsync(response, traceId, cancellationToken).ConfigureAwait(false);
-            }
+        using (response)
+        {
+            throw await ErrorAsync(response, traceId, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private Task DelayAsync(int attempt, CancellationToken ct)
+    private void ApplyHeaders(HttpRequestMessage request, IDictionary<string, string>? headers)
     {
-        var seconds = Math.Min(options.RetryBaseDelay.TotalSeconds * Math.Pow(2, attempt), 15) * 0.75;
-        return Task.Delay(TimeSpan.FromSeconds(seconds), ct);
+        request.Headers.UserAgent.ParseAdd("hands-sandboxes/0.1");
+        if (Options.ApiKey is { Length: > 0 } key)
+        {
+            request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        }
+
+        if (Options.OrganizationId is { Length: > 0 } org && Options.ProjectId is { Length: > 0 } project)
+        {
+            request.Headers.TryAddWithoutValidation("X-Forwarded-Organization-Id", org);
+            request.Headers.TryAddWithoutValidation("X-Forwarded-Project-Id", project);
+        }
+
+        foreach (var (name, value) in headers ?? new Dictionary<string, string>())
+        {
+            if (string.Equals(name, "Host", StringComparison.OrdinalIgnoreCase))
+            {
+                request.Headers.Host = value;
+            }
+            else
+            {
+                request.Headers.TryAddWithoutValidation(name, value);
+            }
+        }
     }
 
     private static async Task<TensorlakeException> ErrorAsync(HttpResponseMessage response, string traceId, CancellationToken ct)

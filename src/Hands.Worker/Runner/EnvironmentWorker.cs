@@ -40,7 +40,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             BaseUrl = options.BaseUrl,
             Headers = { ["x-stainless-helper"] = "environments-worker" },
         });
-        var lease = new LeaseKeeper(client, options.EnvironmentId, workId, _log);
+        var lease = new LeaseKeeper(client, options.EnvironmentId, workId, _log, options.TimeProvider);
         using var itemCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var leaseTask = lease.RunAsync(itemCts.Token);
         using var work = CancellationTokenSource.CreateLinkedTokenSource(itemCts.Token, lease.Ended);
@@ -146,31 +146,25 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             Headers = { ["x-stainless-helper"] = "environments-work-poller" },
         });
         _log.Info("poller starting", ("environment_id", options.EnvironmentId), ("worker_id", options.WorkerId));
-        var attempt = 0;
+        var pollRetry = WorkerResilience.BuildWorkPoll(options.TimeProvider, _log);
         while (!cancellationToken.IsCancellationRequested)
         {
             WorkItem? item;
             try
             {
-                item = await poller.Work.PollAsync(options.EnvironmentId, 999, workerId: options.WorkerId, cancellationToken: cancellationToken);
-                attempt = 0;
+                item = await pollRetry.ExecuteAsync(async ct =>
+                    await poller.Work.PollAsync(options.EnvironmentId, 999, workerId: options.WorkerId, cancellationToken: ct), cancellationToken);
             }
             catch (ManagedAgentsException ex) when (ex.IsFatal)
             {
                 _log.Error("poll failed permanently, stopping poller", ("status", ex.Status), ("error", ex.ErrorMessage));
                 throw;
             }
-            catch (ManagedAgentsException ex) when (!cancellationToken.IsCancellationRequested)
-            {
-                var backoff = TimeSpan.FromSeconds(Math.Min(60, Math.Pow(2, attempt++)) * (1 - Random.Shared.NextDouble() * 0.25));
-                _log.Warn("poll failed, backing off", ("error", ex.ErrorMessage), ("backoff", backoff));
-                await Task.Delay(backoff, cancellationToken);
-                continue;
-            }
 
             if (item is null)
             {
-                await Task.Delay(TimeSpan.FromMilliseconds(1000 + Random.Shared.Next(2000)), cancellationToken);
+                // An empty queue is not a failure: a pause between polls, not a retry.
+                await Task.Delay(TimeSpan.FromMilliseconds(1000 + Random.Shared.Next(2000)), options.TimeProvider, cancellationToken);
                 continue;
             }
 
@@ -216,7 +210,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
     {
         try
         {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30), options.TimeProvider);
             await poller.Work.StopAsync(options.EnvironmentId, workId, force, timeout.Token);
         }
         catch (Exception ex) when (ex is ManagedAgentsException or OperationCanceledException)

@@ -61,4 +61,7 @@ public sealed class EnvironmentWorkerOptions
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state");
         return Path.Combine(stateHome, "hands-worker");
     }
+
+    /// <summary>The clock the worker's waits run on (poll backoff and idle polls, lease heartbeats, stop timeouts); tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
