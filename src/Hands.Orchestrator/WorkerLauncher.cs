@@ -23,7 +23,9 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
     public static string ProcessName(string workId) => "hands-worker-" + workId;
 
     /// <summary>
-    /// Starts the worker unless one for this item is already running (a duplicate delivery); returns the process name.
+    /// Starts the worker for this claim of the item and returns the process name. A worker of this claim already
+    /// started (a retried start) is given the secret if it has not had it; a worker left from an earlier claim is
+    /// stopped first.
     /// </summary>
     /// <param name="sandbox">The session's sandbox.</param>
     /// <param name="item">The claimed work item.</param>
@@ -37,14 +39,18 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
         var secret = SessionOnlySecret(item);
         if (await RunningAsync(sandbox, name, cancellationToken).ConfigureAwait(false) is { } running)
         {
-            // A duplicate delivery, or a retry of a start whose answer was lost: stdin still open means the secret never
-            // got there (it is closed right after it is written), so it is written now.
+            // A retry of a start whose answer was lost: stdin still open means the secret never got there (it is closed
+            // right after it is written), so it is written now.
             if (running.StdinWritable)
             {
                 await HandOverSecretAsync(sandbox, running.Pid.ToString(CultureInfo.InvariantCulture), secret, cancellationToken).ConfigureAwait(false);
+                return name;
             }
 
-            return name;
+            // A worker of an earlier claim of this item (the work id outlives a lapsed lease): its token was revoked when
+            // the item was claimed again, so it can only fail. It is stopped and a worker with this claim's token
+            // started; a call it was running is answered by the new one as interrupted, never run twice (its journal).
+            await StopAsync(sandbox, running, cancellationToken).ConfigureAwait(false);
         }
 
         var env = new Dictionary<string, string>
@@ -74,6 +80,24 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
         // whose sender died right here gives up after 60 s by itself.
         await HandOverSecretAsync(sandbox, started.Pid.ToString(CultureInfo.InvariantCulture), secret, cancellationToken).ConfigureAwait(false);
         return name;
+    }
+
+    private static async Task StopAsync(SandboxProxyClient sandbox, ProcessInfo stale, CancellationToken cancellationToken)
+    {
+        var pid = stale.Pid.ToString(CultureInfo.InvariantCulture);
+        await sandbox.KillProcessAsync(pid, cancellationToken).ConfigureAwait(false);
+        for (var check = 0; check < 100; check++)
+        {
+            var now = await sandbox.GetProcessAsync(pid, cancellationToken).ConfigureAwait(false);
+            if (now.Status != "running")
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new OrchestratorException($"the worker of an earlier claim (pid {pid}) did not stop after SIGKILL");
     }
 
     private static async Task HandOverSecretAsync(SandboxProxyClient sandbox, string pid, string secret, CancellationToken cancellationToken)

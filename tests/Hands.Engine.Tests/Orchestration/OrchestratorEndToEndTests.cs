@@ -221,6 +221,33 @@ public sealed class OrchestratorEndToEndTests(EngineFixture engine)
         }
     }
 
+    [Fact]
+    public async Task A_worker_left_from_an_earlier_claim_of_the_item_is_stopped_and_replaced()
+    {
+        await using var cp = await LocalControlPlane.StartAsync(engine);
+        var session = await cp.CreateSessionAsync();
+        var name = SandboxNames.ForSession(session);
+        try
+        {
+            // What an earlier claim of this item leaves when its lease lapsed: the session's sandbox, and a process
+            // under the item's worker name whose secret was handed over long ago (stdin closed), its token revoked.
+            var item = (await cp.EnvironmentClient.Work.ListAsync(cp.EnvironmentId)).Data.Single();
+            var sandbox = await engine.Client.CreateAsync(new CreateSandboxRequest { Name = name, Image = "host" });
+            var proxy = engine.Client.Proxy(sandbox);
+            var stale = await proxy.StartProcessAsync(new StartProcessRequest { Command = "sleep", Args = ["600"], Name = WorkerLauncher.ProcessName(item.Id) });
+
+            await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options());
+            var spawned = Assert.Single((await orchestrator.DrainAsync(CancellationToken.None)).Outcomes);
+            Assert.True(spawned.Succeeded, spawned.Detail); // at the first claim, not after a failed hand-off and a release
+            Assert.NotEqual("running", (await proxy.GetProcessAsync(stale.Pid.ToString(System.Globalization.CultureInfo.InvariantCulture))).Status);
+            Assert.Equal("end_turn", await cp.RunTurnAsync(session, "go"));
+        }
+        finally
+        {
+            await engine.DeleteQuietlyAsync(name);
+        }
+    }
+
     private async Task WaitForNoWorkerAsync(string name)
     {
         var proxy = engine.Client.Proxy(await engine.Client.GetAsync(name));
