@@ -90,6 +90,14 @@ public sealed class CrashRecoveryTests
                 return id;
             }
 
+            case CrashPoints.WakeResumed:
+            {
+                var id = await WithFileAsync(client, "crash-wake");
+                await client.SuspendAsync(id, hibernate: true);
+                await Assert.ThrowsAnyAsync<Exception>(() => client.ResumeAsync(id));
+                return id;
+            }
+
             case CrashPoints.SnapshotLayerMoved:
             {
                 var id = await WithFileAsync(client, null);
@@ -130,6 +138,13 @@ public sealed class CrashRecoveryTests
                 Assert.Equal((SandboxStatus.Suspended, "hibernated"), (hibernated.Status, hibernated.SuspendTier));
                 Assert.True(await client.ResumeAsync(sandbox!));
                 await AssertFileAsync(client, sandbox!);
+                break;
+            case CrashPoints.WakeResumed:
+                // Restored but not recorded: finished; it runs, with its files, and wakes no second time.
+                Assert.Equal(SandboxStatus.Running, (await client.GetAsync(sandbox!)).Status);
+                await AssertFileAsync(client, sandbox!);
+                Assert.True(await client.SuspendAsync(sandbox!));
+                Assert.True(await client.ResumeAsync(sandbox!));
                 break;
             case CrashPoints.SnapshotLayerMoved:
                 // Copied but not recorded: undone; the sandbox runs on.

@@ -19,6 +19,9 @@ internal static partial class CrashPoints
     /// <summary>The CRIU dump is complete and the container deleted; the record still says suspending.</summary>
     public const string HibernateDumped = "hibernate.dumped";
 
+    /// <summary>A suspended sandbox is thawed or restored (its dump deleted); the record still says suspended.</summary>
+    public const string WakeResumed = "wake.resumed";
+
     /// <summary>The snapshot's layer is in place; no snapshot record names it yet, and the sandbox is paused.</summary>
     public const string SnapshotLayerMoved = "snapshot.layer-moved";
 
@@ -26,7 +29,7 @@ internal static partial class CrashPoints
     public const string ForkRestored = "fork.restored";
 
     /// <summary>Every crash point, for tests that walk them all.</summary>
-    public static readonly IReadOnlyList<string> All = [CreateBooted, DeleteTornDown, HibernateDumped, SnapshotLayerMoved, ForkRestored];
+    public static readonly IReadOnlyList<string> All = [CreateBooted, DeleteTornDown, HibernateDumped, WakeResumed, SnapshotLayerMoved, ForkRestored];
 
     private const int SigKill = 9;
     private static readonly string? Armed = Environment.GetEnvironmentVariable("HANDS_ENGINE_CRASH_AT");

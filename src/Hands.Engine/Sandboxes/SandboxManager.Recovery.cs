@@ -39,6 +39,19 @@ internal sealed partial class SandboxManager
                     activity.Touch(record.Id);
                     logger.LogInformation("re-attached to running sandbox {Id}", record.Id);
                     break;
+                case SandboxStatus.Suspended when state is "running" || (state == "paused" && record.SuspendTier == SuspendTier.Hibernated):
+                    // A wake the crash cut short: the container was thawed or restored, the record not yet updated.
+                    if (state == "paused")
+                    {
+                        await runtime.ResumeAsync(record.Id, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    DeleteQuietly(PathsOf(record.Id).Hibernation);
+                    SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
+                    store.Save(record);
+                    activity.Touch(record.Id);
+                    logger.LogInformation("finished the wake of sandbox {Id} the restart interrupted", record.Id);
+                    break;
                 case SandboxStatus.Suspended when record.SuspendTier == SuspendTier.Frozen && state == "paused":
                 case SandboxStatus.Suspended when hibernated:
                     logger.LogInformation("kept suspended sandbox {Id} ({Tier})", record.Id, record.SuspendTier);
@@ -124,10 +137,13 @@ internal sealed partial class SandboxManager
 
         // A layer nothing names: half-copied (*.partial), moved into place by a snapshot the crash kept from being
         // recorded, or left by a snapshot deletion the crash cut short.
-        var referenced = store.Snapshots().SelectMany(s => s.Layers).Concat(alive.SelectMany(s => s.Layers)).ToHashSet(StringComparer.Ordinal);
+        // Compared by name (a snapshot id), not by path: a data directory reached by another path (moved, a symlink)
+        // must not make every recorded layer look like nobody's.
+        var referenced = store.Snapshots().SelectMany(s => s.Layers).Concat(alive.SelectMany(s => s.Layers))
+            .Select(Path.GetFileName).ToHashSet(StringComparer.Ordinal);
         foreach (var layer in Directory.Exists(LayersDirectory) ? Directory.EnumerateDirectories(LayersDirectory) : [])
         {
-            if (!referenced.Contains(layer))
+            if (!referenced.Contains(Path.GetFileName(layer)))
             {
                 logger.LogWarning("removing orphaned layer {Layer}", layer);
                 DeleteQuietly(layer);

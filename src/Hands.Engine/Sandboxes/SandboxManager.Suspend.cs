@@ -170,6 +170,7 @@ internal sealed partial class SandboxManager
             await runtime.ResumeAsync(record.Id, cancellationToken).ConfigureAwait(false);
         }
 
+        CrashPoints.Reach(CrashPoints.WakeResumed);
         var tier = record.SuspendTier;
         SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
         store.Save(record);
