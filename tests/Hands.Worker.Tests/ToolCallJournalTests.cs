@@ -80,21 +80,63 @@ public sealed class ToolCallJournalTests : IDisposable
     {
         using var shell = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "sleep 60 & sleep 60; wait"]) { RedirectStandardOutput = true })!;
         var start = OrphanedProcesses.StartTimeOf(shell.Id)!.Value;
-        Assert.Equal(0, OrphanedProcesses.KillTree(shell.Id, start + 1)); // not the process that was recorded
+        Assert.Equal(0, OrphanedProcesses.KillTree(shell.Id, start + 1, since: 0)); // not the process that was recorded
         Assert.False(shell.HasExited);
+        await WaitForChildrenAsync(shell.Id, 2);
 
-        for (var i = 0; i < 200 && Children(shell.Id) < 2; i++)
-        {
-            await Task.Delay(10); // until both sleeps run
-        }
-
-        Assert.Equal(3, OrphanedProcesses.KillTree(shell.Id, start));
+        Assert.Equal(3, OrphanedProcesses.KillTree(shell.Id, start, since: 0));
         await shell.WaitForExitAsync();
         Assert.Null(OrphanedProcesses.StartTimeOf(shell.Id));
     }
 
-    private static int Children(int pid) => Directory.EnumerateDirectories("/proc")
-        .Count(d => File.Exists(Path.Combine(d, "stat")) && TryRead(Path.Combine(d, "stat")) is { } stat && stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    [Fact]
+    public async Task What_an_earlier_call_left_running_in_the_same_shell_is_spared()
+    {
+        using var shell = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", "sleep 60 & read line; sleep 60 & wait"]) { RedirectStandardInput = true })!;
+        var earlier = (await WaitForChildrenAsync(shell.Id, 1)).Single(); // a background job of an earlier call
+        var since = OrphanedProcesses.NowTicks() + 1;
+        while (OrphanedProcesses.NowTicks() < since)
+        {
+            await Task.Delay(5); // the next call begins on a later tick than the earlier job's start
+        }
+
+        await shell.StandardInput.WriteLineAsync("go"); // the interrupted call starts its own job
+        await WaitForChildrenAsync(shell.Id, 2);
+        try
+        {
+            Assert.Equal(2, OrphanedProcesses.KillTree(shell.Id, OrphanedProcesses.StartTimeOf(shell.Id)!.Value, since));
+            await shell.WaitForExitAsync();
+            Assert.NotNull(OrphanedProcesses.StartTimeOf(earlier));
+        }
+        finally
+        {
+            Process.GetProcessById(earlier).Kill();
+        }
+    }
+
+    [Fact]
+    public void This_process_and_its_ancestors_are_never_stopped() =>
+        Assert.Equal(0, OrphanedProcesses.KillTree(Environment.ProcessId, OrphanedProcesses.StartTimeOf(Environment.ProcessId)!.Value, since: 0));
+
+    private static async Task<List<int>> WaitForChildrenAsync(int pid, int count)
+    {
+        for (var i = 0; ; i++)
+        {
+            var children = Children(pid);
+            if (children.Count >= count)
+            {
+                return children;
+            }
+
+            Assert.True(i < 400, $"process {pid} did not start {count} children");
+            await Task.Delay(10);
+        }
+    }
+
+    private static List<int> Children(int pid) => [.. Directory.EnumerateDirectories("/proc")
+        .Where(d => int.TryParse(Path.GetFileName(d), out _) && TryRead(Path.Combine(d, "stat")) is { } stat
+            && stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[1] == pid.ToString(System.Globalization.CultureInfo.InvariantCulture))
+        .Select(d => int.Parse(Path.GetFileName(d), System.Globalization.CultureInfo.InvariantCulture))];
 
     private static string? TryRead(string path)
     {

@@ -15,6 +15,9 @@ internal sealed class JournalEntry
     /// <summary>On <c>started</c>: the tool's name.</summary>
     [JsonPropertyName("tool")] public string? Tool { get; set; }
 
+    /// <summary>On <c>started</c>: when the call began, in clock ticks since boot (the unit of a process's start time).</summary>
+    [JsonPropertyName("since")] public long? Since { get; set; }
+
     /// <summary>On <c>process</c>: a helper process the call runs in (the bash session, a custom tool's command).</summary>
     [JsonPropertyName("pid")] public int? Pid { get; set; }
 

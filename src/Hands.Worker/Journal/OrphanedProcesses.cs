@@ -17,10 +17,25 @@ internal static partial class OrphanedProcesses
     /// <summary>The process's start time (field 22 of <c>/proc/PID/stat</c>), or null when it is gone.</summary>
     public static long? StartTimeOf(int pid) => Stat(pid) is { } fields ? fields.Start : null;
 
-    /// <summary>Kills the process and its descendants if it is still the one recorded; answers how many were killed.</summary>
-    public static int KillTree(int pid, long start)
+    /// <summary>
+    /// Now, in the unit of <c>/proc/PID/stat</c>'s start time: clock ticks since boot (USER_HZ, 100 on Linux).
+    /// </summary>
+    public static long NowTicks()
     {
-        if (StartTimeOf(pid) != start)
+        var uptime = File.ReadAllText("/proc/uptime").Split(' ')[0];
+        return (long)(double.Parse(uptime, CultureInfo.InvariantCulture) * 100);
+    }
+
+    /// <summary>
+    /// Kills the process, if it is still the one recorded, and those of its descendants that a call begun at
+    /// <paramref name="since"/> started (each of them and every process between it and the root started then or
+    /// later): a background job an earlier call left in the same shell is spared. Never this process, an ancestor of
+    /// it, or PID 1. Answers how many were killed.
+    /// </summary>
+    public static int KillTree(int pid, long start, long since)
+    {
+        var spared = Lineage(Environment.ProcessId);
+        if (spared.Contains(pid) || StartTimeOf(pid) != start)
         {
             return 0;
         }
@@ -33,7 +48,7 @@ internal static partial class OrphanedProcesses
                 _ = Kill(member, SigStop);
             }
 
-            var grown = Descendants(tree);
+            var grown = Descendants(tree, since, spared);
             if (grown.Count == tree.Count)
             {
                 break;
@@ -50,14 +65,25 @@ internal static partial class OrphanedProcesses
         return tree.Count;
     }
 
-    private static HashSet<int> Descendants(HashSet<int> roots)
+    /// <summary>This process, its ancestors and PID 1.</summary>
+    private static HashSet<int> Lineage(int pid)
     {
-        var parents = new Dictionary<int, int>();
+        var lineage = new HashSet<int> { 1 };
+        for (var current = pid; current > 1 && lineage.Add(current) && Stat(current) is { } fields; current = fields.Parent)
+        {
+        }
+
+        return lineage;
+    }
+
+    private static HashSet<int> Descendants(HashSet<int> roots, long since, HashSet<int> spared)
+    {
+        var processes = new Dictionary<int, (int Parent, long Start)>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
         {
             if (int.TryParse(Path.GetFileName(dir), NumberStyles.None, CultureInfo.InvariantCulture, out var pid) && Stat(pid) is { } fields)
             {
-                parents[pid] = fields.Parent;
+                processes[pid] = fields;
             }
         }
 
@@ -66,9 +92,9 @@ internal static partial class OrphanedProcesses
         do
         {
             added = false;
-            foreach (var (pid, parent) in parents)
+            foreach (var (pid, (parent, start)) in processes)
             {
-                if (tree.Contains(parent) && tree.Add(pid))
+                if (tree.Contains(parent) && start >= since && !spared.Contains(pid) && tree.Add(pid))
                 {
                     added = true;
                 }

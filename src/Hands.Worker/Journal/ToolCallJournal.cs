@@ -51,7 +51,16 @@ internal sealed class ToolCallJournal
         var entries = File.Exists(path) ? Read(path, log) : [];
         var posted = entries.Where(e => e.State == JournalStates.Posted).Select(e => e.Call).ToHashSet(StringComparer.Ordinal);
         var kept = entries.Where(e => !posted.Contains(e.Call)).ToList();
-        Rewrite(path, kept);
+        try
+        {
+            Rewrite(path, kept);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            // The old file holds everything the new one would: keep using it.
+            log.Warn("journal: could not compact; keeping it as it is", ("path", path), ("error", ex.Message));
+        }
+
         var previous = kept.GroupBy(e => e.Call, StringComparer.Ordinal).ToDictionary(g => g.Key, Summarize, StringComparer.Ordinal);
         if (previous.Count > 0)
         {
@@ -76,7 +85,7 @@ internal sealed class ToolCallJournal
     /// <summary>Records that <paramref name="callId"/> is about to run (flushed to disk before it does).</summary>
     public void Started(string callId, string tool)
     {
-        Append(new JournalEntry { Call = callId, State = JournalStates.Started, Tool = tool }, durable: true);
+        Append(new JournalEntry { Call = callId, State = JournalStates.Started, Tool = tool, Since = OrphanedProcesses.NowTicks() }, durable: true);
         Volatile.Write(ref _running, callId);
     }
 
@@ -117,8 +126,15 @@ internal sealed class ToolCallJournal
             _open.Remove(callId);
             if (_open.Count == 0 && _previous.Count == 0)
             {
-                File.Delete(_path);
-                return;
+                try
+                {
+                    File.Delete(_path);
+                    return;
+                }
+                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+                {
+                    _log.Warn("journal: could not remove it; recording the post instead", ("path", _path), ("error", ex.Message));
+                }
             }
         }
 
@@ -148,7 +164,7 @@ internal sealed class ToolCallJournal
                 file.WriteByte((byte)'\n');
                 file.Flush(flushToDisk: durable);
             }
-            catch (IOException ex)
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
             {
                 // A full disk must not stop the session: the call then runs without the at-most-once record.
                 _log.Warn("journal: could not record a tool call; a successor could not tell it ran", ("call", entry.Call), ("error", ex.Message));
@@ -208,8 +224,11 @@ internal sealed class ToolCallJournal
     private static JournaledCall Summarize(IGrouping<string, JournalEntry> lines)
     {
         var finished = lines.LastOrDefault(e => e.State == JournalStates.Finished);
+        var started = lines.FirstOrDefault(e => e.State == JournalStates.Started);
         return new JournaledCall(
-            lines.FirstOrDefault(e => e.Tool is not null)?.Tool ?? "",
+            started?.Tool ?? "",
+            // An entry without a start time (cut short) spares nothing it cannot date: only the recorded process goes.
+            started?.Since ?? long.MaxValue,
             [.. lines.Where(e => e is { State: JournalStates.Process, Pid: not null, PidStart: not null }).Select(e => (e.Pid!.Value, e.PidStart!.Value))],
             finished is null ? null : new ToolOutput(finished.Content ?? [], finished.IsError ?? false));
     }

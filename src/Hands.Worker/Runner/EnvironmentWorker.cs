@@ -75,8 +75,8 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             });
             skills = new SkillInstaller(skillsClient ?? client, context.Workdir, _log);
             await skills.InstallAsync(session.Agent.Skills, work.Token);
-            var journal = ToolCallJournal.Open(ToolCallJournal.PathFor(Path.Combine(options.StateDirectory, "journal"), sessionId), _log);
-            context.HelperProcessStarted = journal.ProcessStarted;
+            var journal = OpenJournal(sessionId);
+            context.HelperProcessStarted = journal is null ? null : journal.ProcessStarted;
             tools = [.. Toolset.Create(context), .. options.ExtraTools?.Invoke(context) ?? []];
             var runner = new SessionToolRunner(client, sessionId, tools, options.MaxIdle, _log, () => lease.Ttl, timeProvider: null, journal);
             await runner.RunAsync(work.Token);
@@ -216,6 +216,21 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
         catch (Exception ex) when (ex is ManagedAgentsException or OperationCanceledException)
         {
             _log.Warn("stop failed", ("work_id", workId), ("error", ex.Message));
+        }
+    }
+
+    /// <summary>The session's tool-call journal; null (with a warning) when it cannot be opened, so the session is still served.</summary>
+    private ToolCallJournal? OpenJournal(string sessionId)
+    {
+        var path = ToolCallJournal.PathFor(Path.Combine(options.StateDirectory, "journal"), sessionId);
+        try
+        {
+            return ToolCallJournal.Open(path, _log, options.TimeProvider);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            _log.Warn("journal: cannot open it; tool calls run without the at-most-once record", ("path", path), ("error", ex.Message));
+            return null;
         }
     }
 }

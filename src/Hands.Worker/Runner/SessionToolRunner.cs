@@ -42,6 +42,7 @@ public sealed class SessionToolRunner
     private readonly ToolCallJournal? _journal;
     private readonly ResiliencePipeline _resultPost;
     private long _idleSinceTicks = -1;
+    private int _executing;
 
     public SessionToolRunner(ManagedAgentsClient client, string sessionId, IEnumerable<IWorkerTool> tools, TimeSpan maxIdle, WorkerLog log, Func<TimeSpan>? sendWindow = null,
         TimeProvider? timeProvider = null)
@@ -331,7 +332,17 @@ public sealed class SessionToolRunner
         {
             await foreach (var call in _queue.Reader.ReadAllAsync(ct))
             {
-                await ExecuteOneAsync(call, ct);
+                // Counted apart from the call's state: a result someone else posts marks it answered while it still runs,
+                // and the idle clock must not end the runner under a running tool.
+                Interlocked.Increment(ref _executing);
+                try
+                {
+                    await ExecuteOneAsync(call, ct);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref _executing);
+                }
             }
         }
         catch (OperationCanceledException)
@@ -397,7 +408,7 @@ public sealed class SessionToolRunner
             return null;
         }
 
-        var stopped = previous.Processes.Sum(p => OrphanedProcesses.KillTree(p.Pid, p.Start));
+        var stopped = previous.Processes.Sum(p => OrphanedProcesses.KillTree(p.Pid, p.Start, previous.Since));
         _log.Warn("a previous worker started this call and died before posting its result; not running it again",
             ("tool", call.Name), ("tool_use_id", call.Id), ("processes_stopped", stopped));
         var output = Interrupted(call.Name ?? "tool", stopped);
@@ -534,7 +545,7 @@ public sealed class SessionToolRunner
                     continue;
                 }
 
-                if (_calls.HasOutstanding)
+                if (_calls.HasOutstanding || Volatile.Read(ref _executing) > 0)
                 {
                     ArmIdle(); // held and running calls defer the countdown
                     continue;
