@@ -178,7 +178,12 @@ public sealed class SessionLoopTests
                 collected.Add(e);
             }
         });
-        await Task.Delay(300);
+        for (var spins = 0; cp.Server.Core.SessionSignals.KeyCount == 0; spins++)
+        {
+            Assert.True(spins < 3000, "the stream never opened");
+            await Task.Delay(10); // until the stream is open: the deletion below must end a live stream
+        }
+
         var deleted = await cp.App.Sessions.DeleteAsync(session.Id);
         Assert.Equal("session_deleted", deleted.Type);
         await reader; // the stream ended by itself

@@ -64,7 +64,7 @@ public sealed class WebhookDeliveryTests
         Assert.All(log, r => Assert.True(r.Verified));
         Assert.All(log, r => Assert.Equal(session.Id, r.SessionId));
         Assert.Equal(["session.status_idled", "session.status_run_started", "session.status_terminated"], log.Select(r => r.Type).Order());
-        await Task.Delay(300);
+        await WaitForAsync(() => OutboxEmpty(cp)); // every delivery made: nothing more can arrive
         Assert.Equal(3, log.Count); // session.created was not subscribed
     }
 
@@ -82,7 +82,7 @@ public sealed class WebhookDeliveryTests
         var agent = await cp.CreateAgentAsync("scripted:hello", "[]");
         await cp.CreateSessionAsync(env.Id, agent.Id);
         await WaitForAsync(() => log.Count >= 3);
-        await Task.Delay(1000);
+        await WaitForAsync(() => OutboxEmpty(cp)); // dropped after the third attempt: nothing more can arrive
         Assert.Equal(3, log.Count);
         Assert.Single(log.Select(r => r.Id).Distinct());
 
@@ -120,4 +120,7 @@ public sealed class WebhookDeliveryTests
         Assert.Equal([500, 200], log.Select(r => r.Status));
         Assert.Single(log.Select(r => r.Id).Distinct());
     }
+
+    /// <summary>No delivery is pending or scheduled for a retry.</summary>
+    private static bool OutboxEmpty(TestControlPlane cp) => cp.Server.Core.Read(sql => sql.Scalar<long>("SELECT COUNT(*) FROM webhook_outbox")) == 0;
 }
