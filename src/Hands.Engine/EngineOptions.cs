@@ -48,6 +48,9 @@ public sealed class EngineOptions
     /// <summary>How often idle timers are checked.</summary>
     public TimeSpan IdleCheckInterval { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>The clock idle handling runs on (the idle pass's timer, inbound activity, hibernate-after, record times); tests pass a fake one.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+
     /// <summary>Most sandboxes alive (running or suspended) at once; creates beyond it get 429.</summary>
     public int MaxSandboxes { get; set; } = 256;
 

@@ -110,7 +110,7 @@ public sealed class EngineServer : IAsyncDisposable
             var images = new ImageStore(options, store, identity, logger);
             images.PrepareHostBase();
             var runtime = new RuncRuntime(options.RuntimeBinary, Path.Combine(options.DataDirectory, "runc"), binaries.Criu);
-            var activity = new SandboxActivity();
+            var activity = new SandboxActivity(options.TimeProvider);
             var sandboxes = new SandboxManager(options, store, images, volume, identity, runtime, binaries, activity, logger);
             await sandboxes.RecoverAsync(cancellationToken).ConfigureAwait(false);
             await HostFirewall.ApplyAsync(NetworkSlot.PrefixFor(options.DataDirectory), options.HostPorts, cancellationToken).ConfigureAwait(false);
@@ -172,7 +172,7 @@ public sealed class EngineServer : IAsyncDisposable
 
     private async Task IdleLoopAsync(TimeSpan interval, ILogger logger)
     {
-        using var timer = new PeriodicTimer(interval);
+        using var timer = new PeriodicTimer(interval, Sandboxes.Time);
         try
         {
             while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))

@@ -1,5 +1,6 @@
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
+using Microsoft.Extensions.Time.Testing;
 
 namespace Hands.Engine.Tests;
 
@@ -49,24 +50,54 @@ public sealed class SuspendResumeTests(EngineFixture engine)
     [Fact]
     public async Task Only_inbound_traffic_holds_the_idle_timer_outbound_traffic_does_not()
     {
-        await using var sandbox = await engine.CreateAsync(SandboxWorkloads.Exposed(SandboxWorkloads.UniqueName("idle"), timeoutSecs: 2));
-        await SandboxWorkloads.StartCounterAsync(engine.Engine, sandbox);
-
-        // Inbound requests every 200 ms for three timeouts: it stays up.
-        var until = DateTime.UtcNow + TimeSpan.FromSeconds(6);
-        while (DateTime.UtcNow < until)
+        // The engine's idle clock is a fake one the test moves, and the test runs each idle pass itself: no race between
+        // a real timeout and real requests.
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var own = await OwnEngine.StartAsync("hands-engine-idle", o =>
         {
-            await SandboxWorkloads.CounterAsync(engine.Engine, sandbox.Id, "/inc");
-            await Task.Delay(200);
+            o.TimeProvider = clock;
+            o.IdleCheckInterval = TimeSpan.FromDays(1);
+        });
+        var created = await own.Client.CreateAsync(SandboxWorkloads.Exposed(SandboxWorkloads.UniqueName("idle"), timeoutSecs: 2));
+        await using var sandbox = new TestSandbox(own.Client, created.CanonicalId, own.Client.Proxy(created));
+        await SandboxWorkloads.StartCounterAsync(own.Server, sandbox);
+
+        // An inbound request in every 1.5 s of the 2 s timeout, for three timeouts: it stays up.
+        for (var round = 0; round < 4; round++)
+        {
+            await SandboxWorkloads.CounterAsync(own.Server, sandbox.Id, "/inc");
+            clock.Advance(TimeSpan.FromSeconds(1.5));
+            await own.Server.Sandboxes.IdleTickAsync(CancellationToken.None);
+            Assert.Equal(SandboxStatus.Running, (await own.Client.GetAsync(sandbox.Id)).Status);
         }
 
-        Assert.Equal(SandboxStatus.Running, (await engine.Client.GetAsync(sandbox.Id)).Status);
-
-        // Now only the sandbox talks (to its own gateway, inside the engine's namespace): it suspends anyway.
+        // Now only the sandbox talks (to its own gateway, inside the engine's namespace), counting its attempts in a
+        // file the test reads from the host (a read through the ingress would itself count as inbound traffic).
         var gateway = (await sandbox.RunAsync("ip route | grep default | cut -d' ' -f3")).Stdout.Trim();
-        await sandbox.Proxy.StartProcessAsync(new StartProcessRequest { Command = "bash", Args = ["-c", $"for i in $(seq 1 600); do (echo x > /dev/tcp/{gateway}/9) 2>/dev/null; sleep 0.1; done"] });
-        var suspended = await engine.Client.WaitForStatusAsync(sandbox.Id, [SandboxStatus.Suspended], StateDeadline, TimeSpan.FromMilliseconds(200));
-        Assert.Equal("frozen", suspended.SuspendTier);
+        await sandbox.Proxy.StartProcessAsync(new StartProcessRequest { Command = "bash", Args = ["-c",
+            $"mkdir -p /workspace; for i in $(seq 1 600); do echo $i > /workspace/outbound; timeout 0.2 bash -c 'echo x > /dev/tcp/{gateway}/9' 2>/dev/null; done"] });
+        var counter = Path.Combine(own.Server.Sandboxes.PathsOf(sandbox.Id).RootFs, "workspace", "outbound");
+        clock.Advance(TimeSpan.FromSeconds(2.5));
+        var before = await OutboundCountAsync(counter, 0);
+        await OutboundCountAsync(counter, before + 3); // outbound traffic after the idle time ran out
+        await own.Server.Sandboxes.IdleTickAsync(CancellationToken.None);
+        var suspended = await own.Client.GetAsync(sandbox.Id);
+        Assert.Equal((SandboxStatus.Suspended, "frozen"), (suspended.Status, suspended.SuspendTier));
+    }
+
+    /// <summary>Waits until the sandbox's outbound loop has counted past <paramref name="atLeast"/>; answers the count.</summary>
+    private static async Task<int> OutboundCountAsync(string counter, int atLeast)
+    {
+        for (var i = 0; ; i++)
+        {
+            if (File.Exists(counter) && int.TryParse((await File.ReadAllTextAsync(counter)).Trim(), out var count) && count >= atLeast)
+            {
+                return count;
+            }
+
+            Assert.True(i < 600, $"the sandbox's outbound loop did not reach {atLeast}");
+            await Task.Delay(20);
+        }
     }
 
     [Fact]

@@ -7,27 +7,28 @@ namespace Hands.Engine.Sandboxes;
 /// the ingress forwards (management API and user ports) resets it, an open proxied connection (a stream, a WebSocket,
 /// a relay) holds it, and nothing else counts: lifecycle calls and the sandbox's own outbound traffic do not.
 /// </summary>
-internal sealed class SandboxActivity
+/// <param name="time">The engine's clock (<see cref="EngineOptions.TimeProvider"/>), monotonic timestamps.</param>
+internal sealed class SandboxActivity(TimeProvider time)
 {
-    private sealed class Entry
+    private sealed class Entry(long now)
     {
-        public long LastTicks = Environment.TickCount64;
+        public long LastTicks = now;
         public int Open;
     }
 
     private readonly ConcurrentDictionary<string, Entry> _entries = new();
 
-    public void Touch(string id) => Volatile.Write(ref _entries.GetOrAdd(id, _ => new Entry()).LastTicks, Environment.TickCount64);
+    public void Touch(string id) => Volatile.Write(ref _entries.GetOrAdd(id, _ => new Entry(time.GetTimestamp())).LastTicks, time.GetTimestamp());
 
     /// <summary>Marks a proxied exchange open until the returned handle is disposed.</summary>
     public IDisposable Open(string id)
     {
-        var entry = _entries.GetOrAdd(id, _ => new Entry());
+        var entry = _entries.GetOrAdd(id, _ => new Entry(time.GetTimestamp()));
         Interlocked.Increment(ref entry.Open);
-        Volatile.Write(ref entry.LastTicks, Environment.TickCount64);
+        Volatile.Write(ref entry.LastTicks, time.GetTimestamp());
         return new Closer(() =>
         {
-            Volatile.Write(ref entry.LastTicks, Environment.TickCount64);
+            Volatile.Write(ref entry.LastTicks, time.GetTimestamp());
             Interlocked.Decrement(ref entry.Open);
         });
     }
@@ -35,8 +36,8 @@ internal sealed class SandboxActivity
     /// <summary>How long the sandbox has been idle; zero while a proxied connection is open.</summary>
     public TimeSpan IdleFor(string id)
     {
-        var entry = _entries.GetOrAdd(id, _ => new Entry());
-        return Volatile.Read(ref entry.Open) > 0 ? TimeSpan.Zero : TimeSpan.FromMilliseconds(Environment.TickCount64 - Volatile.Read(ref entry.LastTicks));
+        var entry = _entries.GetOrAdd(id, _ => new Entry(time.GetTimestamp()));
+        return Volatile.Read(ref entry.Open) > 0 ? TimeSpan.Zero : time.GetElapsedTime(Volatile.Read(ref entry.LastTicks));
     }
 
     public void Forget(string id) => _entries.TryRemove(id, out _);

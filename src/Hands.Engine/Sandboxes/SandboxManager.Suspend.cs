@@ -201,7 +201,7 @@ internal sealed partial class SandboxManager
                     }
                 }
                 else if (state == SandboxState.Frozen && record.SuspendedAt is { } since && CriuAvailable
-                    && DateTimeOffset.UtcNow - DateTimeOffset.FromUnixTimeMilliseconds(since) > options.HibernateAfter)
+                    && options.TimeProvider.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(since) > options.HibernateAfter)
                 {
                     await SuspendAsync(record.Id, record.Namespace, hibernate: true, cancellationToken).ConfigureAwait(false);
                 }

@@ -30,6 +30,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     public bool CriuAvailable => binaries.Criu is not null;
 
+    /// <summary>The engine's clock (<see cref="EngineOptions.TimeProvider"/>).</summary>
+    public TimeProvider Time => options.TimeProvider;
+
     public ImageStore Images => images;
 
     public DataVolume Volume => volume;
@@ -53,7 +56,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         }
     }
 
-    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+    private long Now => options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
     /// <summary>A live sandbox by id or name, or a terminated one by id; 404 otherwise.</summary>
     public SandboxRecord Get(string idOrName, string ns)
