@@ -84,7 +84,9 @@ internal sealed partial class TimingRelay : IAsyncDisposable
         }
     }
 
-    [GeneratedRegex(@"event: agent\.tool_use\nid: (sevt_\w+)")]
+    // The event's id is read from its data (whose first two members are type and id), so the frame's line order
+    // (id: before or after data:) does not matter.
+    [GeneratedRegex(@"event: agent\.tool_use\n(?:id: sevt_\w+\n)?data: \{""type"":""agent\.tool_use"",""id"":""(sevt_\w+)""")]
     private static partial Regex ToolUsePattern();
 
     [GeneratedRegex(@"""tool_use_id"":""(sevt_\w+)""")]
