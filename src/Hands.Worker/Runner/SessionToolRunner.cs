@@ -427,7 +427,9 @@ public sealed class SessionToolRunner
     {
         ToolOutput output;
         var tool = (custom ? _custom : _builtIn)[call.Name!];
-        _journal?.Started(call.Id!, call.Name!);
+        // A read a successor would run again anyway needs no record: it costs two flushes to disk per call.
+        var journal = custom || !SideEffectFree.Contains(call.Name!) ? _journal : null;
+        journal?.Started(call.Id!, call.Name!);
         _log.Info("executing tool", ("session_id", _sessionId), ("tool", call.Name), ("tool_use_id", call.Id));
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ToolTimeout(call));
@@ -452,7 +454,7 @@ public sealed class SessionToolRunner
             output = ToolOutput.Text("Error: " + ex.Message, isError: true);
         }
 
-        _journal?.Finished(call.Id!, output);
+        journal?.Finished(call.Id!, output);
         return output;
     }
 
