@@ -178,11 +178,8 @@ public sealed class SessionLoopTests
                 collected.Add(e);
             }
         });
-        for (var spins = 0; cp.Server.Core.SessionSignals.KeyCount == 0; spins++)
-        {
-            Assert.True(spins < 3000, "the stream never opened");
-            await Task.Delay(10); // until the stream is open: the deletion below must end a live stream
-        }
+        // Until the stream is open: the deletion below must end a live stream.
+        await Eventually.TrueAsync(() => cp.Server.Core.SessionSignals.KeyCount > 0, "the stream to open", TimeSpan.FromSeconds(30));
 
         var deleted = await cp.App.Sessions.DeleteAsync(session.Id);
         Assert.Equal("session_deleted", deleted.Type);

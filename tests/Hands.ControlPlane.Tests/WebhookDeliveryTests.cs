@@ -29,15 +29,8 @@ public sealed class WebhookDeliveryTests
         return (stub, new Uri(stub.BaseAddress, "/hook"));
     }
 
-    private static async Task WaitForAsync(Func<bool> condition, int seconds = 20)
-    {
-        for (var i = 0; i < seconds * 20 && !condition(); i++)
-        {
-            await Task.Delay(50);
-        }
-
-        Assert.True(condition(), "condition not met in time");
-    }
+    private static Task WaitForAsync(Func<bool> condition, int seconds = 20) =>
+        Eventually.TrueAsync(condition, "the condition", TimeSpan.FromSeconds(seconds));
 
     [Fact]
     public async Task Session_lifecycle_events_are_delivered_signed_to_subscribed_endpoints()

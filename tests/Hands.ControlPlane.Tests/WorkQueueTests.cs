@@ -109,11 +109,8 @@ public sealed class WorkQueueTests
         var agent = await cp.CreateAgentAsync();
         var worker = cp.Worker(key);
         var poll = worker.Work.PollAsync(env.Id, blockMs: 999, workerId: "w");
-        for (var spins = 0; cp.Server.Core.EnvironmentSignals.KeyCount == 0 && !poll.IsCompleted; spins++)
-        {
-            Assert.True(spins < 3000, "the poll never subscribed to its environment's wake-ups");
-            await Task.Delay(10); // until the poll has subscribed: the session below must arrive while it waits
-        }
+        // Until the poll has subscribed: the session below must arrive while it waits.
+        await Eventually.TrueAsync(() => cp.Server.Core.EnvironmentSignals.KeyCount > 0 || poll.IsCompleted, "the poll to subscribe to its environment's wake-ups", TimeSpan.FromSeconds(30));
 
         Assert.False(poll.IsCompleted);
         var session = await cp.CreateSessionAsync(env.Id, agent.Id);

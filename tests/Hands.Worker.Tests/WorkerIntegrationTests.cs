@@ -259,7 +259,7 @@ public sealed class WorkerIntegrationTests
         await using (var doomed = WorkerProcess.Start(env, s.Workdir.FullName, "run", "--max-idle", "200ms", "--workdir", s.Workdir.FullName))
         {
             await doomed.WaitForLogAsync("executing tool", TimeSpan.FromSeconds(30));
-            await WaitUntilAsync(() => File.Exists(runs) && ProcessesRunning(marker) > 0, "the first command to start");
+            await Eventually.TrueAsync(() => File.Exists(runs) && ProcessesRunning(marker) > 0, "the first command to start", TimeSpan.FromSeconds(30));
             doomed.KillWorkerOnly(); // as SIGKILL or the OOM killer would: bash and its command live on
         }
 
@@ -307,8 +307,8 @@ public sealed class WorkerIntegrationTests
         var agent = await s.Cp.CreateAgentAsync("scripted:demo");
         var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id, "go");
         SessionEvent? call = null;
-        await WaitUntilAsync(async () => (call = (await HistoryAsync(s, session.Id)).FirstOrDefault(e => e.Type == EventTypes.AgentToolUse)) is not null,
-            "the agent's first tool call");
+        await Eventually.TrueAsync(async () => (call = (await HistoryAsync(s, session.Id)).FirstOrDefault(e => e.Type == EventTypes.AgentToolUse)) is not null,
+            "the agent's first tool call", TimeSpan.FromSeconds(30));
 
         // What the killed worker left: it ran the call and wrote its result down, then died before posting it.
         var state = Directory.CreateTempSubdirectory("hands-worker-state-");
@@ -344,17 +344,6 @@ public sealed class WorkerIntegrationTests
                 return false;
             }
         });
-
-    private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
-
-    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
-    {
-        for (var i = 0; !await condition(); i++)
-        {
-            Assert.True(i < 600, $"timed out waiting for {what}");
-            await Task.Delay(50);
-        }
-    }
 
     [Fact]
     public async Task A_worker_that_loses_its_lease_exits_without_stopping_the_item()
