@@ -82,7 +82,7 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
         return name;
     }
 
-    private static async Task StopAsync(SandboxProxyClient sandbox, ProcessInfo stale, CancellationToken cancellationToken)
+    private async Task StopAsync(SandboxProxyClient sandbox, ProcessInfo stale, CancellationToken cancellationToken)
     {
         var pid = stale.Pid.ToString(CultureInfo.InvariantCulture);
         await sandbox.KillProcessAsync(pid, cancellationToken).ConfigureAwait(false);
@@ -94,7 +94,7 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
                 return;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(50), options.TimeProvider, cancellationToken).ConfigureAwait(false);
         }
 
         throw new OrchestratorException($"the worker of an earlier claim (pid {pid}) did not stop after SIGKILL");
