@@ -65,6 +65,15 @@ public sealed class EngineOptions
     public IReadOnlyList<int> HostPorts { get; set; } = [];
 
     /// <summary>
+    /// The argv of a process that serves the <see cref="HostPorts"/> forwards apart from the engine
+    /// (<see cref="Network.HostPortForwarder"/>, <c>hands engine forwarder --data DIR</c>), so that workers keep reaching
+    /// the host while the engine restarts or is upgraded; <c>hands engine</c> sets it. Null: the forwards live in the
+    /// engine's own process and end with it (an engine embedded in a process that holds the control plane too, as
+    /// <c>hands up</c> and <c>hands demo</c> do, gains nothing from a forwarder of its own).
+    /// </summary>
+    public IReadOnlyList<string>? HostPortForwarderCommand { get; set; }
+
+    /// <summary>
     /// Size of the data volume (<c>{data}/volume.img</c>), which holds every sandbox's disk, snapshot and checkpoint and
     /// is allocated in full when made. Null: half the disk's free space at first start, at most 16 GiB. A larger value
     /// on a later start grows it; it never shrinks.

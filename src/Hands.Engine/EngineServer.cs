@@ -204,7 +204,7 @@ public sealed class EngineServer : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _idleLoop.ConfigureAwait(false);
         await _relays.DisposeAsync().ConfigureAwait(false);
-        await Sandboxes.DisposeHostPortsAsync().ConfigureAwait(false);
+        await Sandboxes.StopHostPortsAsync().ConfigureAwait(false);
         await _ingress.StopAsync().ConfigureAwait(false);
         await _api.StopAsync().ConfigureAwait(false);
         await _ingress.DisposeAsync().ConfigureAwait(false);

@@ -33,7 +33,7 @@ internal sealed class EngineProcess : IAsyncDisposable
     }
 
     /// <summary>Starts it on <paramref name="dataDirectory"/> and waits until it serves.</summary>
-    public static async Task<EngineProcess> StartAsync(string dataDirectory, string? crashAt)
+    public static async Task<EngineProcess> StartAsync(string dataDirectory, string? crashAt, IReadOnlyList<int>? hostPorts = null)
     {
         var api = new Uri($"http://127.0.0.1:{EngineFixture.FreePort()}");
         var options = EngineFixture.Options(dataDirectory);
@@ -51,6 +51,12 @@ internal sealed class EngineProcess : IAsyncDisposable
         })
         {
             psi.ArgumentList.Add(argument);
+        }
+
+        foreach (var port in hostPorts ?? [])
+        {
+            psi.ArgumentList.Add("--host-port");
+            psi.ArgumentList.Add(port.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
         psi.Environment["HANDS_ENGINE_API_KEY"] = EngineFixture.ApiKey;
@@ -87,6 +93,25 @@ internal sealed class EngineProcess : IAsyncDisposable
         }
 
         return _process.ExitCode;
+    }
+
+    /// <summary>SIGKILL to the engine alone (not to the forwarder it started), and waits for its death.</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync();
+    }
+
+    /// <summary>SIGTERM (what systemd and Ctrl-C ask): the engine shuts down in order; waits until it has.</summary>
+    public async Task StopAsync()
+    {
+        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await _process.WaitForExitAsync(timeout.Token);
     }
 
     private void Pump(StreamReader reader, TaskCompletionSource ready) => _ = Task.Run(async () =>

@@ -23,7 +23,24 @@ internal static class Leftovers
         var links = Directory.GetFileSystemEntries("/sys/class/net").Select(Path.GetFileName).Where(l => l!.StartsWith(prefix, StringComparison.Ordinal)).ToList();
         Assert.True(links.Count == 0, "veths left behind: " + string.Join(", ", links));
         Assert.False(Network.HostFirewall.ExistsAsync(prefix, CancellationToken.None).GetAwaiter().GetResult(), "the engine's host firewall chains were left behind");
+        Assert.True(ForwarderProcesses(root).Count == 0, "a host-port forwarder process was left running: pid " + string.Join(", ", ForwarderProcesses(root)));
     }
+
+    /// <summary>The pids of <c>hands engine forwarder</c> processes serving <paramref name="root"/>.</summary>
+    public static IReadOnlyList<int> ForwarderProcesses(string root) =>
+        [.. Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(d => d!.All(char.IsAsciiDigit)).Select(d => int.Parse(d!, System.Globalization.CultureInfo.InvariantCulture))
+            .Where(pid =>
+            {
+                try
+                {
+                    var argv = File.ReadAllText($"/proc/{pid}/cmdline").Split('\0');
+                    return argv.Contains("forwarder") && argv.SkipWhile(a => a != "--data").Skip(1).FirstOrDefault() == root;
+                }
+                catch (IOException)
+                {
+                    return false;
+                }
+            })];
 
     /// <summary>
     /// Best effort, never throws: removes whatever an engine under <paramref name="dataDirectory"/> left (its containers,
@@ -33,6 +50,11 @@ internal static class Leftovers
     public static void Remove(string dataDirectory)
     {
         var root = Path.GetFullPath(dataDirectory);
+        foreach (var forwarder in ForwarderProcesses(root))
+        {
+            Quietly("kill", "-9", forwarder.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
         var runcState = Path.Combine(root, "runc");
         foreach (var container in Directory.Exists(runcState) ? Directory.GetDirectories(runcState) : [])
         {

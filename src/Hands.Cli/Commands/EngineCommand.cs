@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Hands.Engine;
+using Hands.Engine.Network;
 using Microsoft.Extensions.Logging;
 
 namespace Hands.Cli.Commands;
@@ -49,6 +50,7 @@ internal static class EngineCommand
                 AllowAnonymous = parse.GetValue(anonymous),
                 UserNamespace = parse.GetValue(userns),
             };
+            options.HostPortForwarderCommand = ForwarderCommand(options.DataDirectory);
             var keyGiven = options.ApiKey is not null;
             await using var engine = await EngineServer.StartAsync(options, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
                 .SetMinimumLevel(LogLevel.Information).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning), ct);
@@ -71,7 +73,30 @@ internal static class EngineCommand
 
             return 0;
         });
+        command.Subcommands.Add(CreateForwarder(data));
         return command;
+    }
+
+    /// <summary>
+    /// <c>hands engine forwarder</c>: the process the engine starts to serve its sandboxes' host-port forwards so that they
+    /// outlive it (hidden: the engine starts it, and finds it again after a restart).
+    /// </summary>
+    private static Command CreateForwarder(Option<string> data)
+    {
+        var forwarder = new Command("forwarder", "Serve an engine's host-port forwards from a process of their own (started by the engine)") { Hidden = true };
+        forwarder.Options.Add(data);
+        forwarder.SetAction(async (parse, ct) => await HostPortForwarder.RunAsync(Path.GetFullPath(parse.GetValue(data)!), ct));
+        return forwarder;
+    }
+
+    /// <summary>This very program, run as <c>engine forwarder --data DIR</c>.</summary>
+    private static string[] ForwarderCommand(string dataDirectory)
+    {
+        var self = Environment.ProcessPath ?? throw new CliException("cannot tell which program this is, to start the host-port forwarder");
+        string[] program = Path.GetFileNameWithoutExtension(self) == "dotnet"
+            ? [self, System.Reflection.Assembly.GetEntryAssembly()!.Location]
+            : [self];
+        return [.. program, "engine", "forwarder", "--data", dataDirectory];
     }
 
     private static int[] ValidPorts(int[] ports) =>

@@ -29,6 +29,14 @@ internal static partial class Native
     [LibraryImport("libc", EntryPoint = "geteuid")]
     public static partial uint GetEffectiveUserId();
 
+    /// <summary>setsid(2): a new session, so the terminal's Ctrl-C and hang-up of the process that started it do not reach it.</summary>
+    [LibraryImport("libc", EntryPoint = "setsid", SetLastError = true)]
+    public static partial int SetSid();
+
+    /// <summary>dup2(2): makes <paramref name="newFd"/> a copy of <paramref name="oldFd"/> (used to point stdout and stderr at a log file).</summary>
+    [LibraryImport("libc", EntryPoint = "dup2", SetLastError = true)]
+    public static partial int Dup2(int oldFd, int newFd);
+
     /// <summary>Mounts an overlay; throws with errno's meaning on failure.</summary>
     public static void MountOverlay(string target, IReadOnlyList<string> lowerTopFirst, string upper, string work)
     {

@@ -10,12 +10,13 @@ namespace Hands.Engine.Network;
 /// <c>host.docker.internal</c> in spirit). For every sandbox the engine listens on its gateway address
 /// (<c>10.200.N.1</c>) at each configured port and pipes the bytes to <c>127.0.0.1</c> at the same port; inside, the
 /// name <see cref="HostName"/> resolves to that gateway. Nothing else on the host is reachable, the host's own
-/// networking is not changed, and the listeners live exactly as long as the sandbox's network.
+/// networking is not changed, and the listeners live exactly as long as the sandbox's network. This class serves the
+/// forwards; where it runs (the engine's process or a forwarder of its own) is <see cref="IHostPortForwarding"/>'s choice.
 /// </summary>
 /// <param name="ports">The host ports forwarded.</param>
 /// <param name="routesOf">The HTTP allow-list of a sandbox (by slot) for a port, or null to pipe bytes unfiltered.</param>
 /// <param name="logger">Where ended forwards are noted.</param>
-internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, IReadOnlyCollection<string>?> routesOf, ILogger logger) : IAsyncDisposable
+internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, IReadOnlyCollection<string>?> routesOf, ILogger logger) : IHostPortForwarding
 {
     /// <summary>The name a sandbox uses for the host (written to its <c>/etc/hosts</c>).</summary>
     public const string HostName = "host.hands.internal";
@@ -23,6 +24,20 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, 
     private readonly ConcurrentDictionary<int, List<TcpAcceptLoop>> _bySlot = new();
 
     public IReadOnlyList<int> Ports => ports;
+
+    /// <summary>The slots whose listeners are open.</summary>
+    public IReadOnlyCollection<int> OpenSlots => [.. _bySlot.Keys];
+
+    public Task OpenAsync(NetworkSlot slot, CancellationToken cancellationToken)
+    {
+        Open(slot);
+        return Task.CompletedTask;
+    }
+
+    // Routes are read at accept time (routesOf), so a change applies to the next connection with nothing to do here.
+    public Task RoutesChangedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public async Task StopAsync(int sandboxesAlive) => await DisposeAsync().ConfigureAwait(false);
 
     /// <summary>Starts the slot's listeners (idempotent); the gateway address must already be configured.</summary>
     public void Open(NetworkSlot slot)
@@ -32,7 +47,31 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, 
             return;
         }
 
-        _bySlot.GetOrAdd(slot.Index, _ => [.. ports.Select(p => new TcpAcceptLoop(new IPEndPoint(slot.HostAddress, p), (client, ct) => ServeAsync(client, slot.Index, p, ct)))]);
+        _bySlot.GetOrAdd(slot.Index, _ => Listen(slot));
+    }
+
+    private List<TcpAcceptLoop> Listen(NetworkSlot slot)
+    {
+        var listeners = new List<TcpAcceptLoop>();
+        try
+        {
+            foreach (var port in ports)
+            {
+                listeners.Add(new TcpAcceptLoop(new IPEndPoint(slot.HostAddress, port), (client, ct) => ServeAsync(client, slot.Index, port, ct)));
+            }
+
+            return listeners;
+        }
+        catch
+        {
+            // A port that cannot be bound fails the whole slot; the ones already bound are not left listening.
+            foreach (var listener in listeners)
+            {
+                listener.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+
+            throw;
+        }
     }
 
     public async Task CloseAsync(NetworkSlot slot)

@@ -80,9 +80,13 @@ internal sealed partial class SandboxManager
         await RemoveOrphansAsync(containers, cancellationToken).ConfigureAwait(false);
         foreach (var record in store.LiveSandboxes().Where(r => r.Slot > 0 && SandboxNetwork.Exists(PathsOf(r.Id).NetworkNamespace)))
         {
-            // Host forwards are listeners of this process: a restarted engine opens them again.
-            _hostPorts.Open(SlotOf(record));
+            // In-process forwards are opened again; a forwarder process that outlived the engine already serves them
+            // (connections in flight included), and is told the state the records give.
+            await _hostPorts.OpenAsync(SlotOf(record), cancellationToken).ConfigureAwait(false);
         }
+
+        // Also closes whatever a forwarder still serves for a sandbox that did not survive the restart.
+        await _hostPorts.RoutesChangedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task RemoveOrphansAsync(HashSet<string> containers, CancellationToken cancellationToken)

@@ -22,10 +22,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     private readonly KeyedLock<string> _locks = new(StringComparer.Ordinal);
     // A slot with no live sandbox (a race with its deletion) gets an empty list: refused, never an open pipe.
-    private readonly HostPortForwards _hostPorts = new(options.HostPorts,
-        (slot, port) => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner
-            ? owner.HostPortRoutes?.GetValueOrDefault(port.ToString(CultureInfo.InvariantCulture))
-            : [], logger);
+    private readonly IHostPortForwarding _hostPorts = CreateHostPorts(options, store, logger);
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
     public bool CriuAvailable => binaries.Criu is not null;
@@ -327,15 +324,31 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             UserNamespace: identity.UserNamespace));
     }
 
-    /// <summary>Closes every host-forward listener (engine shutdown; the sandboxes keep running).</summary>
-    public ValueTask DisposeHostPortsAsync() => _hostPorts.DisposeAsync();
+    /// <summary>Engine shutdown: the sandboxes keep running, and so does a forwarder process while any is alive.</summary>
+    public async Task StopHostPortsAsync()
+    {
+        await _hostPorts.StopAsync(AllAlive().Count).ConfigureAwait(false);
+        await _hostPorts.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private static IHostPortForwarding CreateHostPorts(EngineOptions options, EngineStore store, ILogger logger)
+    {
+        IReadOnlyCollection<string>? RoutesOf(int slot, int port) =>
+            store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner
+                ? owner.HostPortRoutes?.GetValueOrDefault(port.ToString(CultureInfo.InvariantCulture))
+                : [];
+
+        return options.HostPortForwarderCommand is { Count: > 0 } command && options.HostPorts.Count > 0
+            ? new DetachedHostPortForwards(command, options.DataDirectory, options.HostPorts, RoutesOf, options.TimeProvider, logger)
+            : new HostPortForwards(options.HostPorts, RoutesOf, logger);
+    }
 
     /// <summary>Makes the sandbox's network namespace and opens its host forwards.</summary>
     private async Task CreateNetworkAsync(SandboxRecord record, CancellationToken cancellationToken, bool connect = true)
     {
         var slot = SlotOf(record);
         await SandboxNetwork.CreateAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken, connect).ConfigureAwait(false);
-        _hostPorts.Open(slot);
+        await _hostPorts.OpenAsync(slot, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -430,6 +443,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 throw new EngineException(400, $"sandbox {record.Id} is terminated; it cannot be changed");
             }
 
+            var routesChanged = false;
+
             if (patch.Name is { } name && name != record.Name)
             {
                 if (!SandboxIds.IsValidName(name))
@@ -472,6 +487,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 }
 
                 record.HostPortRoutes = patch.HostPortRoutes;
+                routesChanged = true;
             }
 
             if (patch.NetworkSet)
@@ -482,6 +498,12 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             }
 
             store.Save(record);
+            if (routesChanged && record.Slot > 0)
+            {
+                // Answered only once the forwards apply it: the caller may start a worker that relies on the new list next.
+                await _hostPorts.RoutesChangedAsync(cancellationToken).ConfigureAwait(false);
+            }
+
             return record;
         }, cancellationToken).ConfigureAwait(false);
     }

@@ -1,0 +1,103 @@
+using System.Collections.Concurrent;
+using Hands.Sandboxes.Client;
+using Hands.Sandboxes.Models;
+using Hands.Testing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Engine.Tests;
+
+/// <summary>
+/// <c>hands engine</c> serves its sandboxes' host-port forwards (a worker's only way to the control plane) from a
+/// forwarder process of its own. Attacked by killing: the engine with SIGKILL while a sandbox talks to the host, then
+/// the forwarder itself; the sandbox's traffic goes on through both, the allow-list holds while no engine runs, and
+/// nothing is left once the last sandbox and the engine are gone.
+/// </summary>
+[Collection(EngineCollection.Name)]
+public sealed class HostPortForwarderTests
+{
+    private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task The_forwards_outlive_a_killed_engine_and_a_killed_forwarder_is_replaced()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "hands-engine-fwd-" + Guid.NewGuid().ToString("N")[..8]);
+        var hostPort = EngineFixture.FreePort();
+        var seen = new ConcurrentQueue<string>();
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{hostPort}");
+        builder.Logging.ClearProviders();
+        await using var host = builder.Build();
+        host.Run(async context =>
+        {
+            seen.Enqueue(context.Request.Path.Value!);
+            await context.Response.WriteAsync("ok");
+        });
+        await host.StartAsync();
+        int Ticks() => seen.Count(p => p == "/tick");
+
+        try
+        {
+            string sandboxId;
+            int forwarderPid;
+            await using (var first = await EngineProcess.StartAsync(data, null, [hostPort]))
+            {
+                using var client = Client(first.ApiAddress);
+                var sandbox = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
+                sandboxId = sandbox.CanonicalId;
+                await client.UpdateAsync(sandboxId, new UpdateSandboxRequest { HostPortRoutes = new() { [hostPort] = ["GET /tick"] } });
+                // Bounded: at most 900 rounds of two requests, about three minutes.
+                var url = $"http://{Network.HostPortForwards.HostName}:{hostPort}";
+                await client.Proxy(sandbox).StartProcessAsync(new StartProcessRequest
+                {
+                    Command = "bash",
+                    Args = ["-c", $"for i in $(seq 1 900); do curl -s -m 2 {url}/tick >/dev/null; curl -s -m 2 {url}/denied >/dev/null; sleep 0.1; done"],
+                    Name = "talker",
+                });
+                await Eventually.TrueAsync(() => Ticks() > 0, "the sandbox to reach the host", Bound);
+                forwarderPid = Assert.Single(Leftovers.ForwarderProcesses(data));
+
+                await first.KillAsync();
+                var atDeath = Ticks();
+                await Eventually.TrueAsync(() => Ticks() >= atDeath + 5, "requests reaching the host while the engine is dead", Bound);
+                Assert.DoesNotContain("/denied", seen);
+            }
+
+            await using var second = await EngineProcess.StartAsync(data, null, [hostPort]);
+            using (var client = Client(second.ApiAddress))
+            {
+                // Adopted, not replaced: the same forwarder serves on, and the sandbox's traffic never stopped.
+                Assert.Equal(forwarderPid, Assert.Single(Leftovers.ForwarderProcesses(data)));
+                var adopted = Ticks();
+                await Eventually.TrueAsync(() => Ticks() >= adopted + 5, "requests after the engine came back", Bound);
+
+                // The forwarder killed: the engine starts another with the same forwards and allow-lists.
+                using (var doomed = System.Diagnostics.Process.GetProcessById(forwarderPid))
+                {
+                    doomed.Kill();
+                }
+
+                await Eventually.TrueAsync(() => Leftovers.ForwarderProcesses(data) is [var replacement] && replacement != forwarderPid,
+                    "a new forwarder after the first was killed", Bound);
+                var replaced = Ticks();
+                await Eventually.TrueAsync(() => Ticks() >= replaced + 5, "requests through the new forwarder", Bound);
+                Assert.DoesNotContain("/denied", seen);
+
+                await client.DeleteAsync(sandboxId);
+            }
+
+            // The last sandbox gone and the engine stopped in order: the forwarder goes too.
+            await second.StopAsync();
+            await Eventually.TrueAsync(() => Leftovers.ForwarderProcesses(data).Count == 0, "the forwarder to exit with the engine after its last sandbox", Bound);
+            Leftovers.AssertNone(data);
+        }
+        finally
+        {
+            Leftovers.Remove(data);
+        }
+    }
+
+    private static TensorlakeClient Client(Uri api) => new(new TensorlakeClientOptions { ApiUrl = api, ApiKey = EngineFixture.ApiKey, MaxRetries = 0 });
+}
