@@ -47,6 +47,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
         var outcome = new WorkItemOutcome(workId, sessionId);
         SkillInstaller? skills = null;
         IReadOnlyList<IWorkerTool> tools = [];
+        var leaveToLapse = false;
         try
         {
             if (dataType != "session")
@@ -75,6 +76,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             });
             skills = new SkillInstaller(skillsClient ?? client, context.Workdir, _log);
             await skills.InstallAsync(session.Agent.Skills, work.Token);
+            using var owner = await JournalOwner.AcquireAsync(JournalPath(sessionId), lease.Ttl, _log, options.TimeProvider, work.Token);
             var journal = OpenJournal(sessionId);
             context.HelperProcessStarted = journal is null ? null : journal.ProcessStarted;
             tools = [.. Toolset.Create(context), .. options.ExtraTools?.Invoke(context) ?? []];
@@ -93,6 +95,14 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             outcome.EndReason = "failed: " + ex.ErrorMessage;
             outcome.Failed = true;
         }
+        catch (JournalBusyException ex)
+        {
+            // Not stopped: the item lapses and is claimed again once the other worker has let go.
+            _log.Error("work item not served", ("work_id", workId), ("error", ex.Message));
+            outcome.EndReason = "not served: " + ex.Message;
+            outcome.Failed = true;
+            leaveToLapse = true;
+        }
         finally
         {
             foreach (var tool in tools.OfType<IDisposable>())
@@ -104,9 +114,9 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             await itemCts.CancelAsync();
             await leaseTask;
             outcome.LeaseLost = lease.Lost;
-            if (lease.Lost)
+            if (lease.Lost || leaveToLapse)
             {
-                _log.Info("lease lost; released without stopping it", ("work_id", workId));
+                _log.Info(lease.Lost ? "lease lost; released without stopping it" : "released without stopping it", ("work_id", workId));
             }
             else
             {
@@ -220,9 +230,11 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
     }
 
     /// <summary>The session's tool-call journal; null (with a warning) when it cannot be opened, so the session is still served.</summary>
+    private string JournalPath(string sessionId) => ToolCallJournal.PathFor(Path.Combine(options.StateDirectory, "journal"), sessionId);
+
     private ToolCallJournal? OpenJournal(string sessionId)
     {
-        var path = ToolCallJournal.PathFor(Path.Combine(options.StateDirectory, "journal"), sessionId);
+        var path = JournalPath(sessionId);
         try
         {
             return ToolCallJournal.Open(path, _log, options.TimeProvider);
