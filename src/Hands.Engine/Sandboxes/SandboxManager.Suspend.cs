@@ -81,8 +81,10 @@ internal sealed partial class SandboxManager
         store.Save(record);
         try
         {
-            await runtime.CheckpointAsync(record.Id, paths.Hibernation, paths.CriuWork, leaveRunning: false, cancellationToken).ConfigureAwait(false);
-            await runtime.DeleteAsync(record.Id, cancellationToken).ConfigureAwait(false);
+            // Not cancellable once begun: a dump cut short can leave the container frozen with the record saying
+            // suspending; a request that went away or an engine shutting down waits for the dump instead.
+            await runtime.CheckpointAsync(record.Id, paths.Hibernation, paths.CriuWork, leaveRunning: false, CancellationToken.None).ConfigureAwait(false);
+            await runtime.DeleteAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
             CrashPoints.Reach(CrashPoints.HibernateDumped);
         }
         catch (EngineCommandException ex)
@@ -138,7 +140,12 @@ internal sealed partial class SandboxManager
             {
             }
 
-            return await EnsureRunningAsync(Get(record.Id, record.Namespace), cancellationToken).ConfigureAwait(false);
+            // Once, not in a loop: a record still snapshotting with the lock free is not waited on again (503 below).
+            var after = Get(record.Id, record.Namespace);
+            if (SandboxLifecycle.StateOf(after) != SandboxState.Snapshotting)
+            {
+                return await EnsureRunningAsync(after, cancellationToken).ConfigureAwait(false);
+            }
         }
 
         throw new EngineException(503, $"sandbox {record.Id} is {record.Status}");

@@ -121,6 +121,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         volume.EnsureRoomFor("the sandbox was not created");
         SandboxRecord record;
+        KeyedLock<string>.Releaser held;
         await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -163,6 +164,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 CreatedAt = Now,
                 DaemonToken = isMemoryRestore ? snapshot!.DaemonToken ?? "" : SandboxDaemonClient.NewToken(),
             };
+            // Held before the record is visible: a DELETE by name must not tear down a sandbox that is still booting
+            // (it waits for the boot, then deletes what booted). A new id's lock is free, so this never waits.
+            held = await _locks.AcquireAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
             store.Save(record);
         }
         finally
@@ -170,7 +174,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             _allocation.Release();
         }
 
-        using var held = await _locks.AcquireAsync(record.Id, cancellationToken).ConfigureAwait(false);
+        using var boot = held;
         try
         {
             await BootAsync(record, image, isMemoryRestore ? snapshot!.CheckpointDirectory : null, CancellationToken.None).ConfigureAwait(false);
