@@ -16,7 +16,8 @@ namespace Hands.Engine;
 /// <summary>
 /// <c>hands engine</c>: the lifecycle API on <see cref="EngineOptions.ApiUrl"/> and the ingress on
 /// <see cref="EngineOptions.IngressUrl"/>, two Kestrel servers over one <see cref="SandboxManager"/>. Starting recovers
-/// what a previous run left (re-attach, keep suspended sandboxes and snapshots, remove orphans).
+/// what a previous run left (re-attach, keep suspended sandboxes and snapshots, remove orphans) and resumes refilling
+/// warm pools.
 /// </summary>
 public sealed class EngineServer : IAsyncDisposable
 {
@@ -25,6 +26,7 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly EngineStore _store;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _idleLoop;
+    private readonly Task _poolLoop;
     private readonly TcpRelays _relays;
     private readonly EngineOptions _options;
     private int _disposed;
@@ -40,6 +42,8 @@ public sealed class EngineServer : IAsyncDisposable
         ApiAddress = apiAddress;
         IngressAddress = ingressAddress;
         _idleLoop = IdleLoopAsync(options.IdleCheckInterval, api.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Hands.Engine.Idle"));
+        // Its first pass resumes what a restart interrupted: pools refill to their warm targets.
+        _poolLoop = Task.Run(() => sandboxes.RunPoolsAsync(_stopping.Token));
     }
 
     /// <summary>Where the lifecycle API is served; the Tensorlake client's API URL (local mode).</summary>
@@ -62,6 +66,9 @@ public sealed class EngineServer : IAsyncDisposable
 
     /// <summary>A sandbox's disk when its create names no <c>disk_mb</c> (Tensorlake's 10 GiB).</summary>
     public const int DefaultDiskMb = Storage.SandboxDisk.DefaultMb;
+
+    /// <summary>What all warm pool sandboxes together may hold in <c>memory_mb</c> limits (<see cref="EngineOptions.PoolMemoryMb"/>).</summary>
+    public int PoolMemoryBudgetMb => Sandboxes.PoolMemoryBudgetMb;
 
     /// <summary>Why CRIU is unavailable, with the fix; null when it works.</summary>
     public string? CriuProblem => Sandboxes.CriuProblem;
@@ -203,6 +210,8 @@ public sealed class EngineServer : IAsyncDisposable
 
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _idleLoop.ConfigureAwait(false);
+        // A warm boot under way finishes first (a boot is never cut); then the refill stops.
+        await _poolLoop.ConfigureAwait(false);
         await _relays.DisposeAsync().ConfigureAwait(false);
         await Sandboxes.StopHostPortsAsync().ConfigureAwait(false);
         await _ingress.StopAsync().ConfigureAwait(false);

@@ -30,6 +30,15 @@ public sealed class OrchestratorOptions
     /// <summary>Image of session sandboxes (<c>SANDBOX_IMAGE_NAME</c>); null: the provider's default.</summary>
     public string? Image { get; init; }
 
+    /// <summary>
+    /// <c>HANDS_SANDBOX_POOL</c>: the id of a warm pool (Tensorlake's <c>/sandbox-pools</c>) a session's new sandbox is
+    /// claimed from, then named for its session; when the pool has no room, a sandbox is created as without a pool.
+    /// The pool's image, resources and timeout then apply instead of <see cref="Image"/>, <see cref="Cpus"/>,
+    /// <see cref="MemoryMb"/> and <see cref="SandboxTimeoutSeconds"/> (a claimed sandbox cannot be given others).
+    /// Null: every sandbox is created.
+    /// </summary>
+    public string? SandboxPool { get; init; }
+
     /// <summary>CPUs of a session sandbox.</summary>
     public double Cpus { get; init; } = 1;
 

@@ -16,7 +16,7 @@ internal sealed partial class SandboxManager
     public async Task<bool> SuspendAsync(string idOrName, string ns, bool hibernate, CancellationToken cancellationToken)
     {
         var found = Get(idOrName, ns);
-        if (!found.IsNamed)
+        if (!found.IsSuspendable)
         {
             throw new EngineException(400, $"sandbox {found.Id} is ephemeral and cannot be suspended (it would terminate on idle); give it a name (PATCH {{\"name\": ...}}) to make it suspendable");
         }
@@ -186,19 +186,20 @@ internal sealed partial class SandboxManager
     }
 
     /// <summary>
-    /// One pass of the idle clock: running sandboxes idle beyond <c>timeout_secs</c> suspend (named) or terminate
-    /// (ephemeral); frozen ones idle beyond <see cref="EngineOptions.HibernateAfter"/> hibernate when CRIU works.
+    /// One pass of the idle clock: running sandboxes idle beyond <c>timeout_secs</c> suspend (named, or claimed from a
+    /// pool) or terminate (ephemeral); frozen ones idle beyond <see cref="EngineOptions.HibernateAfter"/> hibernate when
+    /// CRIU works. Warm pool sandboxes have no idle clock until they are claimed.
     /// </summary>
     public async Task IdleTickAsync(CancellationToken cancellationToken)
     {
-        foreach (var record in store.LiveSandboxes())
+        foreach (var record in store.LiveSandboxes().Where(r => !r.Warm))
         {
             try
             {
                 var state = SandboxLifecycle.StateOf(record);
                 if (state == SandboxState.Running && record.TimeoutSecs > 0 && activity.IdleFor(record.Id) > TimeSpan.FromSeconds(record.TimeoutSecs))
                 {
-                    if (record.IsNamed)
+                    if (record.IsSuspendable)
                     {
                         await SuspendAsync(record.Id, record.Namespace, hibernate: false, cancellationToken).ConfigureAwait(false);
                     }
