@@ -63,7 +63,8 @@ public sealed partial class ClaimRecords
             }
 
             System.IO.Directory.CreateDirectory(Directory, DirectoryMode);
-            // chmod succeeds only for the owner, so this also refuses a directory someone else made there.
+            // chmod succeeds only for the owner (or root), so a non-root orchestrator also refuses a directory someone
+            // else made there.
             File.SetUnixFileMode(Directory, DirectoryMode);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
