@@ -11,9 +11,10 @@ namespace Hands.Faults;
 /// <param name="ExecutedTwice">Ledger lines beyond the first of each step (a command run again).</param>
 /// <param name="EffectsMissing">Calls answered as successful whose ledger line is missing.</param>
 /// <param name="Interrupted">Calls answered "interrupted" (their worker died while they ran).</param>
+/// <param name="SandboxReplaced">Its sandbox was lost and made again after work began in it (a step's line reached the host but is not in the sandbox's ledger, or another sandbox served its first result).</param>
 /// <param name="Details">What went wrong, for the report.</param>
 public sealed record SessionAccount(string SessionId, bool Completed, int ToolCalls, int Lost, int PostedTwice, int ExecutedTwice, int EffectsMissing,
-    int Interrupted, IReadOnlyList<string> Details);
+    int Interrupted, bool SandboxReplaced, IReadOnlyList<string> Details);
 
 /// <summary>The counted outcomes of a fault run, and the table that prints them.</summary>
 public sealed class FaultOutcomes
@@ -33,8 +34,8 @@ public sealed class FaultOutcomes
     /// <summary>Each session's account.</summary>
     public List<SessionAccount> Sessions { get; } = [];
 
-    /// <summary>Session sandboxes the engine lists more than once by name (a session's sandbox lost and made again, with its ledger and journal).</summary>
-    public int SandboxesReplaced { get; set; }
+    /// <summary>Sessions whose sandbox was lost and made again after work began in it (its ledger and journal lost with it).</summary>
+    public int SandboxesReplaced => Sessions.Count(s => s.SandboxReplaced);
 
     /// <summary>What the running engine held that no record named, after the last recovery.</summary>
     public List<string> OrphansAfterRecovery { get; } = [];

@@ -38,6 +38,7 @@ public sealed class FaultProxy : IAsyncDisposable
     // SSE streams idle between the control plane's pings; YARP's default of 100 s would not cut them, but be explicit.
     private readonly ForwarderRequestConfig _config = new() { ActivityTimeout = TimeSpan.FromMinutes(10) };
     private readonly ConcurrentDictionary<HttpContext, byte> _inFlight = new();
+    private readonly ConcurrentDictionary<string, int> _ledger = new(StringComparer.Ordinal);
     private readonly object _gate = new();
     private long _burstUntil;
     private int _burstStatus;
@@ -75,6 +76,16 @@ public sealed class FaultProxy : IAsyncDisposable
 
     /// <summary>Connections dropped by a cut (open at its start, or opened during it).</summary>
     public long CutDropped => Interlocked.Read(ref _cutDropped);
+
+    /// <summary>
+    /// The path prefix of the harness's own ledger: <c>POST /__ledger/SESSION/STEP</c> from a step's command records that
+    /// the step ran, outside the sandbox, so a step run again in a sandbox that replaced a lost one still shows twice.
+    /// Never forwarded, and not subject to bursts or cuts (it is the harness watching, not the control plane).
+    /// </summary>
+    public const string LedgerPath = "/__ledger/";
+
+    /// <summary>How many times each step posted its line to the host ledger (see <see cref="LedgerPath"/>).</summary>
+    public int LedgerCount(string line) => _ledger.GetValueOrDefault(line);
 
     /// <summary>Starts it on <c>127.0.0.1:<paramref name="port"/></c> (0: any free port) forwarding to <paramref name="upstream"/>.</summary>
     public static async Task<FaultProxy> StartAsync(string name, int port, Uri upstream, TimeProvider? time = null)
@@ -138,6 +149,18 @@ public sealed class FaultProxy : IAsyncDisposable
 
     private async Task HandleAsync(HttpContext ctx)
     {
+        if (ctx.Request.Path.Value is { } path && path.StartsWith(LedgerPath, StringComparison.Ordinal))
+        {
+            var parts = path[LedgerPath.Length..].Split('/');
+            if (parts.Length == 2 && int.TryParse(parts[1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var step))
+            {
+                _ledger.AddOrUpdate(LedgerScenario.Line(parts[0], step), 1, (_, n) => n + 1);
+            }
+
+            ctx.Response.StatusCode = 204;
+            return;
+        }
+
         Task? cut = null;
         var burst = 0;
         lock (_gate)

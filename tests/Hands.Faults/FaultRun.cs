@@ -39,6 +39,9 @@ public sealed class FaultRunOptions
     /// <summary>Whether <see cref="Faults"/> came from <see cref="Seed"/> (then the seed is printed with the outcomes).</summary>
     public bool RandomSchedule { get; init; }
 
+    /// <summary>Called with the stack after the sessions are accounted, before it is torn down (a test's own look at the processes' logs).</summary>
+    public Action<FaultStack>? OnTearDown { get; init; }
+
     /// <summary>The clock the run's own waits are on.</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
@@ -71,7 +74,6 @@ public sealed class FaultRun
     private readonly CancellationTokenSource _stopping = new();
     private volatile bool _windowOpen = true;
     private int _created;
-    private int _replaced;
 
     private FaultRun(FaultStack stack, FaultRunOptions options, FaultOutcomes outcomes)
     {
@@ -112,6 +114,7 @@ public sealed class FaultRun
             await run.StopAsync().ConfigureAwait(false);
         }
 
+        runOptions.OnTearDown?.Invoke(stack);
         outcomes.LeaksAfterTeardown.AddRange(await stack.TearDownAsync(cancellationToken).ConfigureAwait(false));
         foreach (var process in new[] { stack.ControlPlane, stack.Engine, stack.Orchestrator })
         {
@@ -134,11 +137,31 @@ public sealed class FaultRun
             time, cancellationToken).ConfigureAwait(false);
         await stack.SaveSessionLogAsync(sessionId, events, cancellationToken).ConfigureAwait(false);
         var ledger = await Patiently.RunAsync(ct => stack.ReadLedgerAsync(sessionId, ct), time, cancellationToken).ConfigureAwait(false);
+        // Each run of a step writes its line in the sandbox and posts it to the host: the larger count is how often it ran
+        // (the sandbox's copy is lost with a sandbox that was replaced; the host's misses a post cut off by a fault).
         var lines = ledger.Split('\n', StringSplitOptions.RemoveEmptyEntries).GroupBy(l => l, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        var details = new List<string>();
+        var replaced = false;
+        for (var n = 0; n < steps; n++)
+        {
+            var line = LedgerScenario.Line(sessionId, n);
+            var posted = stack.WorkerProxy.LedgerCount(line);
+            if (posted > 0 && !lines.ContainsKey(line))
+            {
+                // Posted only after it was written to the sandbox's ledger: that ledger was in another sandbox, since lost.
+                replaced = true;
+                details.Add($"{sessionId}: step {n} ran in a sandbox that was lost (its line reached the host, not this sandbox's ledger)");
+            }
+
+            if (posted > lines.GetValueOrDefault(line))
+            {
+                lines[line] = posted;
+            }
+        }
+
         var uses = events.Where(e => e.Type == EventTypes.AgentToolUse).ToList();
         var results = events.Where(e => e.Type == EventTypes.UserToolResult).GroupBy(e => e.ToolUseId ?? "", StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
-        var details = new List<string>();
         int lost = 0, twice = 0, missing = 0, interrupted = 0;
         foreach (var use in uses)
         {
@@ -186,7 +209,7 @@ public sealed class FaultRun
                 + string.Join(", ", events.TakeLast(6).Select(e => e.Type + (e.StopReason?.Type is { } r ? $"({r})" : ""))));
         }
 
-        return new SessionAccount(sessionId, completed, uses.Count, lost, twice, executedTwice, missing, interrupted, details);
+        return new SessionAccount(sessionId, completed, uses.Count, lost, twice, executedTwice, missing, interrupted, replaced, details);
     }
 
     private TimeSpan Elapsed => Stopwatch.GetElapsedTime(_started);
@@ -218,11 +241,9 @@ public sealed class FaultRun
         _outcomes.Sessions.AddRange(releasedAccounts);
         foreach (var session in _watcher.Sessions.Where(s => !_released.ContainsKey(s.Id)))
         {
-            _outcomes.Sessions.Add(await AccountAsync(_stack, session.Id, _stack.Options.Steps, _time, cancellationToken).ConfigureAwait(false));
-            await CountReplacedAsync(session.Id, cancellationToken).ConfigureAwait(false);
+            _outcomes.Sessions.Add(await AccountSessionAsync(session.Id, cancellationToken).ConfigureAwait(false));
         }
 
-        _outcomes.SandboxesReplaced = Volatile.Read(ref _replaced);
         _outcomes.OrphansAfterRecovery.AddRange(await Patiently.RunAsync(_stack.FindOrphansAsync, _time, cancellationToken).ConfigureAwait(false));
         _log($"+{Elapsed.TotalSeconds:0.0} s: {_outcomes.Completed} of {_outcomes.Sessions.Count} sessions completed; tearing down");
     }
@@ -288,8 +309,7 @@ public sealed class FaultRun
         // Deleting the sandbox under a worker that still holds the item would make the item lapse and be served again.
         await WaitUntilAsync(async () => await ItemStateAsync(sessionId, cancellationToken).ConfigureAwait(false) is WorkState.Stopped or null,
             _stack.Options.WorkerMaxIdle + (_stack.Options.LeaseTtl * 3) + TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
-        var account = await AccountAsync(_stack, sessionId, _stack.Options.Steps, _time, cancellationToken).ConfigureAwait(false);
-        await CountReplacedAsync(sessionId, cancellationToken).ConfigureAwait(false);
+        var account = await AccountSessionAsync(sessionId, cancellationToken).ConfigureAwait(false);
         await Patiently.RunAsync(ct => _stack.DeleteSandboxAsync(sessionId, ct), _time, cancellationToken).ConfigureAwait(false);
         return account;
     }
@@ -321,25 +341,32 @@ public sealed class FaultRun
         }
     }
 
-    private async Task CountReplacedAsync(string sessionId, CancellationToken cancellationToken)
+    /// <summary>Whether another sandbox than the one that served the session's first result serves it now (the first was lost).</summary>
+    private async Task<bool> ReplacedSinceFirstResultAsync(string sessionId, CancellationToken cancellationToken)
     {
         if (!_firstSandbox.TryGetValue(sessionId, out var first))
         {
-            return;
+            return false;
         }
 
         try
         {
             var now = await Patiently.RunAsync(ct => _stack.Sandboxes.GetAsync(FaultStack.SandboxOf(sessionId), ct), _time, cancellationToken).ConfigureAwait(false);
-            if (now.CanonicalId != first)
-            {
-                Interlocked.Increment(ref _replaced);
-            }
+            return now.CanonicalId != first;
         }
         catch (TensorlakeException ex) when (ex.IsNotFound)
         {
-            Interlocked.Increment(ref _replaced);
+            return true;
         }
+    }
+
+    /// <summary>The session's account, marked replaced when the sandbox serving it is not the one that served its first result.</summary>
+    private async Task<SessionAccount> AccountSessionAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        var account = await AccountAsync(_stack, sessionId, _stack.Options.Steps, _time, cancellationToken).ConfigureAwait(false);
+        return !account.SandboxReplaced && await ReplacedSinceFirstResultAsync(sessionId, cancellationToken).ConfigureAwait(false)
+            ? account with { SandboxReplaced = true, Details = [.. account.Details, $"{sessionId}: another sandbox than the one that served its first result serves it now"] }
+            : account;
     }
 
     private async Task InjectAsync(PlannedFault plan, CancellationToken cancellationToken)

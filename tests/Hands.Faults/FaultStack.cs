@@ -155,12 +155,13 @@ public sealed class FaultStack : IAsyncDisposable
         var run = _options.RunDirectory;
         var scenarios = Path.Combine(run, "scenarios");
         Directory.CreateDirectory(scenarios);
-        await File.WriteAllTextAsync(Path.Combine(scenarios, LedgerScenario.Name + ".json"), LedgerScenario.Json(_options.Steps, _options.StepSleep), cancellationToken)
-            .ConfigureAwait(false);
         var (cpPort, apiPort, ingressPort) = (FreePort(), FreePort(), FreePort());
         var controlPlane = new Uri($"http://127.0.0.1:{cpPort}");
         OrchestratorProxy = await FaultProxy.StartAsync("orchestrator", 0, controlPlane).ConfigureAwait(false);
         WorkerProxy = await FaultProxy.StartAsync("workers", 0, controlPlane).ConfigureAwait(false);
+        // Steps post their ledger lines to the workers' proxy too: the one host port a sandbox can reach.
+        await File.WriteAllTextAsync(Path.Combine(scenarios, LedgerScenario.Name + ".json"), LedgerScenario.Json(_options.Steps, _options.StepSleep, WorkerProxy.Port),
+            cancellationToken).ConfigureAwait(false);
         string Text(int value) => value.ToString(CultureInfo.InvariantCulture);
         ControlPlane = new StackProcess("control-plane", _options.HandsDll,
             ["control-plane", "--urls", controlPlane.ToString(), "--data", Path.Combine(run, "cp"), "--scenarios", scenarios, "--lease-ttl", Text((int)_options.LeaseTtl.TotalSeconds)],

@@ -26,6 +26,9 @@ public sealed class SessionProgress
     /// <summary>When its turn ended (<see cref="Stopwatch"/> timestamp), or 0.</summary>
     public long EndedTimestamp { get; internal set; }
 
+    /// <summary>When its first tool result arrived (<see cref="Stopwatch"/> timestamp), or 0.</summary>
+    public long FirstResultTimestamp { get; internal set; }
+
     /// <summary>Whether the turn ended with <c>end_turn</c>.</summary>
     public bool Ended => EndedTimestamp != 0;
 
@@ -135,6 +138,11 @@ public sealed class SessionWatcher(ManagedAgentsClient client, TimeProvider? tim
                 break;
             case EventTypes.UserToolResult:
                 progress.PendingStep = null;
+                if (progress.FirstResultTimestamp == 0)
+                {
+                    progress.FirstResultTimestamp = Stopwatch.GetTimestamp();
+                }
+
                 progress.SawToolResult();
                 ToolResult?.Invoke(progress);
                 break;
