@@ -73,4 +73,32 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         Assert.True(new[] { "control-plane", "engine", "orchestrator" }.All(p => outcomes.Starts[p] == 2), $"each process is started twice (once after its kill)\n{why}");
         Directory.Delete(logs, recursive: true);
     }
+
+    [Fact]
+    public async Task A_session_busier_than_its_sandbox_idle_timeout_is_not_suspended_under_its_worker()
+    {
+        // SANDBOX_TIMEOUT_SECONDS is an idle timeout, and the engine's idle clock counts inbound traffic: after the spawn a
+        // session's sandbox gets none, however busy its worker is. Steps longer than the timeout must still run to the end
+        // of the turn, once each, in the sandbox that began them.
+        var logs = Path.Combine(Path.GetTempPath(), "hands-fault-test-logs-" + Guid.NewGuid().ToString("N")[..8]);
+        using var bounded = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        var outcomes = await FaultRun.RunAsync(new FaultStackOptions
+        {
+            SandboxDaemonBinary = EngineFixture.Artifact("HANDS_SANDBOXD_BINARY", "hands-sandboxd") ?? throw new InvalidOperationException("publish hands-sandboxd first (scripts/test.sh)"),
+            WorkerBinary = EngineFixture.Artifact("HANDS_WORKER_BINARY", "hands-worker") ?? throw new InvalidOperationException("publish hands-worker first (scripts/test.sh)"),
+            LogDirectory = logs,
+            Steps = 3,
+            StepSleep = _ => TimeSpan.FromSeconds(4),
+            SandboxTimeoutSeconds = 2,
+            LeaseTtl = LeaseTtl,
+            WorkerMaxIdle = TimeSpan.FromSeconds(3),
+            Log = output.WriteLine,
+        }, new FaultRunOptions { Sessions = 2, DrainTimeout = TimeSpan.FromSeconds(90) }, bounded.Token);
+        var why = string.Join('\n', outcomes.Report()) + $"\n(process logs in {logs})";
+        output.WriteLine(why);
+        Assert.True(outcomes.Sessions.Count == 2 && outcomes.Completed == 2, $"{outcomes.Completed} of {outcomes.Sessions.Count} sessions completed\n{why}");
+        Assert.True(outcomes.Lost == 0 && outcomes.PostedTwice == 0 && outcomes.ExecutedTwice == 0 && outcomes.EffectsMissing == 0 && outcomes.Interrupted == 0, why);
+        Assert.True(outcomes.SandboxesReplaced == 0 && outcomes.OrphansAfterRecovery.Count == 0 && outcomes.LeaksAfterTeardown.Count == 0, why);
+        Directory.Delete(logs, recursive: true);
+    }
 }

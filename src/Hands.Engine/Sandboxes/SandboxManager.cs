@@ -25,7 +25,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     private readonly HostPortForwards _hostPorts = new(options.HostPorts,
         (slot, port) => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner
             ? owner.HostPortRoutes?.GetValueOrDefault(port.ToString(CultureInfo.InvariantCulture))
-            : [], logger);
+            : [],
+        slot => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner ? activity.Open(owner.Id) : null, logger);
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
     public bool CriuAvailable => binaries.Criu is not null;
