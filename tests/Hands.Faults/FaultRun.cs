@@ -307,38 +307,11 @@ public sealed class FaultRun
     private async Task<SessionAccount> ReleaseAsync(string sessionId, CancellationToken cancellationToken)
     {
         // Deleting the sandbox under a worker that still holds the item would make the item lapse and be served again.
-        await WaitUntilAsync(async () => await ItemStateAsync(sessionId, cancellationToken).ConfigureAwait(false) is WorkState.Stopped or null,
+        await WaitUntilAsync(async () => await _stack.WorkStateAsync(sessionId, cancellationToken).ConfigureAwait(false) is WorkState.Stopped or null,
             _stack.Options.WorkerMaxIdle + (_stack.Options.LeaseTtl * 3) + TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(500), cancellationToken).ConfigureAwait(false);
         var account = await AccountSessionAsync(sessionId, cancellationToken).ConfigureAwait(false);
         await Patiently.RunAsync(ct => _stack.DeleteSandboxAsync(sessionId, ct), _time, cancellationToken).ConfigureAwait(false);
         return account;
-    }
-
-    private async Task<string?> ItemStateAsync(string sessionId, CancellationToken cancellationToken)
-    {
-        try
-        {
-            string? page = null;
-            for (var pages = 0; pages < 1000; pages++)
-            {
-                var list = await _stack.EnvironmentClient.Work.ListAsync(_stack.EnvironmentId, 100, page, cancellationToken).ConfigureAwait(false);
-                if (list.Data.FirstOrDefault(w => w.Data.Id == sessionId) is { } item)
-                {
-                    return item.State;
-                }
-
-                if ((page = list.NextPage) is null)
-                {
-                    return null;
-                }
-            }
-
-            return null;
-        }
-        catch (Exception ex) when (ex is Hands.Common.HandsException or HttpRequestException)
-        {
-            return "unknown";
-        }
     }
 
     /// <summary>Whether another sandbox than the one that served the session's first result serves it now (the first was lost).</summary>

@@ -265,6 +265,34 @@ public sealed class FaultStack : IAsyncDisposable
         }
     }
 
+    /// <summary>The state of the session's work item (<see cref="WorkState"/>), null when it has none, <c>unknown</c> when the control plane did not answer.</summary>
+    public async Task<string?> WorkStateAsync(string sessionId, CancellationToken cancellationToken)
+    {
+        try
+        {
+            string? page = null;
+            for (var pages = 0; pages < 1000; pages++)
+            {
+                var list = await EnvironmentClient.Work.ListAsync(EnvironmentId, 100, page, cancellationToken).ConfigureAwait(false);
+                if (list.Data.FirstOrDefault(w => w.Data.Id == sessionId) is { } item)
+                {
+                    return item.State;
+                }
+
+                if ((page = list.NextPage) is null)
+                {
+                    return null;
+                }
+            }
+
+            return null;
+        }
+        catch (Exception ex) when (ex is Hands.Common.HandsException or HttpRequestException)
+        {
+            return "unknown";
+        }
+    }
+
     /// <summary>Every sandbox the engine lists (terminated ones included); their ids are remembered for the cgroup checks.</summary>
     public async Task<List<SandboxInfo>> ListSandboxesAsync(CancellationToken cancellationToken)
     {
