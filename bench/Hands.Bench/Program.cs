@@ -5,6 +5,27 @@ using Hands.Bench;
 // ("pool" is also part of "engine": it runs the pool rows alone, beside a cold create.)
 // The engine suite needs root, runc, CRIU and artifacts/hands-sandboxd (scripts/bench.sh prepares them); it caps N at 30.
 // The worker suite needs artifacts/hands-worker (NativeAOT) and tests/conformance/node_modules: scripts/bench.sh prepares both.
+// Fault injection and load (root, both NativeAOT binaries in artifacts/; docs/reliability.md):
+//   soak [--sessions N] [--steps M] [--minutes T] [--seed S] [--lease-ttl SECONDS] [--max-engine-outage SECONDS]
+//   load [--sessions 200] [--steps 2] [--step-seconds 0.5] [--concurrency 16] [--max-sandboxes 256] [--sandbox-timeout S] [--hibernate-after S]
+//        [--worker-idle S] [--lease-ttl S] [--resume] [--release] [--minutes T]
+if (args.Length > 0 && args[0] is "soak" or "load" && OperatingSystem.IsLinux())
+{
+    var (report, clean) = args[0] == "soak" ? await SoakBench.RunAsync(args[1..], RepoRoot()) : await LoadBench.RunAsync(args[1..], RepoRoot());
+    List<string> page = [$"# Hands {args[0]} — {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}", "", .. report];
+    foreach (var line in page)
+    {
+        Console.WriteLine(line);
+    }
+
+    var results = Path.Combine(RepoRoot(), "bench", "results");
+    Directory.CreateDirectory(results);
+    var written = Path.Combine(results, $"{args[0]}-{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}.md");
+    await File.WriteAllLinesAsync(written, page);
+    Console.Error.WriteLine($"written to {written}");
+    return clean ? 0 : 1;
+}
+
 var iterations = 200;
 var suites = new List<string>();
 for (var i = 0; i < args.Length; i++)

@@ -78,7 +78,7 @@ public sealed class EngineFixture : IAsyncLifetime
     });
 
     /// <summary>scripts/test.sh publishes the NativeAOT binaries to artifacts/ and exports their paths.</summary>
-    private static string? Artifact(string variable, string name)
+    internal static string? Artifact(string variable, string name)
     {
         if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } path)
         {

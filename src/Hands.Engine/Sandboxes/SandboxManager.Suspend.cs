@@ -192,6 +192,16 @@ internal sealed partial class SandboxManager
     /// </summary>
     public async Task IdleTickAsync(CancellationToken cancellationToken)
     {
+        // A forwarder process cannot hold the clock itself: what it has open counts as activity now.
+        var connected = await _hostPorts.BusySlotsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var record in store.LiveSandboxes().Where(r => !r.Warm))
+        {
+            if (connected.Contains(record.Slot))
+            {
+                activity.Touch(record.Id);
+            }
+        }
+
         foreach (var record in store.LiveSandboxes().Where(r => !r.Warm))
         {
             try

@@ -22,7 +22,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     private readonly KeyedLock<string> _locks = new(StringComparer.Ordinal);
     // A slot with no live sandbox (a race with its deletion) gets an empty list: refused, never an open pipe.
-    private readonly IHostPortForwarding _hostPorts = CreateHostPorts(options, store, logger);
+    private readonly IHostPortForwarding _hostPorts = CreateHostPorts(options, store, activity, logger);
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
     public bool CriuAvailable => binaries.Criu is not null;
@@ -352,7 +352,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         await _hostPorts.DisposeAsync().ConfigureAwait(false);
     }
 
-    private static IHostPortForwarding CreateHostPorts(EngineOptions options, EngineStore store, ILogger logger)
+    private static IHostPortForwarding CreateHostPorts(EngineOptions options, EngineStore store, SandboxActivity activity, ILogger logger)
     {
         IReadOnlyCollection<string>? RoutesOf(int slot, int port) =>
             store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner
@@ -361,7 +361,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         return options.HostPortForwarderCommand is { Count: > 0 } command && options.HostPorts.Count > 0
             ? new DetachedHostPortForwards(command, options.DataDirectory, options.HostPorts, RoutesOf, options.TimeProvider, logger)
-            : new HostPortForwards(options.HostPorts, RoutesOf, logger);
+            : new HostPortForwards(options.HostPorts, RoutesOf, slot => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner ? activity.Open(owner.Id) : null, logger);
     }
 
     /// <summary>Makes the sandbox's network namespace and opens its host forwards.</summary>
