@@ -29,10 +29,12 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly Task _poolLoop;
     private readonly TcpRelays _relays;
     private readonly EngineOptions _options;
+    private readonly DataDirectoryLock _lock;
     private int _disposed;
 
-    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, TcpRelays relays, Uri apiAddress, Uri ingressAddress, EngineOptions options)
+    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, TcpRelays relays, Uri apiAddress, Uri ingressAddress, EngineOptions options, DataDirectoryLock dataLock)
     {
+        _lock = dataLock;
         _relays = relays;
         _options = options;
         _api = api;
@@ -83,6 +85,22 @@ public sealed class EngineServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         var binaries = await EngineBinaries.ProbeAsync(options, cancellationToken).ConfigureAwait(false);
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
+        Directory.CreateDirectory(options.DataDirectory);
+        // Before anything in the directory is touched: a second engine would take the first one's sandboxes for orphans.
+        var dataLock = DataDirectoryLock.Acquire(options.DataDirectory);
+        try
+        {
+            return await StartLockedAsync(options, binaries, dataLock, logging, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            dataLock.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<EngineServer> StartLockedAsync(EngineOptions options, EngineBinaries binaries, DataDirectoryLock dataLock, Action<ILoggingBuilder>? logging, CancellationToken cancellationToken)
+    {
         foreach (var dir in new[] { "runc", "netns", "images" })
         {
             OwnerOnlyDirectory.Ensure(Path.Combine(options.DataDirectory, dir));
@@ -151,7 +169,7 @@ public sealed class EngineServer : IAsyncDisposable
             await api.StartAsync(cancellationToken).ConfigureAwait(false);
             var apiAddress = api.BoundAddress();
             logger.LogInformation("engine API on {Api}, ingress on {Ingress}, data in {Data}", apiAddress, ingressAddress, options.DataDirectory);
-            return new EngineServer(api, ingress, store, sandboxes, relays, apiAddress, ingressAddress, options);
+            return new EngineServer(api, ingress, store, sandboxes, relays, apiAddress, ingressAddress, options, dataLock);
         }
         catch
         {
@@ -227,5 +245,7 @@ public sealed class EngineServer : IAsyncDisposable
 
         _store.Dispose();
         _stopping.Dispose();
+        // Last: until here this engine still owns the directory's volume and database.
+        _lock.Dispose();
     }
 }

@@ -417,6 +417,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         }
 
         activity.Forget(record.Id);
+        _hibernationRetryAt.TryRemove(record.Id, out _);
     }
 
     /// <summary>runc removes its cgroups on delete; after a crash mid-create some can be left, empty.</summary>
