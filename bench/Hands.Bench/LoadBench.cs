@@ -117,6 +117,7 @@ internal static class LoadBench
         outcomes.Sessions.AddRange(accounts);
         outcomes.OrphansAfterRecovery.AddRange(await Patiently.RunAsync(stack.FindOrphansAsync, time, ct));
         var spawnFailures = stack.Orchestrator.Lines(l => l.Contains("spawn failed", StringComparison.Ordinal));
+        var capacityRefusals = stack.Orchestrator.Lines(l => l.Contains("at capacity; released", StringComparison.Ordinal));
         var engineWarnings = stack.Engine.Lines(l => l.Contains("warn:", StringComparison.Ordinal) || l.Contains("fail:", StringComparison.Ordinal));
         var planeWarnings = stack.ControlPlane.Lines(l => l.Contains("warn:", StringComparison.Ordinal) || l.Contains("fail:", StringComparison.Ordinal));
         var workersStarted = stack.Orchestrator.Lines(l => l.Contains("worker started in", StringComparison.Ordinal)).Count;
@@ -166,6 +167,7 @@ internal static class LoadBench
             Row("most sandboxes alive at once / most hands-worker processes at once", $"{sampler.MostAlive} / {sampler.MostWorkers}"),
             Row("work queue: most items queued (depth) / most polled but not acknowledged (pending)", $"{sampler.MostQueued} / {sampler.MostPending}"),
             Row("host load average (1 min), highest", sampler.MostLoad.ToString("0.0", CultureInfo.InvariantCulture)),
+            Row("spawns refused by the provider for capacity (item released to the queue, claims paused)", capacityRefusals.Count == 0 ? "0" : $"{capacityRefusals.Count}: {Reasons(capacityRefusals)}"),
             Row("spawn failures (item released and claimed again)", spawnFailures.Count == 0 ? "0" : $"{spawnFailures.Count}: {Reasons(spawnFailures)}"),
             Row("engine warnings / control-plane warnings", $"{engineWarnings.Count} / {planeWarnings.Count}"),
             Row("orphans after the run / leaks after teardown", $"{outcomes.OrphansAfterRecovery.Count} / {outcomes.LeaksAfterTeardown.Count}"),
@@ -200,9 +202,22 @@ internal static class LoadBench
 
     private static string Seconds(params double[] ms) => string.Join(" / ", ms.Select(m => double.IsNaN(m) ? "—" : string.Create(CultureInfo.InvariantCulture, $"{m / 1000:0.0} s")));
 
-    private static string Reasons(IReadOnlyList<string> failures) => string.Join("; ", failures
-        .Select(l => l.IndexOf(": ", l.IndexOf("spawn failed", StringComparison.Ordinal), StringComparison.Ordinal) is var i and >= 0 ? l[(i + 2)..] : l)
-        .GroupBy(r => r.Length > 140 ? r[..140] : r).OrderByDescending(g => g.Count()).Take(4).Select(g => $"{g.Count()}× {g.Key}"));
+    private static string Reasons(IReadOnlyList<string> lines) => string.Join("; ", lines.Select(Reason).GroupBy(r => r.Length > 140 ? r[..140] : r).OrderByDescending(g => g.Count()).Take(4).Select(g => $"{g.Count()}× {g.Key}"));
+
+    /// <summary>The spawner's or the provider's own words in an orchestrator log line: what follows its marker.</summary>
+    private static string Reason(string line)
+    {
+        foreach (var marker in new[] { "wait in the queue: ", "for another try: ", "gives up on it: " })
+        {
+            var at = line.LastIndexOf(marker, StringComparison.Ordinal);
+            if (at >= 0)
+            {
+                return line[(at + marker.Length)..];
+            }
+        }
+
+        return line;
+    }
 
     /// <summary>One sample of the host and the stack.</summary>
     private sealed record Sample(TimeSpan At, long MemAvailable, long EngineRss, long ControlPlaneRss, long OrchestratorRss, long SandboxMemory, int Workers, string States);

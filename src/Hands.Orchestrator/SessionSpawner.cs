@@ -10,8 +10,20 @@ using Microsoft.Extensions.Logging;
 namespace Hands.Orchestrator;
 
 /// <summary>What became of one claimed work item.</summary>
+/// <param name="WorkId">The item.</param>
+/// <param name="SessionId">Its session.</param>
+/// <param name="SandboxName">The session's sandbox.</param>
+/// <param name="Succeeded">A worker attached (or the item was already stopped).</param>
+/// <param name="Detail">What happened, or why it failed.</param>
+/// <param name="Elapsed">From the claim to the outcome.</param>
+/// <param name="How">How the sandbox was obtained, when it was.</param>
+/// <param name="HandOff">How the lease hand-off ended, when it was tried.</param>
+/// <param name="ProviderAtCapacity">
+/// The sandbox provider refused the sandbox for want of capacity (429): the item was released to wait in the queue, and
+/// the try does not count towards <see cref="OrchestratorOptions.MaxSpawnAttempts"/>.
+/// </param>
 public sealed record SpawnOutcome(string WorkId, string SessionId, string SandboxName, bool Succeeded, string Detail, TimeSpan Elapsed,
-    SandboxAcquisition? How = null, HandOffResult? HandOff = null);
+    SandboxAcquisition? How = null, HandOffResult? HandOff = null, bool ProviderAtCapacity = false);
 
 /// <summary>
 /// One acknowledged work item to a worker attached in the session's sandbox: claim the lease, get-or-create the
@@ -28,6 +40,8 @@ public sealed record SpawnOutcome(string WorkId, string SessionId, string Sandbo
 /// spawn as a whole is what is tried again: the item is released and claimed afresh by the next drain or poll, at most
 /// <see cref="OrchestratorOptions.MaxSpawnAttempts"/> times. That outer retry is safe because every step is
 /// get-or-create (the sandbox by its session's name, the worker by its process name) or starts over (the lease).
+/// A provider at capacity (429) is not a failed attempt: the item is released every time, so it waits in the queue
+/// rather than held for a whole lease TTL, and <see cref="WorkQueueOrchestrator"/> pauses claiming for a while.
 /// </remarks>
 public sealed class SessionSpawner
 {
@@ -97,6 +111,14 @@ public sealed class SessionSpawner
             }
 
             return await FailAsync(item, lastBeat, name, why, watch, how, handOff, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TensorlakeException ex) when (ex.Status == 429)
+        {
+            // Transient by definition: released now (never held a TTL), and not counted towards MaxSpawnAttempts.
+            await _lease.ReleaseAsync(item, lastBeat, cancellationToken).ConfigureAwait(false);
+            _options.Logger.LogWarning("work {Work} session {Session}: the sandbox provider is at capacity; released to wait in the queue: {Why}",
+                item.Id, item.Data.Id, ex.Message);
+            return new SpawnOutcome(item.Id, item.Data.Id, name, false, ex.Message, watch.Elapsed, how, null, ProviderAtCapacity: true);
         }
         catch (Exception ex) when (ex is HandsException or HttpRequestException or TimeoutException)
         {

@@ -46,6 +46,9 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
     private int _drainRequested;
     private long _spawned;
     private long _failed;
+    private readonly object _capacityGate = new();
+    private DateTimeOffset _pausedUntil = DateTimeOffset.MinValue;
+    private int _capacityRefusals;
 
     /// <param name="environmentClient">A client holding the environment key.</param>
     /// <param name="sandboxes">The sandbox provider.</param>
@@ -117,6 +120,21 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
     }
 
     /// <summary>
+    /// When claiming resumes after the sandbox provider refused a sandbox for want of capacity (429); in the past while
+    /// claims go on. Items wait in the queue meanwhile (for this orchestrator's next try, or another's), never held.
+    /// </summary>
+    public DateTimeOffset PausedUntil
+    {
+        get
+        {
+            lock (_capacityGate)
+            {
+                return _pausedUntil;
+            }
+        }
+    }
+
+    /// <summary>
     /// Long-polls (<paramref name="blockMs"/>, 1-999) until cancelled. Transient errors back off exponentially
     /// (1 s doubling to 60 s, with jitter: the <see cref="OrchestratorResilience.WorkPollPipeline"/> pipeline, the only
     /// layer that retries a poll); a permanent 4xx throws <see cref="OrchestratorException"/> naming it. On
@@ -135,6 +153,7 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
                 Claim? claim;
                 try
                 {
+                    await WaitOutCapacityPauseAsync(cancellationToken).ConfigureAwait(false);
                     claim = await _pollRetry.ExecuteAsync(async ct => await ClaimAsync(blockMs, null, ct, clientRetries: false).ConfigureAwait(false),
                         cancellationToken).ConfigureAwait(false);
                 }
@@ -207,6 +226,7 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
             Claim? claim;
             try
             {
+                await WaitOutCapacityPauseAsync(cancellationToken).ConfigureAwait(false);
                 claim = await ClaimAsync(null, DrainReclaimOlderThanMs, cancellationToken).ConfigureAwait(false);
             }
             catch
@@ -318,6 +338,7 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
                 var outcome = await _spawner.SpawnAsync(claim.Item, CancellationToken.None).ConfigureAwait(false);
                 Forget(claim.Record);
                 Interlocked.Increment(ref outcome.Succeeded ? ref _spawned : ref _failed);
+                NoteCapacity(outcome);
                 Spawned?.Invoke(outcome);
                 return outcome;
             }
@@ -350,6 +371,42 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
             // Best effort.
         }
     }
+
+    /// <summary>
+    /// A refusal for capacity pauses claiming: 0.5 s, doubling with each pause that ends in another refusal, to 4 s (short:
+    /// capacity comes back when some session's sandbox goes, and claims wait for the pause to end); a
+    /// successful spawn ends the series. Refusals of spawns that were already under way when the pause began count once
+    /// (they met the same full provider).
+    /// </summary>
+    private void NoteCapacity(SpawnOutcome outcome)
+    {
+        lock (_capacityGate)
+        {
+            var now = _options.TimeProvider.GetUtcNow();
+            if (outcome.Succeeded)
+            {
+                _capacityRefusals = 0;
+            }
+            else if (outcome.ProviderAtCapacity && now >= _pausedUntil)
+            {
+                _capacityRefusals++;
+                _pausedUntil = now + CapacityPause(_capacityRefusals);
+                _options.Logger.LogWarning("the sandbox provider is at capacity; claiming paused until {Until:HH:mm:ss.fff}", _pausedUntil);
+            }
+        }
+    }
+
+    private async Task WaitOutCapacityPauseAsync(CancellationToken cancellationToken)
+    {
+        var wait = PausedUntil - _options.TimeProvider.GetUtcNow();
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>How long claiming pauses after the <paramref name="refusals"/>-th capacity refusal in a row: 0.5 s doubling to 4 s.</summary>
+    public static TimeSpan CapacityPause(int refusals) => TimeSpan.FromMilliseconds(Math.Min(4_000, 500 * Math.Pow(2, Math.Clamp(refusals - 1, 0, 16))));
 
     /// <summary>1 s doubling to 60 s, less up to a quarter for jitter (the TypeScript poller's rule).</summary>
     public static TimeSpan Backoff(int failures)

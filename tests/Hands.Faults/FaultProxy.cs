@@ -128,8 +128,15 @@ public sealed class FaultProxy : IAsyncDisposable
 
         foreach (var open in _inFlight.Keys)
         {
-            Interlocked.Increment(ref _cutDropped);
-            open.Abort();
+            try
+            {
+                open.Abort();
+                Interlocked.Increment(ref _cutDropped);
+            }
+            catch (ObjectDisposedException)
+            {
+                // It finished between the snapshot and the cut: nothing to drop.
+            }
         }
 
         // The end of the cut is a timer on the run's clock; the last cut set wins if cuts overlap.

@@ -481,5 +481,10 @@ public sealed class FaultStack : IAsyncDisposable
                 // Left for the caller's leak report.
             }
         }
+
+        if (Directory.Exists(run) && !Directory.EnumerateFileSystemEntries(run).Any())
+        {
+            Directory.Delete(run);
+        }
     }
 }
