@@ -26,7 +26,7 @@ internal sealed class ProcessTable
             oneShot ? null : request.Name, stdinPipe: launch.StdinPipe, captureStdout: launch.CaptureStdout, captureStderr: launch.CaptureStderr);
         try
         {
-            process.Start();
+            OomScore.StartRaised(process.Start);
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
