@@ -1,5 +1,7 @@
 using System.Globalization;
 using Hands.Common;
+using Hands.Engine.Tests.Orchestration;
+using Hands.Orchestrator;
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
 using Hands.Testing;
@@ -10,8 +12,8 @@ namespace Hands.Engine.Tests;
 /// <summary>
 /// A sandbox with a small memory limit runs commands that allocate past it: the kernel's OOM killer (the cgroup's, a
 /// real one) kills them mid-command. The result says so (signal 9, <c>oom_killed</c>), a <c>kill -9</c> is not
-/// mistaken for it, the daemon survives — also when it is the largest process in the sandbox, which is what the OOM
-/// killer would take by size alone — and the next command runs.
+/// mistaken for it, the daemon and the worker survive — also when the daemon is the largest process in the sandbox,
+/// which is what the OOM killer would take by size alone — and the next command runs.
 /// </summary>
 [Collection(EngineCollection.Name)]
 public sealed class OomTests(EngineFixture engine, ITestOutputHelper output)
@@ -112,6 +114,45 @@ public sealed class OomTests(EngineFixture engine, ITestOutputHelper output)
 
         Assert.Equal(daemon, await DaemonPidAsync(box));
         Assert.Equal("next", (await box.RunAsync("echo next")).Stdout);
+    }
+
+    /// <summary>The worker's bash tool, in a session's sandbox with a 256 MiB limit: the command dies, the agent is told why, the worker and its shell run on.</summary>
+    [Fact]
+    public async Task The_bash_tool_says_a_command_ran_out_of_memory_and_the_worker_runs_the_next()
+    {
+        const string scenario = """
+            {"turns":[{"steps":[
+              {"tool":"bash","input":{"command":"echo bash=$(cat /proc/$$/oom_score_adj) worker=$(cat /proc/$PPID/oom_score_adj)"}},
+              {"tool":"bash","input":{"command":"python3 -c \"held = b'x' * (512 << 20)\""}},
+              {"tool":"bash","input":{"command":"echo still here"}},
+              {"message":"done"}
+            ]}]}
+            """;
+        await using var cp = await LocalControlPlane.StartAsync(engine, "oom", scenario);
+        await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options(o => o.MemoryMb = 256));
+        using var stop = new CancellationTokenSource();
+        var polling = orchestrator.RunPollingAsync(999, stop.Token);
+        var session = await cp.CreateSessionAsync();
+        var name = SandboxNames.ForSession(session);
+        try
+        {
+            Assert.Equal("end_turn", await cp.RunTurnAsync(session, "allocate too much"));
+            var results = await cp.ToolResultsAsync(session);
+            output.WriteLine(string.Join("\n---\n", results));
+            Assert.Equal(3, results.Count);
+            Assert.Equal("bash=1000 worker=0", results[0].Trim());
+            Assert.Contains("out of memory: the sandbox ran out of memory (its limit is 256 MiB) and the kernel's OOM killer killed a process of this command", results[1], StringComparison.Ordinal);
+            Assert.Contains("exit 137", results[1], StringComparison.Ordinal);
+            Assert.Equal("still here", results[2].Trim());
+            await orchestrator.WhenIdleAsync();
+            Assert.Equal(1, orchestrator.SpawnedCount);
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await polling;
+            await engine.DeleteQuietlyAsync(name);
+        }
     }
 
     private static async Task<ProcessInfo> EndedAsync(SandboxProxyClient proxy, int pid)
