@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 
 namespace Hands.SandboxDaemon.Processes;
@@ -9,10 +10,14 @@ namespace Hands.SandboxDaemon.Processes;
 /// Decision: not <c>-1000</c> for the daemon. Lowering a score below the process's floor needs
 /// <c>CAP_SYS_RESOURCE</c>, which sandboxes do not hold; and a value set from the host would be inherited by every
 /// command with the right to keep it, making sandbox processes immune to the host's own OOM killer. Raising is free,
-/// so children are raised instead: the daemon lifts its own score to 1000 for the instant of the fork (the child
-/// inherits it before it runs anything, unlike a write to the child after the start), then puts its own back. With
-/// 1000 a process's badness exceeds the cgroup's whole limit, so any command outranks the daemon at any size; and the
-/// host's OOM killer also takes sandbox commands before anything of the host's.
+/// so each process raises its own score to 1000 before it becomes the command: it starts as <c>/bin/sh -c</c>, which
+/// writes its <c>oom_score_adj</c> and then <c>exec</c>s the command (same pid, nothing of the command has run yet, and
+/// all it forks inherits the score). With 1000 a process's badness exceeds the cgroup's whole limit, so any command
+/// outranks the daemon, whatever their sizes; the host's OOM killer too takes sandbox commands before the host's own.
+/// </para>
+/// <para>
+/// Not the daemon raising its own score around the fork: a fork in a full cgroup is itself charged and can call the
+/// OOM killer while the daemon carries 1000, and then the daemon is the victim (seen: OomTests, dmesg).
 /// </para>
 /// </summary>
 internal static class OomScore
@@ -20,53 +25,44 @@ internal static class OomScore
     /// <summary>The score processes started through the API get.</summary>
     public const int PreferredVictim = 1000;
 
-    private const string Self = "/proc/self/oom_score_adj";
-    private static readonly Lock Gate = new();
+    private const string Shell = "/bin/sh";
 
-    /// <summary>Runs <paramref name="start"/> (a fork) with this process's score raised, so what it starts inherits the raise.</summary>
-    public static void StartRaised(Action start)
+    // An unwritable file (an unusual kernel) must not stop the command: the error is swallowed, the exec happens.
+    private const string Script = "{ echo 1000 > /proc/self/oom_score_adj; } 2>/dev/null; exec \"$@\"";
+
+    /// <summary>
+    /// Rewrites <paramref name="info"/> to start through the shell that raises the score, when the sandbox has one
+    /// (every image here has; <see cref="RaiseAfterStart"/> covers one without).
+    /// </summary>
+    public static bool StartRaised(ProcessStartInfo info)
     {
-        lock (Gate)
+        // A program named like an option would be read as one of exec's.
+        if (!File.Exists(Shell) || info.FileName.StartsWith('-'))
         {
-            var own = Read();
-            var raised = own is not null && Write(PreferredVictim);
-            try
-            {
-                start();
-            }
-            finally
-            {
-                if (raised)
-                {
-                    Write(own!.Value);
-                }
-            }
+            return false;
         }
+
+        List<string> command = [info.FileName, .. info.ArgumentList];
+        info.FileName = Shell;
+        info.ArgumentList.Clear();
+        foreach (var argument in (string[])["-c", Script, "sh", .. command])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
+        return true;
     }
 
-    private static int? Read()
+    /// <summary>Raises a started process's score (without a shell: what it forked before this write keeps 0).</summary>
+    public static void RaiseAfterStart(int pid)
     {
         try
         {
-            return int.Parse(File.ReadAllText(Self).Trim(), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException)
-        {
-            return null;
-        }
-    }
-
-    private static bool Write(int score)
-    {
-        try
-        {
-            File.WriteAllText(Self, score.ToString(CultureInfo.InvariantCulture));
-            return true;
+            File.WriteAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/oom_score_adj", PreferredVictim.ToString(CultureInfo.InvariantCulture));
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
         {
-            // Not Linux, or a kernel that refuses: processes then compete with the daemon by size alone.
-            return false;
+            // Ended already, or not Linux.
         }
     }
 }

@@ -26,7 +26,11 @@ internal sealed class ProcessTable
             oneShot ? null : request.Name, stdinPipe: launch.StdinPipe, captureStdout: launch.CaptureStdout, captureStderr: launch.CaptureStderr);
         try
         {
-            OomScore.StartRaised(process.Start);
+            process.Start();
+            if (!launch.ScoreRaised)
+            {
+                OomScore.RaiseAfterStart(process.Pid);
+            }
         }
         catch (System.ComponentModel.Win32Exception ex)
         {
