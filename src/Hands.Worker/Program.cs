@@ -14,6 +14,7 @@ WorkerCommandLine.AddCommon(run);
 run.SetAction(async (parse, ct) =>
 {
     var log = new WorkerLog(parse.GetValue(WorkerCommandLine.LogFormat)!);
+    OomScore.LeaveVictimsToTools(log);
     ProcessHardening.HideFromSameUser(log);
     var options = WorkerCommandLine.Options(parse, log);
     var session = WorkerCommandLine.Value(parse, sessionId, "ANTHROPIC_SESSION_ID") ?? throw new UsageException("--session-id (or ANTHROPIC_SESSION_ID) is required");
@@ -58,6 +59,7 @@ WorkerCommandLine.AddCommon(poll);
 poll.SetAction(async (parse, ct) =>
 {
     var log = new WorkerLog(parse.GetValue(WorkerCommandLine.LogFormat)!);
+    OomScore.LeaveVictimsToTools(log);
     ProcessHardening.HideFromSameUser(log);
     var options = WorkerCommandLine.Options(parse, log);
     if (WorkerCommandLine.Value(parse, workerId, "ANTHROPIC_WORKER_ID") is { } id)

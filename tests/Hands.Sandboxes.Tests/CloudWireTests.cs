@@ -245,7 +245,7 @@ public sealed class CloudWireTests
         var ok = await proxy.RunAsync(new RunProcessRequest { Command = "ok", Args = ["-c", "x"], Timeout = 5 });
         Assert.Equal(new CommandResult(3, "hello\nworld", "oops", null, 42), ok);
         var killed = await proxy.RunAsync(new RunProcessRequest { Command = "killed" });
-        Assert.Equal((-9, 9), (killed.ExitCode, killed.Signal));
+        Assert.Equal((-9, 9, true), (killed.ExitCode, killed.Signal, killed.OomKilled));
         var lost = await Assert.ThrowsAsync<TensorlakeException>(() => proxy.RunAsync(new RunProcessRequest { Command = "cut" }));
         Assert.Equal("CONNECTION_CLOSED", lost.Code);
         Assert.Equal("text/event-stream", stub.Requests[0].Headers["accept"]);

@@ -87,6 +87,9 @@ internal static class BundleWriter
                 },
                 ["rlimits"] = new JsonArray { new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = 4096, ["soft"] = 4096 } },
                 ["noNewPrivileges"] = true,
+                // Set, not inherited from the engine: an engine protected from the OOM killer (a negative value, and
+                // the right to keep it) must not hand that to sandboxes, whose processes the host must be able to kill.
+                ["oomScoreAdj"] = 0,
             },
             ["root"] = new JsonObject { ["path"] = spec.RootFs, ["readonly"] = false },
             ["hostname"] = spec.Hostname,

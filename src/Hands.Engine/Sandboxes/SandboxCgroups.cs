@@ -19,4 +19,27 @@ internal static class SandboxCgroups
             yield return Path.Combine(controller, "hands", sandboxId);
         }
     }
+
+    /// <summary>
+    /// The directory of the sandbox's memory controller: v1's (also on a hybrid host, where memory is a v1
+    /// controller) or the v2 unified one; null on a host with neither. It is the source of a bind into the sandbox,
+    /// so it must exist before runc starts or restores the container (<see cref="EnsureMemoryDirectory"/>).
+    /// </summary>
+    public static string? MemoryDirectory(string sandboxId) =>
+        File.Exists(Path.Combine(Root, "memory", "memory.oom_control")) ? Path.Combine(Root, "memory", "hands", sandboxId)
+        : File.Exists(Path.Combine(Root, "cgroup.controllers")) ? Path.Combine(Root, "hands", sandboxId)
+        : null;
+
+    /// <summary>
+    /// Makes the sandbox's memory cgroup if it is not there: <c>runc restore</c> checks its bind sources before it
+    /// makes the container's cgroups (<c>runc run</c> makes them first), and runc adopts one that exists. Removed with
+    /// the container's other cgroups.
+    /// </summary>
+    public static void EnsureMemoryDirectory(string sandboxId)
+    {
+        if (MemoryDirectory(sandboxId) is { } directory)
+        {
+            Directory.CreateDirectory(directory);
+        }
+    }
 }

@@ -172,6 +172,7 @@ internal sealed partial class SandboxManager
 
             // After a host reboot the disk and root are unmounted; the disk image and upper layer are kept.
             await MountRootAsync(record, paths, cancellationToken).ConfigureAwait(false);
+            SandboxCgroups.EnsureMemoryDirectory(record.Id);
             await runtime.RestoreAsync(record.Id, paths.Bundle, paths.Hibernation, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
             Directory.Delete(paths.Hibernation, recursive: true);
             if (await runtime.StateAsync(record.Id, cancellationToken).ConfigureAwait(false) == "paused")

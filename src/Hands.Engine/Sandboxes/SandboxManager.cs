@@ -234,6 +234,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         await CreateNetworkAsync(record, cancellationToken, connect: !quarantine).ConfigureAwait(false);
         WriteHostsFile(paths, slot);
         WriteBundle(record, image.Binds, checkpoint is not null);
+        SandboxCgroups.EnsureMemoryDirectory(record.Id);
         if (checkpoint is null)
         {
             await runtime.RunAsync(record.Id, paths.Bundle, paths.RuncLog, cancellationToken).ConfigureAwait(false);
@@ -300,6 +301,13 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             new(binaries.SandboxDaemon, "/opt/hands/bin/hands-sandboxd"),
             new(paths.HostsFile, "/etc/hosts"),
         ];
+        if (SandboxCgroups.MemoryDirectory(record.Id) is { } memory)
+        {
+            // Read-only (a sandbox must not raise its own limit): the daemon and the worker read its OOM-kill counter
+            // to tell a process killed for memory from one killed by a signal; programs read their limit there too.
+            binds.Add(new BindMount(memory, Hands.Common.SandboxMemoryCgroup.MountPoint));
+        }
+
         if (binaries.Worker is not null)
         {
             binds.Add(new BindMount(binaries.Worker, "/opt/hands/bin/hands-worker"));

@@ -105,7 +105,7 @@ internal static class ProcessEndpoints
 
             await PumpAsync(sse, live, includeStream: true, eventName: null, ctx.RequestAborted).ConfigureAwait(false);
             await process.Exited.WaitAsync(ctx.RequestAborted).ConfigureAwait(false);
-            await sse.DataAsync(new ExitFrame { ExitCode = process.ExitCode, Signal = process.Signal }, DaemonJsonContext.Default.ExitFrame).ConfigureAwait(false);
+            await sse.DataAsync(new ExitFrame { ExitCode = process.ExitCode, Signal = process.Signal, OomKilled = process.OomKilled ? true : null }, DaemonJsonContext.Default.ExitFrame).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (ctx.RequestAborted.IsCancellationRequested)
         {
@@ -216,9 +216,10 @@ internal static class ProcessEndpoints
     {
         Handle = p.Handle,
         Pid = p.Pid,
-        Status = p.IsRunning ? "running" : p.Signal is not null ? "signaled" : "exited",
+        Status = p.IsRunning ? "running" : p.OomKilled ? "oom_killed" : p.Signal is not null ? "signaled" : "exited",
         ExitCode = p.ExitCode,
         Signal = p.Signal,
+        OomKilled = p.OomKilled,
         StdinWritable = p.StdinWritable,
         Command = p.Command,
         Args = [.. p.Args],

@@ -17,7 +17,8 @@ internal static class ProcessLauncher
     /// <summary>The image's WORKDIR (set by the engine), else <c>/</c>.</summary>
     private static string DefaultWorkingDirectory => Environment.GetEnvironmentVariable("HANDS_SANDBOXD_WORKDIR") is { Length: > 0 } dir ? dir : "/";
 
-    public sealed record Launch(ProcessStartInfo StartInfo, bool StdinPipe, bool CaptureStdout, bool CaptureStderr);
+    /// <summary>What to start; <see cref="ScoreRaised"/> when it raises its own OOM score before it runs the command (<see cref="OomScore"/>).</summary>
+    public sealed record Launch(ProcessStartInfo StartInfo, bool StdinPipe, bool CaptureStdout, bool CaptureStderr, bool ScoreRaised);
 
     public static Launch Prepare(StartRequest request, bool oneShot)
     {
@@ -78,7 +79,38 @@ internal static class ProcessLauncher
             info.ArgumentList.Add(arg);
         }
 
-        return new Launch(info, stdinPipe, captureStdout, captureStderr);
+        // The shell that raises the OOM score would turn a missing program into its own exit 127: refuse it here, as
+        // a failed spawn, the way a direct start fails.
+        var path = info.Environment.TryGetValue("PATH", out var searched) && searched is not null ? searched : DefaultPath;
+        EnsureRunnable(info.FileName, path, info.WorkingDirectory);
+        if (info.FileName == "setpriv")
+        {
+            EnsureRunnable(request.Command, path, info.WorkingDirectory);
+        }
+
+        return new Launch(info, stdinPipe, captureStdout, captureStderr, OomScore.StartRaised(info));
+    }
+
+    /// <summary>What <c>sh</c> searches when the environment has no PATH.</summary>
+    private const string DefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+    /// <summary>Finds <paramref name="program"/> as <c>execvp</c> does (a name with a slash is a path, else each PATH entry); throws when there is no executable file.</summary>
+    private static void EnsureRunnable(string program, string path, string workingDirectory)
+    {
+        var candidates = program.Contains('/', StringComparison.Ordinal)
+            ? [Path.GetFullPath(program, workingDirectory)]
+            : path.Split(':').Select(dir => Path.Combine(dir.Length == 0 ? workingDirectory : Path.GetFullPath(dir, workingDirectory), program));
+        const UnixFileMode anyExecute = UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute;
+        var files = candidates.Where(File.Exists).ToList();
+        if (files.Count == 0)
+        {
+            throw new ProcessLaunchException($"cannot start '{program}': no such file{(program.Contains('/', StringComparison.Ordinal) ? "" : " in PATH (" + path + ")")}");
+        }
+
+        if (!files.Any(f => (File.GetUnixFileMode(f) & anyExecute) != 0))
+        {
+            throw new ProcessLaunchException($"cannot start '{program}': {files[0]} is not executable");
+        }
     }
 
     private static string Mode(string? value, string field, string @default, string other)

@@ -27,6 +27,10 @@ internal sealed class ProcessTable
         try
         {
             process.Start();
+            if (!launch.ScoreRaised)
+            {
+                OomScore.RaiseAfterStart(process.Pid);
+            }
         }
         catch (System.ComponentModel.Win32Exception ex)
         {

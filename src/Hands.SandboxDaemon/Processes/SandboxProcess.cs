@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Threading.Channels;
+using Hands.Common;
 
 namespace Hands.SandboxDaemon.Processes;
 
@@ -22,6 +23,7 @@ internal sealed class SandboxProcess : IDisposable
     private readonly bool _captureStderr;
     private int? _sentSignal;
     private bool _stdinOpen;
+    private long? _oomKillsAtStart;
 
     public SandboxProcess(long handle, ProcessStartInfo startInfo, string command, IReadOnlyList<string> args, string? name, bool stdinPipe, bool captureStdout, bool captureStderr)
     {
@@ -46,6 +48,9 @@ internal sealed class SandboxProcess : IDisposable
     public DateTimeOffset? EndedAt { get; private set; }
     public int? ExitCode { get; private set; }
     public int? Signal { get; private set; }
+
+    /// <summary>It died by a SIGKILL the daemon did not send while the sandbox's OOM killer killed something: it ran out of memory.</summary>
+    public bool OomKilled { get; private set; }
     public bool IsRunning => EndedAt is null;
     public bool StdinWritable { get { lock (_gate) { return _stdinOpen && IsRunning; } } }
     public Task Exited => _exited.Task;
@@ -53,6 +58,7 @@ internal sealed class SandboxProcess : IDisposable
     /// <summary>Starts the process; throws <see cref="System.ComponentModel.Win32Exception"/> when it cannot be spawned.</summary>
     public void Start()
     {
+        _oomKillsAtStart = SandboxMemoryCgroup.OomKills();
         _process.Start();
         Pid = _process.Id;
         StartedAt = DateTimeOffset.UtcNow;
@@ -77,6 +83,8 @@ internal sealed class SandboxProcess : IDisposable
             if (code > 128 && (code - 128 == _sentSignal || code == 128 + 9))
             {
                 Signal = code - 128;
+                // The OOM killer's SIGKILL looks like anyone's: the sandbox's cgroup counts the kills it made.
+                OomKilled = Signal == 9 && _sentSignal != 9 && SandboxMemoryCgroup.KilledBetween(_oomKillsAtStart, SandboxMemoryCgroup.OomKills());
             }
             else
             {

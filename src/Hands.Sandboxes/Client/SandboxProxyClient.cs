@@ -140,7 +140,7 @@ public sealed class SandboxProxyClient
             }
             else if (e.IsExit)
             {
-                return new CommandResult(e.ExitCode ?? -(e.Signal ?? 0), string.Join('\n', stdout), string.Join('\n', stderr), e.Signal, pid);
+                return new CommandResult(e.ExitCode ?? -(e.Signal ?? 0), string.Join('\n', stdout), string.Join('\n', stderr), e.Signal, pid) { OomKilled = e.OomKilled == true };
             }
         }
 

@@ -80,7 +80,11 @@ public sealed class ProcessEvent
 }
 
 /// <summary>The result of <see cref="Client.SandboxProxyClient.RunAsync"/>: output lines joined by newlines, and the exit.</summary>
-public sealed record CommandResult(int ExitCode, string Stdout, string Stderr, int? Signal, int? Pid);
+public sealed record CommandResult(int ExitCode, string Stdout, string Stderr, int? Signal, int? Pid)
+{
+    /// <summary>The sandbox's OOM killer killed it (its SIGKILL was for memory), as the daemon's exit frame says.</summary>
+    public bool OomKilled { get; init; }
+}
 
 /// <summary>A directory listing entry (<c>GET /api/v1/files/list</c>).</summary>
 public sealed class FileEntry

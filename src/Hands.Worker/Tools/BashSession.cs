@@ -29,6 +29,8 @@ internal sealed partial class BashSession : IDisposable
         psi.Environment["PS2"] = "";
         psi.Environment["TERM"] = "dumb";
         _process = Process.Start(psi) ?? throw new ToolError("bash: could not start /bin/bash");
+        // Before its first command: all it runs inherits the score, so an allocation past the limit kills a command, not the worker.
+        Hosting.OomScore.PreferAsVictim(_process.Id);
         _process.StandardInput.AutoFlush = true;
         _ = PumpAsync(_process.StandardOutput);
         _ = PumpAsync(_process.StandardError);

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using Hands.Common;
 
 namespace Hands.Worker.Tools;
 
@@ -42,12 +43,15 @@ public sealed class BashTool(ToolContext context) : IWorkerTool, IDisposable
 
             _session ??= new BashSession(context.Workdir, context.Environment);
             context.HelperProcessStarted?.Invoke(_session.ProcessId);
+            var oomKillsBefore = SandboxMemoryCgroup.OomKills();
             try
             {
                 var (output, exitCode) = await _session.ExecAsync(command, timeout, cancellationToken);
                 if (exitCode != 0)
                 {
-                    throw new ToolError(output.Length > 0 ? output : "exit " + exitCode.ToString(CultureInfo.InvariantCulture));
+                    var text = output.Length > 0 ? output : "exit " + exitCode.ToString(CultureInfo.InvariantCulture);
+                    // A SIGKILL says nothing of why: the sandbox's cgroup says whether it was for memory.
+                    throw new ToolError(SandboxMemoryCgroup.KilledBetween(oomKillsBefore, SandboxMemoryCgroup.OomKills()) ? text + "\n" + OutOfMemory(exitCode) : text);
                 }
 
                 return ToolOutput.Text(output);
@@ -61,6 +65,7 @@ public sealed class BashTool(ToolContext context) : IWorkerTool, IDisposable
                 {
                     TimeoutException => $"bash command timed out after {(long)timeout.TotalMilliseconds}ms",
                     OperationCanceledException => "This operation was aborted",
+                    _ when SandboxMemoryCgroup.KilledBetween(oomKillsBefore, SandboxMemoryCgroup.OomKills()) => "bash session terminated\n" + OutOfMemory(null),
                     _ => "bash session terminated",
                 };
                 throw new ToolError("bash: " + reason);
@@ -70,6 +75,14 @@ public sealed class BashTool(ToolContext context) : IWorkerTool, IDisposable
         {
             _serial.Release();
         }
+    }
+
+    /// <summary>What the agent is told when the OOM killer killed a process of its command.</summary>
+    private static string OutOfMemory(int? exitCode)
+    {
+        var limit = SandboxMemoryCgroup.LimitBytes() is { } bytes ? $" (its limit is {bytes >> 20} MiB)" : "";
+        var exit = exitCode is { } code ? $"exit {code.ToString(CultureInfo.InvariantCulture)}: " : "";
+        return $"[{exit}out of memory: the sandbox ran out of memory{limit} and the kernel's OOM killer killed a process of this command; the sandbox is still up]";
     }
 
     public void Dispose()

@@ -26,6 +26,7 @@ public sealed class CommandTool(CustomToolDefinition definition, ToolContext con
         try
         {
             process = Process.Start(psi)!;
+            Hosting.OomScore.PreferAsVictim(process.Id);
         }
         catch (System.ComponentModel.Win32Exception ex)
         {

@@ -74,6 +74,7 @@ public sealed class GrepTool(ToolContext context) : IWorkerTool
         try
         {
             process = Process.Start(psi)!;
+            Hosting.OomScore.PreferAsVictim(process.Id);
         }
         catch (System.ComponentModel.Win32Exception ex)
         {

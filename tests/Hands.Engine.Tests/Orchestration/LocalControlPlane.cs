@@ -84,6 +84,7 @@ internal sealed class LocalControlPlane : IAsyncDisposable
             RestrictWorkerApiRoutes = builder.RestrictApiRoutes,
             MaxConcurrentSpawns = builder.Concurrency,
             HandOffTimeout = TimeSpan.FromSeconds(30),
+            MemoryMb = builder.MemoryMb,
         };
     }
 
@@ -146,4 +147,5 @@ internal sealed class OrchestratorOptionsBuilder
     public int Concurrency { get; set; } = 8;
     public WorkerForkAccess ForkAccess { get; set; }
     public bool RestrictApiRoutes { get; set; }
+    public int MemoryMb { get; set; } = 1024;
 }
