@@ -27,8 +27,7 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
             // A worker dies in the middle of a step: its successor answers that call as interrupted and runs the rest.
             new(FaultKind.KillWorker, FaultPoint.WhileStepRuns, TimeSpan.Zero, TimeSpan.Zero),
             new(FaultKind.Burst500, FaultPoint.Now, TimeSpan.FromSeconds(2), TimeSpan.Zero),
-            // Restarted at once: the workers' path to the control plane is the engine's host-port forward, which lives in
-            // the engine process, so an engine outage longer than the lease TTL would cost every attached worker its lease.
+            // Restarted at once here; the long outage has its own case below.
             new(FaultKind.KillEngine, FaultPoint.WhileStepRuns, TimeSpan.Zero, TimeSpan.Zero),
             new(FaultKind.Burst429, FaultPoint.Now, TimeSpan.FromSeconds(2), TimeSpan.Zero),
             new(FaultKind.NetworkCut, FaultPoint.WhileStepRuns, LeaseTtl + TimeSpan.FromSeconds(4), TimeSpan.Zero),
@@ -99,6 +98,42 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         Assert.True(outcomes.Sessions.Count == 2 && outcomes.Completed == 2, $"{outcomes.Completed} of {outcomes.Sessions.Count} sessions completed\n{why}");
         Assert.True(outcomes.Lost == 0 && outcomes.PostedTwice == 0 && outcomes.ExecutedTwice == 0 && outcomes.EffectsMissing == 0 && outcomes.Interrupted == 0, why);
         Assert.True(outcomes.SandboxesReplaced == 0 && outcomes.OrphansAfterRecovery.Count == 0 && outcomes.LeaksAfterTeardown.Count == 0, why);
+        Directory.Delete(logs, recursive: true);
+    }
+
+    [Fact]
+    public async Task An_engine_down_for_longer_than_the_lease_ttl_costs_no_worker_its_lease()
+    {
+        // The workers reach the control plane through the engine's host-port forwards, which run in a forwarder process
+        // of their own: an engine killed while steps run and kept down for longer than the lease TTL must not cost any
+        // worker its lease. No worker replaced (one started per session), no call answered "interrupted".
+        var logs = Path.Combine(Path.GetTempPath(), "hands-fault-test-logs-" + Guid.NewGuid().ToString("N")[..8]);
+        using var bounded = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        var workersStarted = -1;
+        var outcomes = await FaultRun.RunAsync(new FaultStackOptions
+        {
+            SandboxDaemonBinary = EngineFixture.Artifact("HANDS_SANDBOXD_BINARY", "hands-sandboxd") ?? throw new InvalidOperationException("publish hands-sandboxd first (scripts/test.sh)"),
+            WorkerBinary = EngineFixture.Artifact("HANDS_WORKER_BINARY", "hands-worker") ?? throw new InvalidOperationException("publish hands-worker first (scripts/test.sh)"),
+            LogDirectory = logs,
+            Steps = 6,
+            LeaseTtl = LeaseTtl,
+            WorkerMaxIdle = TimeSpan.FromSeconds(3),
+            Log = output.WriteLine,
+        }, new FaultRunOptions
+        {
+            Sessions = 3,
+            Faults = [new(FaultKind.KillEngine, FaultPoint.WhileStepRuns, LeaseTtl + TimeSpan.FromSeconds(4), TimeSpan.Zero)],
+            DrainTimeout = TimeSpan.FromMinutes(2),
+            OnTearDown = stack => workersStarted = stack.Orchestrator.Lines(l => l.Contains("worker started in", StringComparison.Ordinal)).Count,
+        }, bounded.Token);
+        var why = string.Join('\n', outcomes.Report()) + $"\n(process logs in {logs})";
+        output.WriteLine(why);
+        Assert.True(outcomes.Injected(FaultKind.KillEngine) == 1 && outcomes.Starts["engine"] == 2, $"the engine was not killed and started again once\n{why}");
+        Assert.True(outcomes.Sessions.Count == 3 && outcomes.Completed == 3 && outcomes.ToolCalls == 18, $"{outcomes.Completed} of {outcomes.Sessions.Count} sessions completed\n{why}");
+        Assert.True(outcomes.Lost == 0 && outcomes.PostedTwice == 0 && outcomes.ExecutedTwice == 0 && outcomes.EffectsMissing == 0, why);
+        Assert.True(outcomes.SandboxesReplaced == 0 && outcomes.OrphansAfterRecovery.Count == 0 && outcomes.LeaksAfterTeardown.Count == 0, why);
+        Assert.True(outcomes.Interrupted == 0, $"{outcomes.Interrupted} calls answered interrupted: a worker lost its lease\n{why}");
+        Assert.True(workersStarted == 3, $"{workersStarted} workers started for 3 sessions: leases were lost and workers replaced\n{why}");
         Directory.Delete(logs, recursive: true);
     }
 }

@@ -45,6 +45,71 @@ public sealed class LeaseKeeperTests
         await running;
     }
 
+    /// <summary>
+    /// An outage that begins just before a beat (the worst moment: the lease then has half its TTL left) and ends 1 s
+    /// before the lease would run out is survived: the tries come at most a tenth of the TTL apart, so one lands after
+    /// the outage and before the end. With retries doubling up to the interval (0.5, 1, 2, then 5 s), the last try
+    /// inside the lease came 3.5 s after the failed beat and this outage cost the lease.
+    /// </summary>
+    [Fact]
+    public async Task A_heartbeat_outage_ending_just_before_the_lease_does_keeps_it()
+    {
+        await using var cp = await TestControlPlane.StartAsync(o => o.LeaseTtl = TimeSpan.FromSeconds(10));
+        var (env, key) = await cp.CreateEnvironmentAsync();
+        var agent = await cp.CreateAgentAsync();
+        await cp.CreateSessionAsync(env.Id, agent.Id);
+        var item = await cp.Worker(key).Work.PollAsync(env.Id, 500) ?? throw new InvalidOperationException("nothing queued");
+        await cp.Worker(key).Work.AckAsync(env.Id, item.Id);
+
+        var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        var start = clock.GetUtcNow();
+        // Beats 5 s apart; the second is due at 5 s, the lease (from the first) ends at 10 s.
+        var heartbeats = new DroppingHandler(dropWhen: () => clock.GetUtcNow() - start is var t && t >= TimeSpan.FromSeconds(4.9) && t < TimeSpan.FromSeconds(9),
+            now: clock.GetUtcNow);
+        using var http = new HttpClient(heartbeats);
+        using var client = new ManagedAgentsClient(ManagedAgentsCredential.Bearer(WorkSecretCodec.TryDecode(item.Secret)!.SessionsToken!),
+            new ManagedAgentsClientOptions { BaseUrl = cp.Server.BaseAddress, MaxRetries = 0, HttpClient = http });
+        var keeper = new LeaseKeeper(client, env.Id, item.Id, new WorkerLog(), clock);
+        using var stop = new CancellationTokenSource();
+        var running = keeper.RunAsync(stop.Token);
+
+        Assert.True(await keeper.FirstBeat.WaitAsync(TimeSpan.FromSeconds(30)));
+        var step = TimeSpan.FromMilliseconds(100);
+        for (var moved = TimeSpan.Zero; moved < TimeSpan.FromSeconds(12) && !keeper.Ended.IsCancellationRequested; moved += step)
+        {
+            await heartbeats.WaitForAsync(heartbeats.Calls + 1, TimeSpan.FromMilliseconds(30));
+            clock.Advance(step);
+        }
+
+        Assert.True(heartbeats.Dropped >= 3, $"the outage should have failed several tries, failed {heartbeats.Dropped}");
+        Assert.False(keeper.Ended.IsCancellationRequested, "the lease was given up during an outage shorter than what was left of it");
+        Assert.False(keeper.Lost);
+        // The control plane keeps real time, so it would still take a beat the worker's fake clock puts after the
+        // lease's end: what counts is a beat on that clock inside the lease.
+        Assert.Contains(heartbeats.Succeeded, t => t - start >= TimeSpan.FromSeconds(9) && t - start < TimeSpan.FromSeconds(10));
+
+        await stop.CancelAsync();
+        await running;
+    }
+
+    [Theory]
+    [InlineData(10, 5, new[] { 500, 1000, 1000, 1000 })]
+    [InlineData(60, 30, new[] { 500, 1000, 2000, 4000, 6000, 6000 })]
+    [InlineData(600, 30, new[] { 500, 1000, 2000, 4000, 8000, 16000, 30000, 30000 })]
+    public void Retries_come_at_most_a_tenth_of_the_ttl_apart(int ttlSeconds, int intervalSeconds, int[] expectedMs)
+    {
+        var delays = Enumerable.Range(1, expectedMs.Length)
+            .Select(f => (int)LeaseKeeper.RetryDelay(f, TimeSpan.FromSeconds(intervalSeconds), TimeSpan.FromSeconds(ttlSeconds)).TotalMilliseconds);
+        Assert.Equal(expectedMs, delays);
+    }
+
+    [Theory]
+    [InlineData(8, 4, 4000)]
+    [InlineData(60, 30, 6000)]
+    [InlineData(20, 10, 5000)]
+    public void A_beat_waits_for_its_answer_one_retry_step_at_least_five_seconds_at_most_the_interval(int ttlSeconds, int intervalSeconds, int expectedMs) =>
+        Assert.Equal(expectedMs, (int)LeaseKeeper.AttemptTimeout(TimeSpan.FromSeconds(intervalSeconds), TimeSpan.FromSeconds(ttlSeconds)).TotalMilliseconds);
+
     /// <summary>Moves the fake clock in small steps until the handler has seen <paramref name="calls"/> heartbeats; fails past the budget.</summary>
     private static async Task MoveClockUntilAsync(FakeTimeProvider clock, DroppingHandler heartbeats, int calls, TimeSpan budget)
     {
@@ -63,9 +128,23 @@ public sealed class LeaseKeeperTests
     }
 
     /// <summary>Passes requests to the control plane, counts heartbeats, and fails one of them as a refused connection would.</summary>
-    private sealed class DroppingHandler(int dropCall) : DelegatingHandler(new SocketsHttpHandler())
+    private sealed class DroppingHandler(Func<bool> dropWhen, Func<DateTimeOffset>? now = null) : DelegatingHandler(new SocketsHttpHandler())
     {
+        private readonly System.Collections.Concurrent.ConcurrentQueue<DateTimeOffset> _succeeded = new();
+
+        /// <summary>When (on the test's clock) each heartbeat that went through was sent.</summary>
+        public IReadOnlyCollection<DateTimeOffset> Succeeded => [.. _succeeded];
+
         private int _calls;
+        private int _dropped;
+
+        public DroppingHandler(int dropCall) : this(dropWhen: () => false) => _dropCall = dropCall;
+
+        private readonly int _dropCall;
+
+        public int Calls => Volatile.Read(ref _calls);
+
+        public int Dropped => Volatile.Read(ref _dropped);
         private readonly SemaphoreSlim _seen = new(0);
 
         public async Task<bool> WaitForAsync(int calls, TimeSpan wait)
@@ -91,9 +170,20 @@ public sealed class LeaseKeeperTests
             var call = Interlocked.Increment(ref _calls);
             try
             {
-                return call == dropCall
-                    ? throw new HttpRequestException("connection refused (dropped by the test)")
-                    : await base.SendAsync(request, cancellationToken);
+                if (call == _dropCall || dropWhen())
+                {
+                    Interlocked.Increment(ref _dropped);
+                    throw new HttpRequestException("connection refused (dropped by the test)");
+                }
+
+                var sentAt = (now ?? (() => DateTimeOffset.UtcNow))();
+                var response = await base.SendAsync(request, cancellationToken);
+                if (response.IsSuccessStatusCode)
+                {
+                    _succeeded.Enqueue(sentAt);
+                }
+
+                return response;
             }
             finally
             {

@@ -11,9 +11,19 @@ namespace Hands.Worker.Runner;
 /// fatal 4xx, or when no beat has succeeded for longer than the TTL. <see cref="Lost"/> says whether someone else may
 /// hold the lease now (412, or assumed lost), in which case the worker must not post stop.
 /// <para>
-/// After a failed beat the next one does not wait a whole interval: it is retried after 0.5 s, 1 s, 2 s, ... (never
-/// longer than the interval), so an outage of a few seconds that spans one beat (an engine restart, a network blip)
-/// does not run the lease out.
+/// After a failed beat the next one does not wait a whole interval: it is retried after 0.5 s, 1 s, 2 s, ... but never
+/// more than a tenth of the TTL apart (at least 1 s), and no attempt waits for its answer longer than that step (at
+/// least 5 s, at most the interval), so a black-holed request cannot use up the lease either. The last try therefore
+/// falls within one step of the lease's end wherever an outage begins: the lease survives any outage shorter than
+/// the TTL minus the time since the last beat, less one step — at worst (it begins just before a beat) about 0.4 of
+/// the TTL, at best nearly all of it. With the interval the official workers use (TTL/2), beating more often is the only
+/// way to do better, and is not done: it would double every worker's heartbeat load. Before, retries doubled up to
+/// the interval, and the last one inside the lease could come as early as TTL/4 after the failed beat.
+/// </para>
+/// <para>
+/// Decision: a 412 is taken as the lease lost even when it answers a retry of a beat whose answer was lost (the server
+/// moved <c>last_heartbeat</c> and the echo is stale). Telling that apart from a successor's beat is not possible from
+/// the 412 body, and ending the run is the safe side: the successor answers the call in flight from the journal.
 /// </para>
 /// </summary>
 public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId, string workId, WorkerLog log, TimeProvider? time = null)
@@ -51,7 +61,8 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
             {
                 try
                 {
-                    var beat = await client.Work.HeartbeatAsync(environmentId, workId, expected, timeout: interval, cancellationToken: cancellationToken);
+                    var beat = await client.Work.HeartbeatAsync(environmentId, workId, expected, timeout: AttemptTimeout(interval, Ttl),
+                        cancellationToken: cancellationToken);
                     lastSuccess = _time.GetUtcNow();
                     failures = 0;
                     Beats++;
@@ -104,7 +115,7 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
                     log.Warn("transient heartbeat failure", ("work_id", workId), ("error", ex.ErrorMessage), ("attempt", failures));
                 }
 
-                await Task.Delay(failures == 0 ? interval : RetryDelay(failures, interval), _time, sleep.Token);
+                await Task.Delay(failures == 0 ? interval : RetryDelay(failures, interval, Ttl), _time, sleep.Token);
             }
         }
         catch (OperationCanceledException)
@@ -117,9 +128,17 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
         }
     }
 
-    /// <summary>0.5 s doubled per failure in a row, at most <paramref name="interval"/>.</summary>
-    internal static TimeSpan RetryDelay(int failures, TimeSpan interval) =>
-        TimeSpan.FromMilliseconds(Math.Min(interval.TotalMilliseconds, 500 * Math.Pow(2, Math.Min(failures - 1, 16))));
+    /// <summary>0.5 s doubled per failure in a row, at most <paramref name="interval"/> and at most the retry step (<see cref="RetryStep"/>).</summary>
+    internal static TimeSpan RetryDelay(int failures, TimeSpan interval, TimeSpan ttl) =>
+        TimeSpan.FromMilliseconds(Math.Min(Math.Min(interval.TotalMilliseconds, RetryStep(ttl).TotalMilliseconds),
+            500 * Math.Pow(2, Math.Min(failures - 1, 16))));
+
+    /// <summary>The longest wait between tries while beats fail: a tenth of the TTL, at least 1 s.</summary>
+    internal static TimeSpan RetryStep(TimeSpan ttl) => TimeSpan.FromMilliseconds(Math.Max(1000, ttl.TotalMilliseconds / 10));
+
+    /// <summary>How long one beat waits for its answer: the retry step, at least 5 s (a busy control plane), at most the interval.</summary>
+    internal static TimeSpan AttemptTimeout(TimeSpan interval, TimeSpan ttl) =>
+        TimeSpan.FromMilliseconds(Math.Min(interval.TotalMilliseconds, Math.Max(5000, RetryStep(ttl).TotalMilliseconds)));
 
     private void End(bool lost)
     {
