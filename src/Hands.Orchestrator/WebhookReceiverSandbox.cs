@@ -11,8 +11,10 @@ namespace Hands.Orchestrator;
 /// publicly, is suspended when idle and woken by the next delivery, which the receiver then handles. The receiver's
 /// credentials ride its process's environment, never the image or a file.
 /// </summary>
-public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string name)
+public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string name, TimeProvider? timeProvider = null)
 {
+    private readonly TimeProvider _time = timeProvider ?? TimeProvider.System;
+
     /// <summary>The receiver's port inside its sandbox.</summary>
     public const int Port = 5051;
 
@@ -21,6 +23,12 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
 
     /// <summary>Where the <c>hands</c> program is copied inside the sandbox.</summary>
     public const string InstallDirectory = "/opt/hands/cli";
+
+    /// <summary>
+    /// The id (never the secret) of the webhook endpoint whose signing secret the running receiver was started with, so a
+    /// later <c>--register</c> can tell whether that endpoint is still the one to keep.
+    /// </summary>
+    public const string EndpointFile = "/opt/hands/receiver-endpoint";
 
     private static readonly TimeSpan ReadyTimeout = TimeSpan.FromSeconds(120);
 
@@ -89,20 +97,65 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
     }
 
     /// <summary>
+    /// What runs in the sandbox now: null when no receiver runs, else the webhook endpoint id it was started for
+    /// (<see cref="EndpointFile"/>; empty when it was started with a signing key given by hand).
+    /// </summary>
+    public async Task<string?> RunningEndpointAsync(SandboxInfo info, CancellationToken cancellationToken)
+    {
+        var proxy = sandboxes.Proxy(info);
+        if (!await WorkerLauncher.IsRunningAsync(proxy, ProcessName, cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        try
+        {
+            return Encoding.UTF8.GetString(await proxy.ReadFileAsync(EndpointFile, cancellationToken).ConfigureAwait(false)).Trim();
+        }
+        catch (TensorlakeException ex) when (ex.IsNotFound)
+        {
+            return "";
+        }
+    }
+
+    /// <summary>
     /// Starts the receiver unless it runs already, after installing the <c>hands</c> program from
     /// <paramref name="programDirectory"/> (once per <paramref name="programVersion"/>; the image then needs only the .NET
-    /// runtime). Returns whether it started it.
+    /// runtime). Returns whether it started it. With <paramref name="replace"/> a running receiver is stopped first and
+    /// started again with <paramref name="environment"/> (a new signing key); <paramref name="endpointId"/> is recorded
+    /// in <see cref="EndpointFile"/> (none: the file is removed).
     /// </summary>
     public async Task<bool> EnsureReceiverAsync(SandboxInfo info, string programDirectory, string programVersion, IReadOnlyDictionary<string, string> environment,
-        IProgress<string>? progress, CancellationToken cancellationToken)
+        IProgress<string>? progress, CancellationToken cancellationToken, string? endpointId = null, bool replace = false)
     {
         var proxy = sandboxes.Proxy(info);
         if (await WorkerLauncher.IsRunningAsync(proxy, ProcessName, cancellationToken).ConfigureAwait(false))
         {
-            return false;
+            if (!replace)
+            {
+                return false;
+            }
+
+            progress?.Report("stopping the running receiver (its signing key is replaced)...");
+            await StopReceiverAsync(proxy, cancellationToken).ConfigureAwait(false);
         }
 
         await InstallAsync(proxy, programDirectory, programVersion, progress, cancellationToken).ConfigureAwait(false);
+        if (endpointId is { Length: > 0 })
+        {
+            await proxy.WriteFileAsync(EndpointFile, Encoding.UTF8.GetBytes(endpointId), cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            try
+            {
+                await proxy.DeleteFileAsync(EndpointFile, cancellationToken).ConfigureAwait(false);
+            }
+            catch (TensorlakeException ex) when (ex.IsNotFound)
+            {
+            }
+        }
+
         await proxy.StartProcessAsync(new StartProcessRequest
         {
             Command = "dotnet",
@@ -112,6 +165,23 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
             WorkingDir = "/",
         }, cancellationToken).ConfigureAwait(false);
         return true;
+    }
+
+    private async Task StopReceiverAsync(SandboxProxyClient proxy, CancellationToken cancellationToken)
+    {
+        var pid = (await proxy.GetProcessAsync(ProcessName, cancellationToken).ConfigureAwait(false)).Pid.ToString(CultureInfo.InvariantCulture);
+        await proxy.KillProcessAsync(pid, cancellationToken).ConfigureAwait(false);
+        for (var check = 0; check < 200; check++)
+        {
+            if ((await proxy.GetProcessAsync(pid, cancellationToken).ConfigureAwait(false)).Status != "running")
+            {
+                return;
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
+        }
+
+        throw new OrchestratorException($"the receiver in {name} (pid {pid}) did not stop after SIGKILL");
     }
 
     private static async Task InstallAsync(SandboxProxyClient proxy, string root, string version, IProgress<string>? progress, CancellationToken cancellationToken)

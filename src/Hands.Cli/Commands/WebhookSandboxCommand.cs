@@ -65,16 +65,19 @@ internal static class WebhookSandboxCommand
         var progress = new LinePrinter();
         var info = await receiver.GetOrCreateAsync(Settings.Get("WEBHOOK_SANDBOX_IMAGE_NAME"), Settings.Int("WEBHOOK_SANDBOX_TIMEOUT_SECONDS", 600, 1, 30 * 86400), progress, ct);
         var publicUrl = receiver.PublicUrl(info);
+        string? endpointId = null;
+        var replace = false;
         if (register)
         {
             using var org = CliContext.CreateClient(parse);
-            var endpoint = await org.WebhookEndpoints.CreateAsync(new CreateWebhookEndpointRequest
+            var registration = await RegisterAsync(org, receiver, info, publicUrl, ct);
+            if (registration is null)
             {
-                Url = publicUrl.ToString(),
-                EventTypes = ["session.status_run_started"],
-            }, ct);
-            signingKey = endpoint.Secret ?? throw new CliException("the control plane did not return the endpoint's signing secret");
-            Console.WriteLine($"registered webhook endpoint {endpoint.Id} -> {publicUrl}");
+                return await PrintStatusAsync(receiver, wake: true, ct);
+            }
+
+            (endpointId, signingKey) = registration.Value;
+            replace = true;
         }
 
         var passThrough = WebhookReceiverSandbox.PassThroughSettings
@@ -84,12 +87,45 @@ internal static class WebhookSandboxCommand
         var environment = WebhookReceiverSandbox.ReceiverEnvironment(options, signingKey!, SandboxClientFactory.Options(), passThrough);
         // The receiver runs this very program, so the version that decides a reinstall is this build's.
         var version = typeof(WebhookSandboxCommand).Assembly.ManifestModule.ModuleVersionId.ToString();
-        if (await receiver.EnsureReceiverAsync(info, AppContext.BaseDirectory, version, environment, progress, ct))
+        if (await receiver.EnsureReceiverAsync(info, AppContext.BaseDirectory, version, environment, progress, ct, endpointId, replace))
         {
             Console.WriteLine($"started the receiver in {receiver.Name}");
         }
 
         return await PrintStatusAsync(receiver, wake: true, ct);
+    }
+
+    /// <summary>
+    /// Registers the receiver's public URL once, however often it is run. The endpoints already registered for that URL
+    /// are looked up: when the running receiver was started for one of them, that one is kept (the receiver holds its
+    /// secret, which the control plane shows only at creation) and any other for the URL is deleted, since the receiver
+    /// would refuse every delivery to it (401), and their retries would keep its sandbox awake; null is returned and
+    /// the receiver left as it is. Otherwise every endpoint for the URL is deleted and a new one created, whose id and
+    /// secret are returned for a receiver started afresh.
+    /// </summary>
+    private static async Task<(string EndpointId, string SigningKey)?> RegisterAsync(Hands.Protocol.Client.ManagedAgentsClient org, WebhookReceiverSandbox receiver,
+        SandboxInfo info, Uri publicUrl, CancellationToken ct)
+    {
+        var url = publicUrl.ToString();
+        var registered = (await org.WebhookEndpoints.ListAsync(ct)).Data.Where(e => e.Url == url).ToList();
+        var running = await receiver.RunningEndpointAsync(info, ct);
+        var kept = registered.FirstOrDefault(e => e.Id == running && e.DisabledAt is null);
+        foreach (var stale in registered.Where(e => e != kept))
+        {
+            await org.WebhookEndpoints.DeleteAsync(stale.Id, ct);
+            Console.WriteLine($"deleted webhook endpoint {stale.Id} -> {url} ({(stale.DisabledAt is null ? "the running receiver does not hold its signing secret" : "disabled")})");
+        }
+
+        if (kept is not null)
+        {
+            Console.WriteLine($"webhook endpoint {kept.Id} -> {url} is registered already and the running receiver verifies it; nothing to change");
+            return null;
+        }
+
+        var endpoint = await org.WebhookEndpoints.CreateAsync(new CreateWebhookEndpointRequest { Url = url, EventTypes = ["session.status_run_started"] }, ct);
+        var secret = endpoint.Secret ?? throw new CliException("the control plane did not return the endpoint's signing secret");
+        Console.WriteLine($"registered webhook endpoint {endpoint.Id} -> {url}");
+        return (endpoint.Id, secret);
     }
 
     /// <summary>Prints status, URLs and health; waits for the receiver to answer when <paramref name="wake"/>.</summary>

@@ -29,6 +29,14 @@ public sealed class WebhookSandboxTests(EngineFixture engine)
             sessions.Add(await cp.CreateSessionAsync());
             Assert.Equal("end_turn", await cp.RunTurnAsync(sessions[0], "go"));
             Assert.Contains("hi from the sandbox", await cp.ToolResultsAsync(sessions[0]));
+            var first = Assert.Single((await cp.Client.WebhookEndpoints.ListAsync()).Data);
+
+            // Registering again while the receiver runs keeps its endpoint: a second one would have a secret the running
+            // receiver never learns, and every delivery to it would be refused and retried.
+            var (again, againOutput) = await RunHandsAsync(cp, "webhook-sandbox", "--register");
+            Assert.True(again == 0, againOutput);
+            Assert.Contains("registered already", againOutput, StringComparison.Ordinal);
+            Assert.Equal(first.Id, Assert.Single((await cp.Client.WebhookEndpoints.ListAsync()).Data).Id);
 
             // Idle: the receiver's sandbox is suspended; the next delivery must wake it through the ingress.
             await engine.Client.SuspendAsync(ReceiverName);
@@ -40,9 +48,10 @@ public sealed class WebhookSandboxTests(EngineFixture engine)
             var (statusExit, status) = await RunHandsAsync(cp, "webhook-sandbox", "--status");
             Assert.True(statusExit == 0, status);
             Assert.Contains("running", status, StringComparison.Ordinal);
-            // The receiver's log names sessions, never the credentials it was given.
+            // The receiver's log names sessions, never the credentials it was given, and it verified every delivery.
             var (_, logs) = await RunHandsAsync(cp, "webhook-sandbox", "--logs");
             Assert.DoesNotContain(cp.EnvironmentKey, logs, StringComparison.Ordinal);
+            Assert.DoesNotContain("refused a webhook delivery", logs, StringComparison.Ordinal);
 
             // It holds the environment key in its own environment: nothing else in its sandbox, root included, can read it.
             var receiver = await engine.Client.GetAsync(ReceiverName);
@@ -55,6 +64,19 @@ public sealed class WebhookSandboxTests(EngineFixture engine)
             Assert.Contains("Permission denied", peek.Stdout, StringComparison.Ordinal);
             Assert.DoesNotContain(cp.EnvironmentKey, peek.Stdout + peek.Stderr, StringComparison.Ordinal);
             Assert.DoesNotContain("ANTHROPIC_WEBHOOK_SIGNING_KEY", peek.Stdout + peek.Stderr, StringComparison.Ordinal);
+
+            // A receiver that is gone leaves its endpoint behind with a secret nobody holds: registering again replaces
+            // it, and the new receiver verifies what is delivered.
+            var (terminated, terminateOutput) = await RunHandsAsync(cp, "webhook-sandbox", "--terminate");
+            Assert.True(terminated == 0, terminateOutput);
+            var (fresh, freshOutput) = await RunHandsAsync(cp, "webhook-sandbox", "--register");
+            Assert.True(fresh == 0, freshOutput);
+            Assert.Contains($"deleted webhook endpoint {first.Id}", freshOutput, StringComparison.Ordinal);
+            Assert.NotEqual(first.Id, Assert.Single((await cp.Client.WebhookEndpoints.ListAsync()).Data).Id);
+            sessions.Add(await cp.CreateSessionAsync());
+            Assert.Equal("end_turn", await cp.RunTurnAsync(sessions[2], "go"));
+            var (_, freshLogs) = await RunHandsAsync(cp, "webhook-sandbox", "--logs");
+            Assert.DoesNotContain("refused a webhook delivery", freshLogs, StringComparison.Ordinal);
         }
         finally
         {
