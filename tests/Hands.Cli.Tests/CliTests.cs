@@ -34,6 +34,40 @@ public sealed class CliTests
         return (process.ExitCode, await stdout, await stderr);
     }
 
+    /// <summary>
+    /// Event shapes newer than the first reference (SDK 1.14.0): a thread and a workflow run, a refusal with its details,
+    /// a <c>session.error</c> of a new type. The session driver shows each plainly and exits 1 for a turn that did not
+    /// end with <c>end_turn</c>.
+    /// </summary>
+    [Fact]
+    public async Task Session_shows_a_workflow_run_a_refusal_and_a_new_error_type()
+    {
+        await using var cp = await Hands.Testing.TestControlPlane.StartAsync();
+        var (env, _) = await cp.CreateEnvironmentAsync();
+        var agent = await cp.CreateAgentAsync("scripted:newer-events");
+        var settings = new Dictionary<string, string>
+        {
+            ["ANTHROPIC_BASE_URL"] = cp.BaseAddress.ToString(),
+            ["ANTHROPIC_API_KEY"] = Hands.Testing.TestControlPlane.ApiKey,
+            ["COLUMNS"] = "200",
+        };
+
+        var (exit, stdout, stderr) = await HandsAsync(settings, "session", "go", "--agent", agent.Id, "--environment", env.Id);
+        Assert.True(exit == 1, $"exit {exit}\n{stdout}\n{stderr}");
+        Assert.Contains("· thread sthr_scripted_1 created for workflow run wfrun_scripted_1", stdout, StringComparison.Ordinal);
+        Assert.Contains("· workflow run wfrun_scripted_1 created", stdout, StringComparison.Ordinal);
+        Assert.Contains("· workflow run wfrun_scripted_1 phase started", stdout, StringComparison.Ordinal);
+        Assert.Contains("· workflow run wfrun_scripted_1 ended", stdout, StringComparison.Ordinal);
+        Assert.Contains("· refused (category=cyber): The request asked for a working exploit.", stdout, StringComparison.Ordinal);
+        Assert.DoesNotContain("· done", stdout, StringComparison.Ordinal);
+
+        var session = stdout.Split('\n')[0].Replace("· session ", "", StringComparison.Ordinal).Trim();
+        var (again, next, nextErr) = await HandsAsync(settings, "session", "go on", "--session", session);
+        Assert.True(again == 1, $"exit {again}\n{next}\n{nextErr}");
+        Assert.Contains("✗ tool_use_limit_reached_error: This turn reached its limit of 1 tool call.", next, StringComparison.Ordinal);
+        Assert.Contains("· done (stop_reason=retries_exhausted)", next, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Demo_runs_a_session_with_real_tool_calls_to_done()
     {

@@ -41,6 +41,41 @@ public sealed class NpmSdkConformanceTests
         Assert.Equal("not_found_error", result.GetProperty("notFoundType").GetString());
     }
 
+    /// <summary>
+    /// The SDK reads the event shapes newer than the first reference as the service sends them: a thread created for a
+    /// workflow run, the run's <c>workflow_run.*</c> events, a refusal's <c>stop_details</c>, <c>stop_details: null</c> on
+    /// any other idle, and a <c>session.error</c> of a new type with its <c>retry_status</c>.
+    /// </summary>
+    [Fact]
+    public async Task The_official_sdk_reads_workflow_runs_refusals_and_new_error_types()
+    {
+        await using var cp = await TestControlPlane.StartAsync();
+        var (exit, stdout, stderr) = await OfficialSdkScripts.RunNodeAsync("newer-events-flow.cjs", new()
+        {
+            ["HANDS_BASE_URL"] = cp.BaseAddress.ToString().TrimEnd('/'),
+            ["HANDS_API_KEY"] = TestControlPlane.ApiKey,
+        }, TimeSpan.FromSeconds(60));
+        Assert.True(exit == 0, stderr);
+        var result = JsonDocument.Parse(stdout.Trim().Split('\n')[^1]).RootElement;
+        var first = result.GetProperty("firstTypes").EnumerateArray().Select(e => e.GetString()).ToList();
+        Assert.Equal(["session.thread_created", "workflow_run.created", "workflow_run.status_running", "workflow_run.phase_started",
+            "workflow_run.phase_ended", "workflow_run.status_ended"], first.SkipWhile(t => t != "session.thread_created").Take(6));
+        Assert.Equal("session.status_idle", first[^1]);
+        var refusal = result.GetProperty("refusalDetails");
+        Assert.Equal("refusal", refusal.GetProperty("type").GetString());
+        Assert.Equal("cyber", refusal.GetProperty("category").GetString());
+        Assert.Equal("The request asked for a working exploit.", refusal.GetProperty("explanation").GetString());
+        Assert.Equal("wfrun_scripted_1", result.GetProperty("threadWorkflowRunId").GetString());
+        Assert.Equal("research", result.GetProperty("workflowPhases")[0].GetProperty("name").GetString());
+        var error = result.GetProperty("error");
+        Assert.Equal("tool_use_limit_reached_error", error.GetProperty("type").GetString());
+        Assert.Equal("exhausted", error.GetProperty("retry_status").GetProperty("type").GetString());
+        Assert.True(result.GetProperty("exhaustedDetailsIsNull").GetBoolean());
+        var listed = result.GetProperty("listedTypes").EnumerateArray().Select(e => e.GetString()).ToList();
+        Assert.Contains("workflow_run.phase_ended", listed);
+        Assert.Equal(2, listed.Count(t => t == "session.status_idle"));
+    }
+
     [Fact]
     public async Task The_official_typescript_worker_runs_a_scripted_turn_to_end_turn()
     {

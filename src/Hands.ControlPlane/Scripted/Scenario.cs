@@ -127,6 +127,12 @@ public sealed class ScenarioStep
     public string? Permission { get; private init; }
     public string? Message { get; private init; }
     public bool Thinking { get; private init; }
+    /// <summary>A <c>refusal</c> step: the turn ends with <c>stop_reason: refusal</c> and these <c>stop_details</c> (<c>category</c>, <c>explanation</c>).</summary>
+    public JsonElement? Refusal { get; private init; }
+    /// <summary>An <c>error</c> step: a <c>session.error</c> with this error object (<c>type</c>, <c>message</c>); the turn ends with <c>retries_exhausted</c>.</summary>
+    public JsonElement? Error { get; private init; }
+    /// <summary>An <c>emit</c> step: this event, verbatim but for its id and time (newer event types such as <c>workflow_run.*</c>).</summary>
+    public JsonElement? Emit { get; private init; }
 
     internal static ScenarioStep Parse(JsonNode? node, string where)
     {
@@ -137,16 +143,47 @@ public sealed class ScenarioStep
 
         foreach (var key in obj.Select(p => p.Key))
         {
-            if (key is not ("tool" or "custom" or "input" or "permission" or "message" or "thinking"))
+            if (key is not ("tool" or "custom" or "input" or "permission" or "message" or "thinking" or "refusal" or "error" or "emit"))
             {
                 throw new ScenarioException($"{where}: unknown field \"{key}\"");
             }
         }
 
-        var kinds = (obj.ContainsKey("tool") ? 1 : 0) + (obj.ContainsKey("message") ? 1 : 0) + (obj.ContainsKey("thinking") ? 1 : 0);
-        if (kinds != 1)
+        string[] kindNames = ["tool", "message", "thinking", "refusal", "error", "emit"];
+        if (kindNames.Count(obj.ContainsKey) != 1)
         {
-            throw new ScenarioException($"{where}: a step has exactly one of \"tool\", \"message\" or \"thinking\"");
+            throw new ScenarioException($"{where}: a step has exactly one of \"tool\", \"message\", \"thinking\", \"refusal\", \"error\" or \"emit\"");
+        }
+
+        if (obj["refusal"] is { } refusal)
+        {
+            var details = refusal as JsonObject ?? throw new ScenarioException($"{where}.refusal: must be an object (\"category\", \"explanation\")");
+            var normalized = new JsonObject
+            {
+                ["category"] = details["category"]?.DeepClone(),
+                ["explanation"] = details["explanation"]?.DeepClone(),
+                ["type"] = "refusal",
+            };
+            return new ScenarioStep { Refusal = Element(normalized) };
+        }
+
+        if (obj["error"] is { } error)
+        {
+            if (error is not JsonObject errorObject || errorObject["type"]?.GetValueKind() != JsonValueKind.String || errorObject["message"]?.GetValueKind() != JsonValueKind.String)
+            {
+                throw new ScenarioException($"{where}.error: must be an object with string \"type\" and \"message\"");
+            }
+
+            var withRetry = (JsonObject)errorObject.DeepClone();
+            withRetry["retry_status"] ??= new JsonObject { ["type"] = "exhausted" };
+            return new ScenarioStep { Error = Element(withRetry) };
+        }
+
+        if (obj["emit"] is { } emit)
+        {
+            return emit is JsonObject emitted && emitted["type"]?.GetValueKind() == JsonValueKind.String
+                ? new ScenarioStep { Emit = Element(emitted) }
+                : throw new ScenarioException($"{where}.emit: must be an event object with a string \"type\"");
         }
 
         if (obj["message"] is { } message)
@@ -188,8 +225,13 @@ public sealed class ScenarioStep
             throw new ScenarioException($"{where}: custom tools are not governed by permission policies");
         }
 
-        using var doc = JsonDocument.Parse(input.ToJsonString());
-        return new ScenarioStep { Tool = toolValue.GetValue<string>(), Custom = custom, Input = doc.RootElement.Clone(), Permission = permission };
+        return new ScenarioStep { Tool = toolValue.GetValue<string>(), Custom = custom, Input = Element(input), Permission = permission };
+    }
+
+    private static JsonElement Element(JsonNode node)
+    {
+        using var doc = JsonDocument.Parse(node.ToJsonString());
+        return doc.RootElement.Clone();
     }
 }
 

@@ -96,13 +96,8 @@ public sealed class ScriptedAgentLoop(ScenarioLibrary scenarios)
 
             if (loop.Step >= steps.Count)
             {
-                EndTurn(scope, session, loop, new StopReason { Type = "end_turn" });
-                if (loop.QueuedMessages > 0)
-                {
-                    loop.QueuedMessages--;
-                    StartTurn(scope, session, loop);
-                }
-
+                EndTurn(scope, session, loop, new StopReason { Type = StopReasons.EndTurn });
+                StartQueuedTurn(scope, session, loop);
                 return;
             }
 
@@ -112,6 +107,33 @@ public sealed class ScriptedAgentLoop(ScenarioLibrary scenarios)
                 scope.Emit(session.Id, new SessionEvent { Type = EventTypes.AgentThinking });
                 loop.Step++;
                 continue;
+            }
+
+            if (step.Emit is { } emitted)
+            {
+                var raw = JsonSerializer.Deserialize(emitted.GetRawText(), ProtocolJsonContext.Default.SessionEvent)!;
+                raw.Id = null;
+                raw.ProcessedAt = null;
+                scope.Emit(session.Id, raw);
+                loop.Step++;
+                continue;
+            }
+
+            if (step.Refusal is { } refusal)
+            {
+                var start = ModelRequestStart(scope, session);
+                ModelRequestEnd(scope, session, start);
+                EndTurn(scope, session, loop, new StopReason { Type = StopReasons.Refusal }, refusal);
+                StartQueuedTurn(scope, session, loop);
+                return;
+            }
+
+            if (step.Error is { } error)
+            {
+                scope.Emit(session.Id, new SessionEvent { Type = EventTypes.SessionError, Error = error });
+                EndTurn(scope, session, loop, new StopReason { Type = StopReasons.RetriesExhausted });
+                StartQueuedTurn(scope, session, loop);
+                return;
             }
 
             if (step.Message is { } message)
@@ -211,15 +233,26 @@ public sealed class ScriptedAgentLoop(ScenarioLibrary scenarios)
         return false;
     }
 
-    private static void EndTurn(WriteScope scope, Session session, LoopState loop, StopReason reason)
+    private void StartQueuedTurn(WriteScope scope, Session session, LoopState loop)
+    {
+        if (loop.QueuedMessages > 0)
+        {
+            loop.QueuedMessages--;
+            StartTurn(scope, session, loop);
+        }
+    }
+
+    private static void EndTurn(WriteScope scope, Session session, LoopState loop, StopReason reason, JsonElement? stopDetails = null)
     {
         loop.InTurn = false;
         loop.Awaiting = null;
         loop.NextTurn++;
-        GoIdle(scope, session, reason);
+        GoIdle(scope, session, reason, stopDetails);
     }
 
-    private static void GoIdle(WriteScope scope, Session session, StopReason reason)
+    private static readonly JsonElement NoStopDetails = JsonDocument.Parse("null").RootElement.Clone();
+
+    private static void GoIdle(WriteScope scope, Session session, StopReason reason, JsonElement? stopDetails = null)
     {
         scope.Emit(session.Id, new SessionEvent
         {
@@ -229,7 +262,8 @@ public sealed class ScriptedAgentLoop(ScenarioLibrary scenarios)
                 ["usage"] = JsonSerializer.SerializeToElement(session.Usage, ProtocolJsonContext.Default.SessionUsage),
             },
         });
-        scope.Emit(session.Id, new SessionEvent { Type = EventTypes.StatusIdle, StopReason = reason });
+        // As the service (SDK 1.14.0): every idle event carries stop_details, null unless a refusal fills it.
+        scope.Emit(session.Id, new SessionEvent { Type = EventTypes.StatusIdle, StopReason = reason, StopDetails = stopDetails ?? NoStopDetails });
         session.Status = SessionStatus.Idle;
         session.UpdatedAt = scope.NowText;
         scope.Webhook("session.status_idled", session.Id);

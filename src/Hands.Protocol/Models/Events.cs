@@ -38,15 +38,33 @@ public sealed class SessionEvent
     [JsonPropertyName("is_error")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public bool? IsError { get; set; }
+    /// <summary>
+    /// <c>result</c> as sent: a string on <c>user.tool_confirmation</c> (<c>allow</c>/<c>deny</c>), an object on
+    /// <c>workflow_run.status_ended</c> (SDK 1.14.0). Kept as JSON so that neither shape fails to read.
+    /// </summary>
     [JsonPropertyName("result")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
-    public string? Result { get; set; }
+    public JsonElement? ResultValue { get; set; }
+    /// <summary><see cref="ResultValue"/> when it is a string (a tool confirmation's <c>allow</c> or <c>deny</c>), else null.</summary>
+    [JsonIgnore]
+    public string? Result
+    {
+        get => ResultValue is { ValueKind: JsonValueKind.String } value ? value.GetString() : null;
+        set => ResultValue = value is null ? null : JsonSerializer.SerializeToElement(value, Json.ProtocolJsonContext.Default.String);
+    }
     [JsonPropertyName("deny_message")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? DenyMessage { get; set; }
     [JsonPropertyName("stop_reason")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public StopReason? StopReason { get; set; }
+    /// <summary>
+    /// <c>session.status_idle</c>: structured information about why the session stopped (a refusal's <c>category</c> and
+    /// <c>explanation</c>), JSON <c>null</c> when there is nothing more to report; left out (undefined) on other types.
+    /// </summary>
+    [JsonPropertyName("stop_details")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public JsonElement StopDetails { get; set; }
     [JsonPropertyName("session_thread_id")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? SessionThreadId { get; set; }
@@ -74,13 +92,29 @@ public sealed class ContentBlock
     public static ContentBlock FromText(string text) => new() { Type = "text", Text = text };
 }
 
-/// <summary>Why a session went idle: <c>end_turn</c>, <c>requires_action</c> (with the event ids to answer), ...</summary>
+/// <summary>
+/// Why a session went idle: <c>end_turn</c>, <c>requires_action</c> (with the event ids to answer),
+/// <c>retries_exhausted</c>, <c>budget_reached</c>, <c>refusal</c> (its details ride the event's <c>stop_details</c>), and
+/// whatever a newer service adds (kept in <see cref="Extra"/>).
+/// </summary>
 public sealed class StopReason
 {
     [JsonPropertyName("type")] public string Type { get; set; } = "end_turn";
     [JsonPropertyName("event_ids")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? EventIds { get; set; }
+    /// <summary>Fields this type does not model (kept verbatim).</summary>
+    [JsonExtensionData] public Dictionary<string, JsonElement>? Extra { get; set; }
+}
+
+/// <summary>Stop reasons and <c>session.error</c> types Hands acts on or renders.</summary>
+public static class StopReasons
+{
+    public const string EndTurn = "end_turn";
+    public const string RequiresAction = "requires_action";
+    public const string RetriesExhausted = "retries_exhausted";
+    public const string BudgetReached = "budget_reached";
+    public const string Refusal = "refusal";
 }
 
 /// <summary>Event type names used across Hands.</summary>
@@ -108,4 +142,7 @@ public static class EventTypes
     public const string SessionUsage = "session.usage";
     public const string ModelRequestStart = "span.model_request_start";
     public const string ModelRequestEnd = "span.model_request_end";
+    public const string ThreadCreated = "session.thread_created";
+    /// <summary>The prefix of the multi-agent workflow events (<c>workflow_run.created</c>, <c>.status_running</c>, <c>.status_idle</c>, <c>.status_ended</c>, <c>.error</c>, <c>.phase_started</c>, <c>.phase_ended</c>).</summary>
+    public const string WorkflowRunPrefix = "workflow_run.";
 }
