@@ -21,6 +21,7 @@ internal static class SandboxCommand
         command.Subcommands.Add(Fork());
         command.Subcommands.Add(Suspend());
         command.Subcommands.Add(Resume());
+        command.Subcommands.Add(Resize());
         command.Subcommands.Add(Expose());
         command.Subcommands.Add(Remove());
         command.Subcommands.Add(SandboxPoolCommand.Create());
@@ -281,6 +282,48 @@ internal static class SandboxCommand
             var info = await client.WaitForStatusAsync(parse.GetValue(sandbox)!, [SandboxStatus.Running], TimeSpan.FromMinutes(5), TimeSpan.FromMilliseconds(500), ct);
             Console.WriteLine(changed ? $"{info.CanonicalId} running" : $"{info.CanonicalId} was already running");
             return 0;
+        });
+        return command;
+    }
+
+    private static Command Resize()
+    {
+        var sandbox = SandboxArgument();
+        var cpus = new Option<int?>("--cpus") { Description = "Whole CPUs" };
+        var memory = new Option<int?>("--memory") { Description = "Memory in MiB" };
+        var disk = new Option<int?>("--disk") { Description = "Disk in MiB (it only grows)" };
+        var noWait = new Option<bool>("--no-wait") { Description = "Print the answer without waiting for a pending resize to settle" };
+        var command = new Command("resize", "Change a live sandbox's CPUs, memory or disk (tl sbx update's resources)") { sandbox, cpus, memory, disk, noWait };
+        command.SetAction(async (parse, ct) =>
+        {
+            var (c, m, d) = (parse.GetValue(cpus), parse.GetValue(memory), parse.GetValue(disk));
+            if (c is null && m is null && d is null)
+            {
+                throw new CliException("nothing to resize: give --cpus, --memory and/or --disk");
+            }
+
+            using var client = SandboxClientFactory.Create();
+            var info = await client.ResizeAsync(parse.GetValue(sandbox)!, c, m, d, ct);
+            if (info.ResourceResize is { Status: "pending" } pending && !parse.GetValue(noWait))
+            {
+                Console.WriteLine($"resize {pending.Generation} pending...");
+                info = await client.WaitForResourceResizeAsync(info.CanonicalId, pending.Generation, TimeSpan.FromMinutes(5), cancellationToken: ct);
+            }
+
+            var r = info.Resources;
+            var now = $"{r?.Cpus} CPUs, {r?.MemoryMb} MiB memory, {r?.Disk} MiB disk";
+            switch (info.ResourceResize?.Status)
+            {
+                case "succeeded":
+                    Console.WriteLine($"{info.CanonicalId} resized: {now}");
+                    return 0;
+                case "failed":
+                    Console.Error.WriteLine($"hands: resize of {info.CanonicalId} failed: {info.ResourceResize.ErrorMessage ?? "no reason given"} (in force: {now})");
+                    return 1;
+                default:
+                    Console.WriteLine($"{info.CanonicalId}: resize {info.ResourceResize?.Status ?? "not reported"} (in force: {now})");
+                    return 0;
+            }
         });
         return command;
     }

@@ -83,8 +83,10 @@ internal static partial class LifecycleEndpoints
         group.MapGet("/sandboxes/{id}", ctx => Handle(ctx, ns => Json(ctx, 200, wire.ForCaller(ctx).Sandbox(sandboxes.Get(Id(ctx), ns)))));
         group.MapPatch("/sandboxes/{id}", ctx => Handle(ctx, async ns =>
         {
-            var patch = await ReadPatchAsync(ctx).ConfigureAwait(false);
-            var record = await sandboxes.UpdateAsync(Id(ctx), ns, patch, ctx.RequestAborted).ConfigureAwait(false);
+            var body = await ReadAsync(ctx, SandboxesJsonContext.Default.DictionaryStringJsonElement).ConfigureAwait(false);
+            var record = body.TryGetValue("resources", out var resources)
+                ? await sandboxes.ResizeAsync(Id(ctx), ns, ReadResize(body, resources), ctx.RequestAborted).ConfigureAwait(false)
+                : await sandboxes.UpdateAsync(Id(ctx), ns, ReadPatch(body), ctx.RequestAborted).ConfigureAwait(false);
             await Json(ctx, 200, wire.ForCaller(ctx).Sandbox(record)).ConfigureAwait(false);
         }));
         group.MapDelete("/sandboxes/{id}", ctx => Handle(ctx, async ns =>
@@ -212,12 +214,49 @@ internal static partial class LifecycleEndpoints
         });
     }
 
-    private static async Task<SandboxPatch> ReadPatchAsync(HttpContext ctx)
+    /// <summary>A live resize: <c>resources</c> with whole <c>cpus</c>, <c>memory_mb</c>, <c>disk_mb</c>, alone in the body (as Tensorlake requires).</summary>
+    private static ResizeRequest ReadResize(Dictionary<string, JsonElement> body, JsonElement resources)
     {
-        var body = await ReadAsync(ctx, SandboxesJsonContext.Default.DictionaryStringJsonElement).ConfigureAwait(false);
+        if (body.Count != 1)
+        {
+            throw new EngineException(400, "resources cannot be combined with other fields in one update; send the resize alone");
+        }
+
+        if (resources.ValueKind != JsonValueKind.Object)
+        {
+            throw new EngineException(400, "resources must be an object with cpus, memory_mb and/or disk_mb");
+        }
+
+        double? cpus = null;
+        int? memory = null, disk = null;
+        foreach (var field in resources.EnumerateObject())
+        {
+            switch (field.Name)
+            {
+                case "cpus" when field.Value.ValueKind == JsonValueKind.Number:
+                    cpus = field.Value.GetDouble();
+                    break;
+                case "memory_mb" when field.Value.ValueKind == JsonValueKind.Number && field.Value.TryGetInt32(out var m):
+                    memory = m;
+                    break;
+                case "disk_mb" or "ephemeral_disk_mb" when field.Value.ValueKind == JsonValueKind.Number && field.Value.TryGetInt32(out var d):
+                    disk = d;
+                    break;
+                case "cpus" or "memory_mb" or "disk_mb" or "ephemeral_disk_mb" when field.Value.ValueKind == JsonValueKind.Null:
+                    break;
+                default:
+                    throw new EngineException(400, $"resources.{field.Name}: {(field.Name is "cpus" or "memory_mb" or "disk_mb" ? "must be a whole number" : "is not a resource that can be resized (cpus, memory_mb, disk_mb)")}");
+            }
+        }
+
+        return new ResizeRequest(cpus, memory, disk);
+    }
+
+    private static SandboxPatch ReadPatch(Dictionary<string, JsonElement> body)
+    {
         if (body.Count == 0)
         {
-            throw new EngineException(400, "the update is empty; send at least one of name, exposed_ports, allow_unauthenticated_access, network, host_port_routes");
+            throw new EngineException(400, "the update is empty; send at least one of name, exposed_ports, allow_unauthenticated_access, network, host_port_routes, or resources alone");
         }
 
         string? name = body.TryGetValue("name", out var n) && n.ValueKind == JsonValueKind.String ? n.GetString() : null;

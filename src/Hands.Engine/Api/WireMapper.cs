@@ -73,6 +73,18 @@ internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint, str
             ["template_id"] = null,
             // Engine extensions: where a suspended sandbox is, and the snapshot it came from.
             ["suspend_tier"] = record.SuspendTier,
+            ["resource_resize"] = record.ResourceResize is not { } resize ? null : new JsonObject
+            {
+                ["generation"] = resize.Generation,
+                ["status"] = resize.Status,
+                ["error_message"] = resize.ErrorMessage,
+                ["requested"] = new JsonObject
+                {
+                    ["cpus"] = resize.RequestedCpus,
+                    ["memory_mb"] = resize.RequestedMemoryMb,
+                    ["disk_mb"] = resize.RequestedDiskMb ?? SandboxDisk.DefaultMb,
+                },
+            },
             ["restored_from_snapshot"] = record.RestoredFromSnapshot,
         };
         return json;

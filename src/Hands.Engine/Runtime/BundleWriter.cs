@@ -45,6 +45,31 @@ internal static class BundleWriter
 
     private static readonly string[] ReadonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
+    /// <summary>The CFS period every sandbox gets (100 ms); its quota is <c>cpus</c> of it.</summary>
+    public const long CpuPeriod = 100_000;
+
+    /// <summary>The CFS quota for <paramref name="cpus"/> (at least 1 ms per period).</summary>
+    public static long CpuQuota(double cpus) => (long)Math.Max(1000, cpus * CpuPeriod);
+
+    /// <summary>The memory limit for <paramref name="memoryMb"/>.</summary>
+    public static long MemoryBytes(int memoryMb) => (long)memoryMb * 1024 * 1024;
+
+    /// <summary>
+    /// Rewrites the memory limit and CPU quota in an existing bundle's <c>config.json</c>, so that a restore from it (a
+    /// hibernated sandbox's wake) or a later start applies them; a running container is changed with <c>runc update</c>.
+    /// </summary>
+    public static void UpdateResources(string bundleDirectory, double cpus, int memoryMb)
+    {
+        var path = Path.Combine(bundleDirectory, "config.json");
+        var config = JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        var resources = config["linux"]!["resources"]!.AsObject();
+        resources["memory"] = new JsonObject { ["limit"] = MemoryBytes(memoryMb) };
+        resources["cpu"] = new JsonObject { ["quota"] = CpuQuota(cpus), ["period"] = CpuPeriod };
+        var partial = path + ".partial";
+        File.WriteAllText(partial, config.ToJsonString());
+        File.Move(partial, path, overwrite: true);
+    }
+
     public static void Write(string bundleDirectory, BundleSpec spec)
     {
         Directory.CreateDirectory(bundleDirectory);
@@ -67,7 +92,7 @@ internal static class BundleWriter
             mounts.Add(Mount(bind.Destination, bind.Source, "bind", bind.ReadOnly ? ["rbind", "ro", "nosuid", "nodev"] : ["rbind", "nosuid", "nodev"]));
         }
 
-        var cpuPeriod = 100_000;
+        var cpuPeriod = CpuPeriod;
         var config = new JsonObject
         {
             ["ociVersion"] = "1.0.2-dev",
@@ -100,8 +125,8 @@ internal static class BundleWriter
                 ["resources"] = new JsonObject
                 {
                     ["devices"] = new JsonArray { new JsonObject { ["allow"] = false, ["access"] = "rwm" } },
-                    ["memory"] = new JsonObject { ["limit"] = (long)spec.MemoryMb * 1024 * 1024 },
-                    ["cpu"] = new JsonObject { ["quota"] = (long)Math.Max(1000, spec.Cpus * cpuPeriod), ["period"] = cpuPeriod },
+                    ["memory"] = new JsonObject { ["limit"] = MemoryBytes(spec.MemoryMb) },
+                    ["cpu"] = new JsonObject { ["quota"] = CpuQuota(spec.Cpus), ["period"] = cpuPeriod },
                     ["pids"] = new JsonObject { ["limit"] = 4096 },
                 },
                 ["namespaces"] = new JsonArray

@@ -65,6 +65,13 @@ internal sealed class RuncRuntime(string binary, string stateRoot, string? criu)
         }
     }
 
+    /// <summary><c>runc update</c>: the container's memory limit and CPU quota, live (running or paused).</summary>
+    public async Task UpdateResourcesAsync(string id, long memoryBytes, long cpuQuota, long cpuPeriod, CancellationToken cancellationToken) =>
+        await CommandRunner.RunCheckedAsync(binary, [.. Global(), "update",
+            "--memory", memoryBytes.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--cpu-quota", cpuQuota.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--cpu-period", cpuPeriod.ToString(System.Globalization.CultureInfo.InvariantCulture), id], cancellationToken: cancellationToken).ConfigureAwait(false);
+
     public async Task PauseAsync(string id, CancellationToken cancellationToken) =>
         await CommandRunner.RunCheckedAsync(binary, [.. Global(), "pause", id], cancellationToken: cancellationToken).ConfigureAwait(false);
 

@@ -10,6 +10,18 @@ public static class SuspendTier
     public const string Hibernated = "hibernated";
 }
 
+/// <summary>A live resize as Tensorlake reports it: its generation, outcome and what was asked.</summary>
+public sealed class ResourceResizeRecord
+{
+    public int Generation { get; set; }
+    /// <summary><c>pending</c>, <c>succeeded</c> or <c>failed</c> (the local engine applies a resize before it answers).</summary>
+    public string Status { get; set; } = "pending";
+    public string? ErrorMessage { get; set; }
+    public double RequestedCpus { get; set; }
+    public int RequestedMemoryMb { get; set; }
+    public int? RequestedDiskMb { get; set; }
+}
+
 /// <summary>Everything the engine keeps about one sandbox; what it needs to re-attach, resume or clean up after a restart.</summary>
 public sealed class SandboxRecord
 {
@@ -47,6 +59,9 @@ public sealed class SandboxRecord
     /// sandbox may send there; null or a missing port pipes bytes unfiltered (<see cref="Network.HttpRouteGate"/>).
     /// </summary>
     public Dictionary<string, List<string>>? HostPortRoutes { get; set; }
+
+    /// <summary>The latest live resize (<c>PATCH</c> with <c>resources</c>), reported as <c>resource_resize</c>; null before any.</summary>
+    public ResourceResizeRecord? ResourceResize { get; set; }
 
     /// <summary>The pool this sandbox was booted for (warm) or claimed from; it stays after the claim, for the pool's accounting.</summary>
     public string? PoolId { get; set; }

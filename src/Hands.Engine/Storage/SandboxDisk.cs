@@ -44,4 +44,35 @@ internal static class SandboxDisk
         // noinit_itable: the image is sparse, so its inode tables already read as zeros; zeroing them would only take room.
         await CommandRunner.RunCheckedAsync("mount", ["-o", "loop,noinit_itable,nosuid,nodev", image, mountPoint], cancellationToken: cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Whether this process may grow a mounted ext4 filesystem: the kernel's online resize needs
+    /// <c>CAP_SYS_RESOURCE</c> (capability 24), which an engine run inside a container may lack even as root.
+    /// </summary>
+    public static bool CanGrowOnline =>
+        File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapEff:", StringComparison.Ordinal)) is { } line
+        && ulong.TryParse(line["CapEff:".Length..].Trim(), System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var caps)
+        && (caps & (1UL << 24)) != 0;
+
+    /// <summary>
+    /// Grows a mounted disk to <paramref name="sizeMb"/> while the sandbox runs: the sparse image is extended (no room is
+    /// taken until written), the loop device told its new size, and ext4 grown online. Never shrinks.
+    /// </summary>
+    public static async Task GrowAsync(string image, string mountPoint, int sizeMb, CancellationToken cancellationToken)
+    {
+        var device = File.ReadLines("/proc/self/mountinfo").Select(l => l.Split(' ')).Where(f => f.Length > 4 && f[4] == mountPoint)
+            .Select(f => f[Array.IndexOf(f, "-") + 2]).LastOrDefault()
+            ?? throw new EngineException(409, $"the sandbox's disk is not mounted at {mountPoint}; wake the sandbox and try again");
+        await using (var file = new FileStream(image, FileMode.Open, FileAccess.ReadWrite))
+        {
+            var size = (long)sizeMb << 20;
+            if (file.Length < size)
+            {
+                file.SetLength(size);
+            }
+        }
+
+        await CommandRunner.RunCheckedAsync("losetup", ["-c", device], cancellationToken: cancellationToken).ConfigureAwait(false);
+        await CommandRunner.RunCheckedAsync("resize2fs", [device], cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
 }

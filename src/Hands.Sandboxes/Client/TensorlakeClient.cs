@@ -159,6 +159,77 @@ public sealed class TensorlakeClient : IDisposable
             SandboxesJsonContext.Default.SandboxInfo, cancellationToken);
     }
 
+    /// <summary>
+    /// Live resize (<c>PATCH</c> with <c>resources</c> alone): whole CPUs, memory in MiB, a disk that only grows; null
+    /// keeps a value. The answer's <see cref="SandboxInfo.ResourceResize"/> says how it went (<c>pending</c> on
+    /// Tensorlake's cloud: <see cref="WaitForResourceResizeAsync"/>), and <see cref="SandboxInfo.Resources"/> what is in force.
+    /// </summary>
+    public Task<SandboxInfo> ResizeAsync(string idOrName, int? cpus = null, int? memoryMb = null, int? diskMb = null, CancellationToken cancellationToken = default)
+    {
+        if (cpus is null && memoryMb is null && diskMb is null)
+        {
+            throw new ArgumentException("a resize needs at least one of cpus, memory_mb, disk_mb");
+        }
+
+        ArgumentOutOfRangeException.ThrowIfLessThan(cpus ?? 1, 1, nameof(cpus));
+        ArgumentOutOfRangeException.ThrowIfLessThan(memoryMb ?? 1, 1, nameof(memoryMb));
+        ArgumentOutOfRangeException.ThrowIfLessThan(diskMb ?? 1, 1, nameof(diskMb));
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            w.WriteStartObject();
+            w.WriteStartObject("resources");
+            if (cpus is { } c)
+            {
+                w.WriteNumber("cpus", c);
+            }
+
+            if (memoryMb is { } m)
+            {
+                w.WriteNumber("memory_mb", m);
+            }
+
+            if (diskMb is { } d)
+            {
+                w.WriteNumber("disk_mb", d);
+            }
+
+            w.WriteEndObject();
+            w.WriteEndObject();
+        }
+
+        var content = new ByteArrayContent(buffer.ToArray());
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        // Not retried: a second try of a resize whose answer was lost would be a new generation.
+        return _lifecycle.JsonAsync(HttpMethod.Patch, $"{_base}/sandboxes/{Id(idOrName)}", content, idempotent: false,
+            SandboxesJsonContext.Default.SandboxInfo, cancellationToken);
+    }
+
+    /// <summary>Polls until resize <paramref name="generation"/> is no longer <c>pending</c> (or a later one superseded it), on <see cref="TensorlakeClientOptions.TimeProvider"/>.</summary>
+    /// <exception cref="TensorlakeTimeoutException">It was still pending after <paramref name="timeout"/>.</exception>
+    public async Task<SandboxInfo> WaitForResourceResizeAsync(string idOrName, int generation, TimeSpan timeout, TimeSpan? poll = null, CancellationToken cancellationToken = default)
+    {
+        using var deadline = new CancellationTokenSource(timeout, Options.TimeProvider);
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
+        try
+        {
+            while (true)
+            {
+                var info = await GetAsync(idOrName, cts.Token).ConfigureAwait(false);
+                if (info.ResourceResize is not { } resize || resize.Generation > generation || resize.Status != "pending")
+                {
+                    return info;
+                }
+
+                await Task.Delay(poll ?? TimeSpan.FromSeconds(1), Options.TimeProvider, cts.Token).ConfigureAwait(false);
+            }
+        }
+        catch (OperationCanceledException ex) when (deadline.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new TensorlakeTimeoutException($"resize {generation} of sandbox {idOrName} was still pending after {timeout.TotalSeconds:0} s", null, ex);
+        }
+    }
+
     /// <summary>Terminates a sandbox; terminating a terminated one succeeds.</summary>
     public async Task DeleteAsync(string idOrName, CancellationToken cancellationToken = default)
     {

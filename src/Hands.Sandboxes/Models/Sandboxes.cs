@@ -51,6 +51,16 @@ public sealed class SandboxResources
     [JsonIgnore] public int? Disk => DiskMb ?? EphemeralDiskMb;
 }
 
+/// <summary>A live resize's progress: Tensorlake answers <c>pending</c> and reconciles; the local engine applies it first.</summary>
+public sealed class ResourceResize
+{
+    [JsonPropertyName("generation")] public int Generation { get; set; }
+    /// <summary><c>pending</c>, <c>succeeded</c>, <c>failed</c>, or a status newer than this client (kept as sent).</summary>
+    [JsonPropertyName("status")] public string Status { get; set; } = "";
+    [JsonPropertyName("error_message")] public string? ErrorMessage { get; set; }
+    [JsonPropertyName("requested")] public SandboxResources? Requested { get; set; }
+}
+
 /// <summary>Egress policy: <c>deny_out</c> beats <c>allow_out</c>; a non-empty <c>allow_out</c> is default-deny.</summary>
 public sealed class NetworkPolicy
 {
@@ -113,6 +123,8 @@ public sealed class SandboxInfo
     [JsonPropertyName("suspend_tier")] public string? SuspendTier { get; set; }
     /// <summary>Hands engine extension: the snapshot this sandbox was restored from.</summary>
     [JsonPropertyName("restored_from_snapshot")] public string? RestoredFromSnapshot { get; set; }
+    /// <summary>The latest live resize (<c>PATCH</c> with <c>resources</c>); null before any. <see cref="Resources"/> is what is in force.</summary>
+    [JsonPropertyName("resource_resize")] public ResourceResize? ResourceResize { get; set; }
 
     [JsonIgnore] public string CanonicalId => Id ?? SandboxId ?? "";
     [JsonIgnore] public NetworkPolicy? EffectiveNetwork => Network ?? NetworkPolicyAlias;
