@@ -118,6 +118,20 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
         }
     }
 
+    /// <summary>The webhook endpoint id recorded in the receiver's sandbox (<see cref="EndpointFile"/>), running or not; null when there is none.</summary>
+    public async Task<string?> RecordedEndpointAsync(SandboxInfo info, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var id = Encoding.UTF8.GetString(await sandboxes.Proxy(info).ReadFileAsync(EndpointFile, cancellationToken).ConfigureAwait(false)).Trim();
+            return id.Length == 0 ? null : id;
+        }
+        catch (TensorlakeException ex) when (ex.IsNotFound)
+        {
+            return null;
+        }
+    }
+
     /// <summary>
     /// Starts the receiver unless it runs already, after installing the <c>hands</c> program from
     /// <paramref name="programDirectory"/> (once per <paramref name="programVersion"/>; the image then needs only the .NET

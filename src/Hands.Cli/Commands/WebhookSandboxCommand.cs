@@ -33,9 +33,7 @@ internal static class WebhookSandboxCommand
             var receiver = new WebhookReceiverSandbox(sandboxes, Settings.Get("WEBHOOK_SANDBOX_NAME") ?? "webhook-orchestrator");
             if (parse.GetValue(terminate))
             {
-                await receiver.TerminateAsync(ct);
-                Console.WriteLine($"terminated {receiver.Name}");
-                return 0;
+                return await TerminateAsync(parse, receiver, ct);
             }
 
             if (parse.GetValue(logs))
@@ -93,6 +91,49 @@ internal static class WebhookSandboxCommand
         }
 
         return await PrintStatusAsync(receiver, wake: true, ct);
+    }
+
+    /// <summary>
+    /// Terminates the receiver's sandbox, and deletes the webhook endpoint it was registered for (its URL names this
+    /// sandbox, so nothing will ever answer it again) when an API key is at hand; otherwise says which one is left.
+    /// </summary>
+    private static async Task<int> TerminateAsync(ParseResult parse, WebhookReceiverSandbox receiver, CancellationToken ct)
+    {
+        string? endpointId = null;
+        try
+        {
+            endpointId = await receiver.RecordedEndpointAsync(await receiver.GetAsync(ct), ct);
+        }
+        catch (Hands.Sandboxes.Client.TensorlakeException)
+        {
+            // Gone, ended or unreadable: no endpoint to name; the sandbox is terminated all the same.
+        }
+
+        await receiver.TerminateAsync(ct);
+        Console.WriteLine($"terminated {receiver.Name}");
+        if (endpointId is null)
+        {
+            return 0;
+        }
+
+        if (parse.GetValue(CliContext.ApiKey) is null && Environment.GetEnvironmentVariable("ANTHROPIC_API_KEY") is not { Length: > 0 })
+        {
+            Console.WriteLine($"webhook endpoint {endpointId} still points at it; delete it in the Console (or run again with ANTHROPIC_API_KEY set on a local control plane)");
+            return 0;
+        }
+
+        using var org = CliContext.CreateClient(parse);
+        try
+        {
+            await org.WebhookEndpoints.DeleteAsync(endpointId, ct);
+            Console.WriteLine($"deleted webhook endpoint {endpointId}");
+        }
+        catch (Hands.Protocol.Client.ManagedAgentsException ex) when (ex.Status == 404)
+        {
+            // Deleted already.
+        }
+
+        return 0;
     }
 
     /// <summary>

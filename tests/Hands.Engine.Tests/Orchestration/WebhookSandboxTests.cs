@@ -65,13 +65,14 @@ public sealed class WebhookSandboxTests(EngineFixture engine)
             Assert.DoesNotContain(cp.EnvironmentKey, peek.Stdout + peek.Stderr, StringComparison.Ordinal);
             Assert.DoesNotContain("ANTHROPIC_WEBHOOK_SIGNING_KEY", peek.Stdout + peek.Stderr, StringComparison.Ordinal);
 
-            // A receiver that is gone leaves its endpoint behind with a secret nobody holds: registering again replaces
-            // it, and the new receiver verifies what is delivered.
+            // Terminating the receiver deletes its endpoint (its URL names the sandbox, so nothing would answer it again);
+            // registering again makes one for the new receiver, which verifies what is delivered.
             var (terminated, terminateOutput) = await RunHandsAsync(cp, "webhook-sandbox", "--terminate");
             Assert.True(terminated == 0, terminateOutput);
+            Assert.Contains($"deleted webhook endpoint {first.Id}", terminateOutput, StringComparison.Ordinal);
+            Assert.Empty((await cp.Client.WebhookEndpoints.ListAsync()).Data);
             var (fresh, freshOutput) = await RunHandsAsync(cp, "webhook-sandbox", "--register");
             Assert.True(fresh == 0, freshOutput);
-            Assert.Contains($"deleted webhook endpoint {first.Id}", freshOutput, StringComparison.Ordinal);
             Assert.NotEqual(first.Id, Assert.Single((await cp.Client.WebhookEndpoints.ListAsync()).Data).Id);
             sessions.Add(await cp.CreateSessionAsync());
             Assert.Equal("end_turn", await cp.RunTurnAsync(sessions[2], "go"));
