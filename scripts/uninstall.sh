@@ -40,9 +40,9 @@ if [ -d /run/systemd/system ] && [ "$unit_dir" = /etc/systemd/system ]; then
   systemctl disable --now "${orchestrators[@]}" hands-engine.service 2>/dev/null || true
 fi
 
-if [ -d "$state/engine" ]; then
+if [ -d "$state/engine" ] && { [ -x "$hands" ] || findmnt -rn -o TARGET | grep -F "$state/engine/" >/dev/null; }; then
   if [ ! -x "$hands" ]; then
-    echo "uninstall.sh: $hands is missing, so the engine's sandboxes cannot be deleted; reinstall, or pass the --prefix it was installed with" >&2
+    echo "uninstall.sh: $hands is missing, so the engine's sandboxes (mounted under $state/engine) cannot be deleted; reinstall, or pass the --prefix it was installed with" >&2
     exit 1
   fi
   echo "==> deleting every sandbox and pool (hands engine teardown)"
@@ -70,8 +70,17 @@ else
   echo "    kept $state (engine data, snapshots, images) and $config (settings, credentials); --purge removes them"
 fi
 
+# The forwarder, told to exit by the engine's last stop, may take a moment to end.
+for _ in $(seq 1 60); do
+  running=0
+  for pid in /proc/[0-9]*; do
+    case "$(readlink "$pid/exe" 2>/dev/null || true)" in "$prefix"/*) running=1 ;; esac
+  done
+  [ "$running" -eq 0 ] && break
+  sleep 0.5
+done
 left=()
-if findmnt -rn -o TARGET | grep -qF "$state/"; then left+=("mounts under $state"); fi
+if findmnt -rn -o TARGET | grep -F "$state/" >/dev/null; then left+=("mounts under $state"); fi
 for pid in /proc/[0-9]*; do
   exe=$(readlink "$pid/exe" 2>/dev/null || true)
   case "$exe" in "$prefix"/*) left+=("process ${pid#/proc/} ($exe)") ;; esac
