@@ -37,7 +37,7 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
         if (missing.Count > 0)
         {
             var packages = string.Join(' ', missing.Select(m => m.Package).Distinct(StringComparer.Ordinal));
-            throw new EngineException(500, $"missing {string.Join(", ", missing.Select(m => $"{m.What} from {m.Package}"))}; install them: apt-get install -y {packages}");
+            throw new EngineException(500, $"missing {string.Join(", ", missing.Select(m => $"{m.What} from {m.Package}"))}; install them: apt-get install {packages}");
         }
 
         var daemon = Find(options.SandboxDaemonBinary, "HANDS_SANDBOXD_BINARY", "hands-sandboxd")
