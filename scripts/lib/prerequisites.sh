@@ -1,4 +1,4 @@
-# Sourced by scripts/*.sh: installs the Debian packages Hands' tests and benchmarks need, only those missing
+# Sourced by scripts/*.sh: installs the Debian packages Hands' tests, benchmarks and installs need, only those missing
 # (idempotent, non-interactive). Node.js/npm run the official SDK; clang and zlib1g-dev build the NativeAOT worker;
 # ripgrep is the grep tool's fast path; runc, iptables, tini, debootstrap and e2fsprogs are the local sandbox engine's parts,
 # and CRIU >= 4.2 is provisioned into /opt/hands/criu by scripts/lib/criu.sh.
@@ -32,13 +32,36 @@ install_prerequisites() {
   install_criu
 }
 
+# What the local sandbox engine runs (and what building the NativeAOT binaries needs), for scripts/install.sh: only
+# the missing packages, then CRIU >= 4.2 into ${1:-/opt/hands/criu}. The same list `hands engine` and `hands doctor`
+# name when something is missing.
+install_engine_prerequisites() {
+  local need=()
+  command -v clang >/dev/null 2>&1 || need+=(clang)
+  dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  command -v runc >/dev/null 2>&1 || need+=(runc)
+  command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
+  [ -x /usr/bin/tini-static ] || need+=(tini)
+  command -v ip >/dev/null 2>&1 || need+=(iproute2)
+  command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+  command -v fallocate >/dev/null 2>&1 || need+=(util-linux)
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "==> installing ${need[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+  install_criu "${1:-/opt/hands/criu}"
+}
+
 # CRIU for memory snapshots and hibernation, in a private prefix (the host's packages are untouched).
 install_criu() {
   if [ "$(id -u)" -ne 0 ]; then
     return 0
   fi
-  echo "==> provisioning CRIU >= 4.2 in /opt/hands/criu"
-  scripts/lib/criu.sh /opt/hands/criu >/dev/null
+  local prefix="${1:-/opt/hands/criu}"
+  echo "==> provisioning CRIU >= 4.2 in $prefix"
+  scripts/lib/criu.sh "$prefix" >/dev/null
 }
 
 # Installs the official SDK (conformance peer) and publishes the NativeAOT binaries.

@@ -3,7 +3,17 @@ using Hands.Cli;
 using Hands.Cli.Commands;
 using Hands.Common;
 
-Hands.Cli.Configuration.DotEnv.Load(Directory.GetCurrentDirectory());
+try
+{
+    Hands.Cli.Configuration.DotEnv.Load(Directory.GetCurrentDirectory());
+    Hands.Cli.Configuration.Credentials.Load();
+}
+catch (HandsException ex)
+{
+    Console.Error.WriteLine($"hands: {ex.Message}");
+    return 1;
+}
+
 var root = new RootCommand("Hands: the hands of Claude Managed Agents. Self-hosted sandboxes, workers and a local control plane.");
 root.Options.Add(CliContext.BaseUrl);
 root.Options.Add(CliContext.ApiKey);

@@ -128,4 +128,54 @@ public sealed class CliTests
         Assert.Contains("connection failed", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal); // one line, no stack trace
     }
+
+    [Fact]
+    [System.Runtime.Versioning.SupportedOSPlatform("linux")]
+    public async Task Secrets_are_read_from_owner_only_files_and_from_the_credentials_directory()
+    {
+        const string key = "sk-ant-api03-cli-credential-tests";
+        var dir = Path.Combine(Path.GetTempPath(), "hands-cli-creds-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        await using var plane = await Hands.ControlPlane.ControlPlaneServer.StartAsync(new Hands.ControlPlane.ControlPlaneOptions
+        {
+            Urls = "http://127.0.0.1:0",
+            DataDirectory = Path.Combine(dir, "cp"),
+            ApiKey = key,
+        });
+        try
+        {
+            var baseUrl = plane.BaseAddress.ToString().TrimEnd('/');
+            var file = Path.Combine(dir, "api-key");
+            await File.WriteAllTextAsync(file, key + "\n");
+
+            // Readable by others: refused, naming the file and the rule, never the value.
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+            var (exit, stdout, stderr) = await HandsAsync(new() { ["ANTHROPIC_BASE_URL"] = baseUrl, ["ANTHROPIC_API_KEY_FILE"] = file }, "env", "list");
+            Assert.Equal(1, exit);
+            Assert.Contains("ANTHROPIC_API_KEY_FILE", stderr, StringComparison.Ordinal);
+            Assert.Contains("chmod 600", stderr, StringComparison.Ordinal);
+            Assert.DoesNotContain(key, stdout + stderr, StringComparison.Ordinal);
+
+            // Owner-only: the server accepts the key it holds, and a file wins over a stale variable.
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            (exit, _, stderr) = await HandsAsync(new() { ["ANTHROPIC_BASE_URL"] = baseUrl, ["ANTHROPIC_API_KEY_FILE"] = file, ["ANTHROPIC_API_KEY"] = "stale" }, "env", "list");
+            Assert.True(exit == 0, stderr);
+
+            // systemd's LoadCredential=: $CREDENTIALS_DIRECTORY/NAME.
+            var credentials = Path.Combine(dir, "credentials");
+            Directory.CreateDirectory(credentials);
+            File.Copy(file, Path.Combine(credentials, "ANTHROPIC_API_KEY"));
+            (exit, _, stderr) = await HandsAsync(new() { ["ANTHROPIC_BASE_URL"] = baseUrl, ["CREDENTIALS_DIRECTORY"] = credentials }, "env", "list");
+            Assert.True(exit == 0, stderr);
+
+            // And a wrong one there is the one used (refused by the server), so the check above is not vacuous.
+            await File.WriteAllTextAsync(Path.Combine(credentials, "ANTHROPIC_API_KEY"), "sk-ant-api03-wrong\n");
+            (exit, _, _) = await HandsAsync(new() { ["ANTHROPIC_BASE_URL"] = baseUrl, ["CREDENTIALS_DIRECTORY"] = credentials, ["ANTHROPIC_API_KEY"] = key }, "env", "list");
+            Assert.Equal(1, exit);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
 }

@@ -47,6 +47,21 @@ public sealed class TcpRelayTests(EngineFixture engine)
         Assert.False(Directory.Exists(data), "a refused start leaves nothing behind");
     }
 
+    [Fact]
+    public async Task An_engine_missing_several_prerequisites_names_them_all_with_one_install_line()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "hands-engine-noprereq-" + Guid.NewGuid().ToString("N")[..8]);
+        var refused = await Assert.ThrowsAsync<EngineException>(() => EngineFixture.StartEngineAsync(data, o =>
+        {
+            o.RuntimeBinary = "/nonexistent/runc";
+            o.InitBinary = "/nonexistent/tini-static";
+        }));
+        Assert.Contains("'/nonexistent/runc'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("'/nonexistent/tini-static'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("apt-get install runc tini", refused.Message, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(data), "a refused start leaves nothing behind");
+    }
+
     private static async Task<string> ExchangeAsync(IPEndPoint relay, string message)
     {
         for (var attempt = 0; ; attempt++)

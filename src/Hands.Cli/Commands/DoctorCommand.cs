@@ -143,7 +143,7 @@ internal static class DoctorCommand
                 : check.CriuProblem is null ? new Finding(true, "CRIU", "criu check passes: memory snapshots and hibernation on")
                 : new Finding(false, "CRIU", check.CriuProblem, Fatal: false),
             check.Worker is not null ? new Finding(true, "hands-worker", check.Worker)
-                : new Finding(false, "hands-worker", "not found: publish it (dotnet publish src/Hands.Worker -c Release -r linux-x64 -o artifacts/hands-worker) and set HANDS_WORKER_BINARY", Fatal: false),
+                : new Finding(false, "hands-worker", $"not found beside hands ({string.Join(", ", Hands.Engine.Hosting.BinaryLocator.Directories("hands-worker"))}): install Hands with scripts/install.sh, or publish it (dotnet publish src/Hands.Worker -c Release -r linux-x64 -o artifacts/hands-worker) or set HANDS_WORKER_BINARY", Fatal: false),
             EngineKeyFinding(),
         ];
     }

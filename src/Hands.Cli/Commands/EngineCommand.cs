@@ -77,7 +77,82 @@ internal static class EngineCommand
             return 0;
         });
         command.Subcommands.Add(CreateForwarder(data));
+        command.Subcommands.Add(CreateTeardown(data, runtime, sandboxd, worker));
         return command;
+    }
+
+    /// <summary>
+    /// <c>hands engine teardown</c>: what uninstalling needs from the engine. With the engine's service stopped, starts it
+    /// once more on its data directory (loopback, ephemeral ports, a throw-away key), deletes every pool and every
+    /// sandbox, and stops it; an engine that stops with no sandbox left unmounts its data volume, removes its firewall
+    /// chains and ends its host-port forwarder, so no container, mount, namespace, veth or cgroup is left. Snapshots,
+    /// images and the database stay (they are data; delete the directory to drop them).
+    /// </summary>
+    private static Command CreateTeardown(Option<string> data, Option<string> runtime, Option<string?> sandboxd, Option<string?> worker)
+    {
+        var teardown = new Command("teardown", "Delete every sandbox and pool of an engine's data directory and leave nothing running or mounted (stop the engine first; data is kept)")
+        {
+            data, runtime, sandboxd, worker,
+        };
+        teardown.SetAction(async (parse, ct) =>
+        {
+            var dataDirectory = Path.GetFullPath(parse.GetValue(data)!);
+            if (!Directory.Exists(dataDirectory))
+            {
+                Console.WriteLine($"hands engine teardown: {dataDirectory} does not exist; nothing to do");
+                return 0;
+            }
+
+            var key = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
+            var options = new EngineOptions
+            {
+                ApiUrl = new Uri("http://127.0.0.1:0"),
+                IngressUrl = new Uri("http://127.0.0.1:0"),
+                DataDirectory = dataDirectory,
+                RuntimeBinary = parse.GetValue(runtime)!,
+                SandboxDaemonBinary = parse.GetValue(sandboxd),
+                WorkerBinary = parse.GetValue(worker),
+                ApiKey = key,
+            };
+            options.HostPortForwarderCommand = ForwarderCommand(options.DataDirectory);
+            var removed = 0;
+            await using (var engine = await EngineServer.StartAsync(options, logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning), ct))
+            {
+                using var client = new Hands.Sandboxes.Client.TensorlakeClient(new Hands.Sandboxes.Client.TensorlakeClientOptions { ApiUrl = engine.ApiAddress, ApiKey = key });
+                foreach (var pool in await client.ListPoolsAsync(ct))
+                {
+                    await client.DeletePoolAsync(pool.PoolId ?? pool.Id!, ct);
+                }
+
+                // A pool's warm sandboxes go with it; whatever is left (or was booting) is deleted until none is.
+                for (var pass = 0; pass < 10; pass++)
+                {
+                    var alive = new List<string>();
+                    await foreach (var sandbox in client.ListAllAsync(cancellationToken: ct))
+                    {
+                        if (sandbox.Status is not ("terminated" or "deleted"))
+                        {
+                            alive.Add(sandbox.SandboxId ?? sandbox.Id!);
+                        }
+                    }
+
+                    if (alive.Count == 0)
+                    {
+                        break;
+                    }
+
+                    foreach (var id in alive)
+                    {
+                        await client.DeleteAsync(id, ct);
+                        removed++;
+                    }
+                }
+            }
+
+            Console.WriteLine($"hands engine teardown: {removed} sandbox(es) deleted; {dataDirectory} is unmounted and kept (remove it to drop snapshots and images)");
+            return 0;
+        });
+        return teardown;
     }
 
     /// <summary>

@@ -6,7 +6,8 @@ namespace Hands.Cli.Commands;
 /// Which Tensorlake API the sandbox verbs drive: <c>TENSORLAKE_API_URL</c> when set; else Tensorlake's cloud when
 /// <c>TENSORLAKE_API_KEY</c> is set; else the local engine at http://127.0.0.1:8900. The key is
 /// <c>TENSORLAKE_API_KEY</c>, or <c>HANDS_ENGINE_API_KEY</c>, or for the local engine the key it keeps in its data
-/// directory (<c>HANDS_ENGINE_DATA</c>, default <c>.hands/engine</c>; readable by root only).
+/// directory (<c>HANDS_ENGINE_DATA</c>, default <c>.hands/engine</c>, then the installed engine's
+/// <c>/var/lib/hands/engine</c>; readable by root only).
 /// </summary>
 internal static class SandboxClientFactory
 {
@@ -15,6 +16,9 @@ internal static class SandboxClientFactory
 
     /// <summary>The local engine's data directory, where its generated key is kept.</summary>
     public static string LocalEngineData => Environment.GetEnvironmentVariable("HANDS_ENGINE_DATA") is { Length: > 0 } dir ? dir : ".hands/engine";
+
+    /// <summary>The data directory of the engine <c>scripts/install.sh</c> sets up as a service.</summary>
+    public const string InstalledEngineData = "/var/lib/hands/engine";
 
     public static TensorlakeClient Create() => new(Options());
 
@@ -35,6 +39,13 @@ internal static class SandboxClientFactory
         if (options.ApiKey is null && options.ApiUrl.IsLoopback && OperatingSystem.IsLinux() && Hands.Engine.Api.EngineApiKeyFile.TryRead(LocalEngineData) is { } storedKey)
         {
             options.ApiKey = storedKey;
+        }
+
+        // The installed engine's (scripts/install.sh, hands-engine.service), when HANDS_ENGINE_DATA names no other.
+        if (options.ApiKey is null && options.ApiUrl.IsLoopback && OperatingSystem.IsLinux() && Environment.GetEnvironmentVariable("HANDS_ENGINE_DATA") is not { Length: > 0 }
+            && Hands.Engine.Api.EngineApiKeyFile.TryRead(InstalledEngineData) is { } installedKey)
+        {
+            options.ApiKey = installedKey;
         }
 
         return options;

@@ -12,34 +12,49 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
             throw new EngineException(500, "the engine needs root: runc, overlay mounts and network namespaces are root-only; run 'sudo hands engine ...'");
         }
 
+        // Every missing piece is named with the Debian package that has it, all at once, so one apt-get line fixes them.
+        var missing = new List<(string What, string Package)>();
         var runtime = await CommandRunner.RunAsync("/bin/sh", ["-c", "command -v \"$0\"", options.RuntimeBinary], cancellationToken: cancellationToken).ConfigureAwait(false);
         if (runtime.ExitCode != 0)
         {
-            throw new EngineException(500, $"the OCI runtime '{options.RuntimeBinary}' was not found; install it (apt-get install runc) or pass --runtime PATH");
+            missing.Add(($"the OCI runtime '{options.RuntimeBinary}' (or pass --runtime PATH)", "runc"));
         }
 
-        foreach (var (tool, package) in new[] { ("ip", "iproute2"), ("unshare", "util-linux"), ("nsenter", "util-linux"), ("iptables-restore", "iptables") })
+        foreach (var (tool, package) in RequiredTools)
         {
             var found = await CommandRunner.RunAsync("/bin/sh", ["-c", "command -v \"$0\"", tool], cancellationToken: cancellationToken).ConfigureAwait(false);
             if (found.ExitCode != 0)
             {
-                throw new EngineException(500, $"'{tool}' was not found; install it (apt-get install {package})");
+                missing.Add(($"'{tool}'", package));
             }
         }
 
         if (!File.Exists(options.InitBinary))
         {
-            throw new EngineException(500, $"the sandbox init '{options.InitBinary}' was not found; install it (apt-get install tini) or pass --init PATH");
+            missing.Add(($"the sandbox init '{options.InitBinary}' (or pass --init PATH)", "tini"));
+        }
+
+        if (missing.Count > 0)
+        {
+            var packages = string.Join(' ', missing.Select(m => m.Package).Distinct(StringComparer.Ordinal));
+            throw new EngineException(500, $"missing {string.Join(", ", missing.Select(m => $"{m.What} from {m.Package}"))}; install them: apt-get install {packages}");
         }
 
         var daemon = Find(options.SandboxDaemonBinary, "HANDS_SANDBOXD_BINARY", "hands-sandboxd")
-            ?? throw new EngineException(500, "the in-sandbox daemon hands-sandboxd was not found; publish it (dotnet publish src/Hands.SandboxDaemon -r linux-x64 -o artifacts/hands-sandboxd) and pass --sandboxd PATH or set HANDS_SANDBOXD_BINARY");
+            ?? throw new EngineException(500, $"the in-sandbox daemon hands-sandboxd was not found (looked beside hands: {string.Join(", ", BinaryLocator.Directories("hands-sandboxd"))}); install Hands (scripts/install.sh puts it beside hands), or publish it (dotnet publish src/Hands.SandboxDaemon -r linux-x64 -o artifacts/hands-sandboxd) and pass --sandboxd PATH or set HANDS_SANDBOXD_BINARY");
         var worker = Find(options.WorkerBinary, "HANDS_WORKER_BINARY", "hands-worker");
         var (criu, problem) = options.UserNamespace
             ? (null, "off with --userns: CRIU cannot restore a sandbox in a user namespace into the engine's network namespace (docs/engine.md#user-namespaces)")
             : await ProbeCriuAsync(options.CriuBinary, cancellationToken).ConfigureAwait(false);
         return new EngineBinaries(daemon, worker, options.InitBinary, criu, problem);
     }
+
+    /// <summary>The tools the engine runs, each with the Debian package that has it.</summary>
+    internal static readonly (string Tool, string Package)[] RequiredTools =
+    [
+        ("ip", "iproute2"), ("unshare", "util-linux"), ("nsenter", "util-linux"), ("losetup", "util-linux"), ("fallocate", "util-linux"),
+        ("findmnt", "util-linux"), ("mkfs.ext4", "e2fsprogs"), ("resize2fs", "e2fsprogs"), ("iptables-restore", "iptables"),
+    ];
 
     private static string? Find(string? configured, string variable, string fileName)
     {
@@ -53,8 +68,7 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
             return Path.GetFullPath(fromEnvironment);
         }
 
-        var beside = Path.Combine(AppContext.BaseDirectory, fileName);
-        return File.Exists(beside) ? beside : null;
+        return BinaryLocator.Find(fileName);
     }
 
     /// <summary>CRIU must pass <c>criu check</c>; Debian 12's 3.17 fails on kernels >= 6.13, so the reason is kept for the error.</summary>

@@ -263,6 +263,9 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
+            // Not the engine's stderr either: the forwarder outlives the engine, and a copy of that stream (the engine
+            // unit's journal stream, a test's pipe) held by the forwarder would keep it open after the engine is gone.
+            RedirectStandardError = true,
             UseShellExecute = false,
         };
         // Least privilege: the engine's key (HANDS_ENGINE_API_KEY) and the rest of its environment are not the forwarder's.

@@ -367,7 +367,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 ? owner.HostPortRoutes?.GetValueOrDefault(port.ToString(CultureInfo.InvariantCulture))
                 : [];
 
-        return options.HostPortForwarderCommand is { Count: > 0 } command && options.HostPorts.Count > 0
+        // Also with no --host-port when a forwarder a previous engine started still runs: this engine adopts it, closes
+        // its forwards and, stopping with no sandbox left, ends it (an engine restarted without its ports, or
+        // 'hands engine teardown', would otherwise leave it serving stale forwards for ever).
+        return options.HostPortForwarderCommand is { Count: > 0 } command && (options.HostPorts.Count > 0 || File.Exists(new ForwarderPaths(options.DataDirectory).PidFile))
             ? new DetachedHostPortForwards(command, options.DataDirectory, options.HostPorts, RoutesOf, options.TimeProvider, logger)
             : new HostPortForwards(options.HostPorts, RoutesOf, slot => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner ? activity.Open(owner.Id) : null, logger);
     }

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Installs Hands from this clone as a self-contained bundle: `hands` (self-contained .NET, no runtime needed on the
+# server), `hands-worker` and `hands-sandboxd` (NativeAOT) in one release directory, PREFIX/releases/VERSION, made
+# current by switching the PREFIX/current link; systemd units for the engine and one orchestrator per environment;
+# the engine's prerequisites (apt-get, only what is missing; CRIU 4.2 into PREFIX/criu). Run it again from a newer
+# clone to upgrade in place: the new release is built beside the running one, then `current` switches and running
+# services restart; sandboxes, their workers and the host-port forwarder keep running (docs/install.md).
+#
+# Usage: sudo scripts/install.sh [--prefix /opt/hands] [--state-dir /var/lib/hands] [--config-dir /etc/hands]
+#          [--unit-dir /etc/systemd/system] [--bin-dir /usr/local/bin|none] [--version V]
+#          [--build-only | --activate V] [--no-prerequisites] [--no-restart]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo="$PWD"
+
+prefix=/opt/hands state=/var/lib/hands config=/etc/hands unit_dir=/etc/systemd/system bin_dir=/usr/local/bin
+version="" mode=all prerequisites=1 restart=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix="$2"; shift 2 ;;
+    --state-dir) state="$2"; shift 2 ;;
+    --config-dir) config="$2"; shift 2 ;;
+    --unit-dir) unit_dir="$2"; shift 2 ;;
+    --bin-dir) bin_dir="$2"; shift 2 ;;
+    --version) version="$2"; shift 2 ;;
+    --build-only) mode=build; shift ;;
+    --activate) mode=activate; version="$2"; shift 2 ;;
+    --no-prerequisites) prerequisites=0; shift ;;
+    --no-restart) restart=0; shift ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unknown option '$1' (--help lists them)" >&2; exit 2 ;;
+  esac
+done
+for dir in prefix state config unit_dir; do
+  case "${!dir}" in /*) ;; *) echo "install.sh: --${dir//_/-} must be an absolute path, not '${!dir}'" >&2; exit 2 ;; esac
+done
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install.sh: run it as root (sudo): the engine's units, state and credentials are root's" >&2
+  exit 1
+fi
+umask 022
+
+if [ -z "$version" ]; then
+  base=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
+  commit=$(git rev-parse --short=10 HEAD 2>/dev/null || echo nogit)
+  git diff --quiet HEAD 2>/dev/null || commit="$commit-dirty"
+  version="$base-$commit-$(date -u +%Y%m%d%H%M%S)"
+fi
+case "$version" in *[!A-Za-z0-9._-]*|"") echo "install.sh: version '$version' may hold only letters, digits, '.', '_' and '-'" >&2; exit 2 ;; esac
+release="$prefix/releases/$version"
+
+if [ "$prerequisites" -eq 1 ]; then
+  source scripts/lib/prerequisites.sh
+  install_engine_prerequisites "$prefix/criu"
+fi
+
+if [ "$mode" != activate ]; then
+  [ -e "$release" ] && { echo "install.sh: $release exists; pass another --version" >&2; exit 1; }
+  stage="$prefix/releases/.$version.partial"
+  rm -rf "$stage"
+  mkdir -p "$stage"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  echo "==> building release $version (hands self-contained; hands-worker and hands-sandboxd NativeAOT)"
+  dotnet publish src/Hands.Cli --configuration Release --runtime linux-x64 --self-contained --output "$stage" --nologo -v quiet -p:InformationalVersion="$version"
+  dotnet publish src/Hands.Worker --configuration Release --runtime linux-x64 --output "$work/worker" --nologo -v quiet -p:InformationalVersion="$version"
+  dotnet publish src/Hands.SandboxDaemon --configuration Release --runtime linux-x64 --output "$work/sandboxd" --nologo -v quiet -p:InformationalVersion="$version"
+  install -m 755 "$work/worker/hands-worker" "$stage/hands-worker"
+  install -m 755 "$work/sandboxd/hands-sandboxd" "$stage/hands-sandboxd"
+  install -m 755 scripts/uninstall.sh "$stage/uninstall.sh"
+  echo "$version" > "$stage/VERSION"
+  mv -T "$stage" "$release"
+  echo "    $release"
+fi
+[ "$mode" = build ] && exit 0
+[ -x "$release/hands" ] || { echo "install.sh: $release is not a built release (install.sh --build-only --version $version first)" >&2; exit 1; }
+
+echo "==> activating $version"
+previous=$(readlink "$prefix/current" 2>/dev/null || true)
+ln -sfn "releases/$version" "$prefix/current.new"
+mv -T "$prefix/current.new" "$prefix/current"
+mkdir -p "$prefix/bin"
+ln -sfn ../current/hands "$prefix/bin/hands"
+ln -sfn ../current/uninstall.sh "$prefix/bin/hands-uninstall"
+if [ "$bin_dir" != none ]; then
+  mkdir -p "$bin_dir"
+  ln -sfn "$prefix/current/hands" "$bin_dir/hands"
+fi
+
+# State and secrets: root only. The engine makes its own key in $state/engine/api-key on first start.
+install -d -m 700 "$state" "$state/orchestrator" "$config" "$config/credentials" "$config/orchestrator"
+if [ ! -e "$config/engine.env" ]; then
+  cat > "$config/engine.env" <<ENV
+# Read by hands-engine.service (EnvironmentFile=). HANDS_ENGINE_ARGS: more flags of 'hands engine' (hands engine --help),
+# e.g. --host-port 8787 to let sandboxes reach a control plane on this host, --max-sandboxes, --volume-mb.
+HANDS_ENGINE_ARGS=--urls http://127.0.0.1:8900 --ingress http://127.0.0.1:9443
+ENV
+  chmod 600 "$config/engine.env"
+fi
+
+echo "==> writing systemd units to $unit_dir"
+mkdir -p "$unit_dir"
+cat > "$unit_dir/hands-engine.service.new" <<UNIT
+# Written by Hands' scripts/install.sh ($version); the next install rewrites it. Local settings: $config/engine.env.
+[Unit]
+Description=Hands sandbox engine (Tensorlake's API on loopback over runc, overlayfs, network namespaces, CRIU)
+Documentation=file://$prefix/current/README.md
+After=network-online.target local-fs.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+EnvironmentFile=$config/engine.env
+Environment=HANDS_ENGINE_DATA=$state/engine
+WorkingDirectory=$state
+UMask=0077
+ExecStart=$prefix/current/hands engine --data $state/engine --criu $prefix/criu/criu \$HANDS_ENGINE_ARGS
+# Only the engine itself is stopped: its sandboxes (runc containers) and its host-port forwarder ('hands engine
+# forwarder', which carries every worker's connection to its control plane) must outlive a restart or an upgrade;
+# the next engine re-attaches to both. As containerd.service does for its shims.
+KillMode=process
+Delegate=yes
+Restart=on-failure
+RestartSec=2
+TimeoutStopSec=120
+LimitNOFILE=1048576
+TasksMax=infinity
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+cat > "$unit_dir/hands-orchestrator@.service.new" <<UNIT
+# Written by Hands' scripts/install.sh ($version); the next install rewrites it. One instance per self_hosted
+# environment: hands-orchestrator@ENVIRONMENT_ID.service. Settings: $config/orchestrator/%i.env (ANTHROPIC_BASE_URL,
+# TENSORLAKE_API_URL, ...); the environment key: $config/credentials/%i/ANTHROPIC_ENVIRONMENT_KEY (root only).
+[Unit]
+Description=Hands orchestrator (long-poll) for environment %i
+Documentation=file://$prefix/current/README.md
+After=network-online.target hands-engine.service
+Wants=network-online.target
+
+[Service]
+Type=simple
+Environment=ANTHROPIC_ENVIRONMENT_ID=%i HANDS_ENGINE_DATA=$state/engine ORCHESTRATOR_LOCK_FILE=$state/orchestrator/%i.lock
+EnvironmentFile=$config/orchestrator/%i.env
+LoadCredential=ANTHROPIC_ENVIRONMENT_KEY:$config/credentials/%i/ANTHROPIC_ENVIRONMENT_KEY
+WorkingDirectory=$state/orchestrator
+UMask=0077
+ExecStart=$prefix/current/hands poll
+# SIGTERM drains: claims in flight finish their hand-off; what is cut is settled by the next start (its claims file).
+KillMode=mixed
+Restart=on-failure
+RestartSec=2
+TimeoutStopSec=90
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+mv "$unit_dir/hands-engine.service.new" "$unit_dir/hands-engine.service"
+mv "$unit_dir/hands-orchestrator@.service.new" "$unit_dir/hands-orchestrator@.service"
+cp README.md "$release/README.md" 2>/dev/null || true
+
+if [ -d /run/systemd/system ] && [ "$unit_dir" = /etc/systemd/system ]; then
+  systemctl daemon-reload
+  if [ "$restart" -eq 1 ]; then
+    # Only what runs is restarted (try-restart), on the new release: the engine first, then each orchestrator.
+    systemctl try-restart hands-engine.service
+    systemctl try-restart 'hands-orchestrator@*.service'
+  fi
+fi
+
+# Old releases go once nothing runs from them; the current one and the one before stay (a forwarder, or a worker in a
+# sandbox, started by the previous release may still be running it).
+for old in "$prefix"/releases/*/; do
+  old="${old%/}"
+  name="releases/$(basename "$old")"
+  [ "$name" = "releases/$version" ] || [ "$name" = "$previous" ] && continue
+  if grep -qsF "$old/" /proc/[0-9]*/maps 2>/dev/null; then
+    echo "    keeping $old: a process still runs from it"
+    continue
+  fi
+  rm -rf "$old"
+done
+
+echo "==> installed $version: $prefix/current/hands (linked from ${bin_dir/none/$prefix/bin}/hands)"
+$prefix/current/hands --version >/dev/null
