@@ -158,6 +158,36 @@ public sealed class MemorySyncTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_work_item_without_a_sessions_token_fails_when_its_session_has_memory_stores()
+    {
+        var store = await StoreAsync("needs-token", ("/a.md", "a"));
+        var (env, key) = await _cp.CreateEnvironmentAsync();
+        var agent = await _cp.CreateAgentAsync("scripted:hello");
+        var session = await _cp.App.Sessions.CreateAsync(new()
+        {
+            Agent = JsonSerializer.SerializeToElement(agent.Id, ProtocolJsonContext.Default.String),
+            EnvironmentId = env.Id,
+            Resources = [TestControlPlane.Json($$"""{"type":"memory_store","memory_store_id":"{{store.Id}}"}""")],
+        });
+        var item = (await _cp.Worker(key).Work.PollAsync(env.Id, 500))!;
+        await _cp.Worker(key).Work.AckAsync(env.Id, item.Id);
+        var worker = new Hands.Worker.Runner.EnvironmentWorker(new()
+        {
+            BaseUrl = _cp.BaseAddress,
+            EnvironmentId = env.Id,
+            EnvironmentKey = key,
+            Workdir = _mount,
+            StateDirectory = Path.Combine(_mount, "state"),
+            Log = new WorkerLog("text", _logText),
+        });
+        var outcome = await worker.HandleItemAsync(item.Id, session.Id, workSecret: null, CancellationToken.None);
+        Assert.True(outcome.Failed);
+        Assert.Contains("the work item carried no sessions token", outcome.EndReason, StringComparison.Ordinal);
+        Assert.False(Directory.Exists(Path.Combine(_mount, "needs-token")));
+        Assert.Equal("stopped", (await _cp.App.Work.GetAsync(env.Id, item.Id)).State);
+    }
+
+    [Fact]
     public void The_interval_is_at_least_five_seconds()
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => SessionMemoryStores.CheckInterval(TimeSpan.FromMilliseconds(4999)));
