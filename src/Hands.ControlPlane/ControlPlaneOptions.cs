@@ -48,6 +48,12 @@ public sealed class ControlPlaneOptions
     /// <inheritdoc cref="OrganizationId"/>
     public string WorkspaceId { get; set; } = "wrkspc_local";
 
+    /// <summary>
+    /// Where sessions mount their memory stores: a <c>memory_store</c> resource's output-only <c>mount_path</c> is this
+    /// directory plus a name derived from the store's name (the hosted service uses <c>/mnt/memory</c>).
+    /// </summary>
+    public string MemoryMountRoot { get; set; } = "/mnt/memory";
+
     /// <summary>Clock; tests may substitute one.</summary>
     public TimeProvider Time { get; set; } = TimeProvider.System;
 }

@@ -78,6 +78,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             builder.Services.AddSingleton<EventStreamer>();
             builder.Services.AddSingleton<WorkService>();
             builder.Services.AddSingleton<SkillService>();
+            builder.Services.AddSingleton<MemoryStores.MemoryStoreService>();
             builder.Services.AddSingleton<WebhookEndpointService>();
             builder.Services.AddSingleton<WebhookDispatcher>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<WebhookDispatcher>());

@@ -1,6 +1,7 @@
 // The official TypeScript EnvironmentWorker, unmodified: claims exactly one work item and runs its session's tool
 // calls until the session goes idle with end_turn (maxIdleMs later it stops and force-stops the item).
-// Env: HANDS_BASE_URL, HANDS_ENVIRONMENT_ID, HANDS_ENVIRONMENT_KEY, HANDS_WORKDIR.
+// Env: HANDS_BASE_URL, HANDS_ENVIRONMENT_ID, HANDS_ENVIRONMENT_KEY, HANDS_WORKDIR; HANDS_MEMORY_SYNC_MS turns memory stores
+// on with that sync interval (off otherwise), HANDS_MEMORY_SYNC_DELETIONS sets memorySyncDeletions.
 const Anthropic = require('@anthropic-ai/sdk').default;
 
 async function main() {
@@ -13,7 +14,8 @@ async function main() {
     environmentKey,
     workdir: process.env.HANDS_WORKDIR,
     maxIdleMs: 300,
-    memorySyncIntervalMs: null,
+    memorySyncIntervalMs: process.env.HANDS_MEMORY_SYNC_MS ? Number(process.env.HANDS_MEMORY_SYNC_MS) : null,
+    ...(process.env.HANDS_MEMORY_SYNC_DELETIONS ? { memorySyncDeletions: process.env.HANDS_MEMORY_SYNC_DELETIONS } : {}),
   });
   const poller = client.beta.environments.work.poller({ environmentId, environmentKey, drain: true, autoStop: false, blockMs: 999 });
   let handled = 0;

@@ -13,10 +13,11 @@ internal static class ControlPlaneCommand
         var data = new Option<string>("--data") { Description = "Directory for the SQLite database", DefaultValueFactory = _ => ".hands/control-plane" };
         var scenarios = new Option<string?>("--scenarios") { Description = "Directory of scenario files (NAME.json) for agents with model scripted:NAME" };
         var leaseTtl = new Option<int>("--lease-ttl") { Description = "Seconds a work item lease lives without a heartbeat", DefaultValueFactory = _ => 60 };
+        var memoryRoot = new Option<string>("--memory-mount-root") { Description = "Directory sessions mount memory stores under: each memory_store resource's mount_path is this plus the store's name", DefaultValueFactory = _ => "/mnt/memory" };
         var verbose = new Option<bool>("--verbose") { Description = "Log every request" };
         var command = new Command("control-plane", "Run the local Managed Agents API (environments, agents, sessions, events, work queue, webhooks) on loopback")
         {
-            urls, data, scenarios, leaseTtl, verbose,
+            urls, data, scenarios, leaseTtl, memoryRoot, verbose,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -33,7 +34,12 @@ internal static class ControlPlaneCommand
                 ApiKey = parse.GetValue(CliContext.ApiKey) ?? Environment.GetEnvironmentVariable("HANDS_API_KEY"),
                 ScenariosDirectory = parse.GetValue(scenarios) is { } s ? Path.GetFullPath(s) : null,
                 LeaseTtl = TimeSpan.FromSeconds(ttl),
+                MemoryMountRoot = parse.GetValue(memoryRoot)!,
             };
+            if (!options.MemoryMountRoot.StartsWith('/') || options.MemoryMountRoot.Split('/').Contains(".."))
+            {
+                throw new CliException("--memory-mount-root must be a clean absolute path.");
+            }
             if (options.ScenariosDirectory is { } dir && !Directory.Exists(dir))
             {
                 throw new CliException($"--scenarios: directory '{dir}' does not exist.");

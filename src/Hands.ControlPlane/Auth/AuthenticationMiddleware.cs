@@ -49,8 +49,20 @@ public sealed class AuthenticationMiddleware(RequestDelegate next, ControlPlaneC
         }
 
         var betas = request.Headers["anthropic-beta"].ToString();
+        // The memory endpoints take their own beta, or the managed-agents one.
+        var memory = path.StartsWith("/v1/memory_stores", StringComparison.OrdinalIgnoreCase);
+        if (memory && betas.Split(',').Any(b => b.Trim() == MemoryValues.Beta))
+        {
+            return;
+        }
+
         if (!betas.Split(',').Any(b => b.Trim() == ManagedAgentsBeta))
         {
+            if (memory)
+            {
+                throw ApiException.NotFound($"Not found. This endpoint is in beta: send the header 'anthropic-beta: {MemoryValues.Beta}'.");
+            }
+
             throw ApiException.NotFound($"Not found. This endpoint is in beta: send the header 'anthropic-beta: {ManagedAgentsBeta}'.");
         }
     }

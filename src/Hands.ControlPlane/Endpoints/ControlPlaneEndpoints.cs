@@ -2,11 +2,13 @@ using Hands.ControlPlane.Agents;
 using Hands.ControlPlane.Auth;
 using Hands.ControlPlane.Environments;
 using Hands.ControlPlane.Infrastructure;
+using Hands.ControlPlane.MemoryStores;
 using Hands.ControlPlane.Sessions;
 using Hands.ControlPlane.Skills;
 using Hands.ControlPlane.Webhooks;
 using Hands.ControlPlane.Work;
 using Hands.Protocol.Json;
+using Hands.Protocol.Models;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -32,6 +34,7 @@ public static class ControlPlaneEndpoints
         var work = app.ServiceProvider.GetRequiredService<WorkService>();
         var skills = app.ServiceProvider.GetRequiredService<SkillService>();
         var hooks = app.ServiceProvider.GetRequiredService<WebhookEndpointService>();
+        var memory = app.ServiceProvider.GetRequiredService<MemoryStoreService>();
 
         // environments
         app.MapPost("/v1/environments", async (HttpContext c, CancellationToken _) =>
@@ -123,6 +126,35 @@ public static class ControlPlaneEndpoints
             return Results.Bytes(content, type);
         });
 
+        // memory stores, memories, memory versions
+        app.MapPost("/v1/memory_stores", async (HttpContext c, CancellationToken _) =>
+            Results.Json(await memory.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.MemoryStore));
+        app.MapGet("/v1/memory_stores", (HttpContext c, CancellationToken _) => Results.Json(memory.List(Caller.Of(c), ArchivableListQuery.From(c.Request.Query)), J.PageMemoryStore));
+        app.MapGet("/v1/memory_stores/{id}", (HttpContext c, string id) => Results.Json(memory.Get(Caller.Of(c), id), J.MemoryStore));
+        app.MapPost("/v1/memory_stores/{id}", async (HttpContext c, string id) =>
+            Results.Json(await memory.UpdateAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.MemoryStore));
+        app.MapDelete("/v1/memory_stores/{id}", async (HttpContext c, string id) =>
+            Results.Json(await memory.DeleteAsync(Caller.Of(c), id, c.RequestAborted), J.DeletedResource));
+        app.MapPost("/v1/memory_stores/{id}/archive", async (HttpContext c, string id) =>
+            Results.Json(await memory.ArchiveAsync(Caller.Of(c), id, c.RequestAborted), J.MemoryStore));
+        app.MapGet("/v1/memory_stores/{id}/memories", (HttpContext c, string id) =>
+            Results.Json(memory.ListMemories(Caller.Of(c), id, MemoryListQuery.From(c.Request.Query)), J.PageMemory));
+        app.MapPost("/v1/memory_stores/{id}/memories", async (HttpContext c, string id) =>
+            Results.Json(await memory.CreateMemoryAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request),
+                MemoryListQuery.ParseView(c.Request.Query, MemoryValues.ViewBasic), c.RequestAborted), J.Memory));
+        app.MapGet("/v1/memory_stores/{id}/memories/{memoryId}", (HttpContext c, string id, string memoryId) =>
+            Results.Json(memory.GetMemory(Caller.Of(c), id, memoryId, MemoryListQuery.ParseView(c.Request.Query, MemoryValues.ViewFull)), J.Memory));
+        app.MapPost("/v1/memory_stores/{id}/memories/{memoryId}", async (HttpContext c, string id, string memoryId) =>
+            Results.Json(await memory.UpdateMemoryAsync(Caller.Of(c), id, memoryId, await JsonBody.ReadAsync(c.Request),
+                MemoryListQuery.ParseView(c.Request.Query, MemoryValues.ViewBasic), c.RequestAborted), J.Memory));
+        app.MapDelete("/v1/memory_stores/{id}/memories/{memoryId}", async (HttpContext c, string id, string memoryId) =>
+            Results.Json(await memory.DeleteMemoryAsync(Caller.Of(c), id, memoryId, c.Request.Query["expected_content_sha256"].ToString(), c.RequestAborted), J.DeletedResource));
+        app.MapGet("/v1/memory_stores/{id}/memory_versions", (HttpContext c, string id) =>
+            Results.Json(memory.ListVersions(Caller.Of(c), id, PageQuery.From(c.Request.Query, 20, 100), MemoryListQuery.ParseView(c.Request.Query, MemoryValues.ViewBasic),
+                NullIfEmpty(c.Request.Query["memory_id"]), NullIfEmpty(c.Request.Query["operation"]), NullIfEmpty(c.Request.Query["session_id"])), J.PageMemoryVersion));
+        app.MapGet("/v1/memory_stores/{id}/memory_versions/{versionId}", (HttpContext c, string id, string versionId) =>
+            Results.Json(memory.GetVersion(Caller.Of(c), id, versionId, MemoryListQuery.ParseView(c.Request.Query, MemoryValues.ViewFull)), J.MemoryVersion));
+
         // webhook endpoints (local extension)
         app.MapPost("/v1/webhook_endpoints", async (HttpContext c, CancellationToken _) =>
             Results.Json(await hooks.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.WebhookEndpoint));
@@ -133,6 +165,8 @@ public static class ControlPlaneEndpoints
         app.MapFallback((HttpContext c) =>
             throw ApiException.NotFound($"Not found: {c.Request.Method} {c.Request.Path} is not an endpoint of this API."));
     }
+
+    private static string? NullIfEmpty(Microsoft.Extensions.Primitives.StringValues value) => value.ToString() is { Length: > 0 } s ? s : null;
 
     /// <summary><c>?version=N</c> (1 or more; empty means 1), or null for the latest version.</summary>
     private static int? AgentVersion(IQueryCollection query) =>

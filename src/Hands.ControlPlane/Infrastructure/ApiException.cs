@@ -31,6 +31,9 @@ public sealed class ApiException : Exception
     /// <summary>False adds <c>x-should-retry: false</c> so SDK clients do not retry a permanent 409.</summary>
     public bool ShouldRetry { get; }
 
+    /// <summary>Set on <c>memory_path_conflict_error</c>: the blocking path and memory, written beside the message.</summary>
+    public (string Path, string MemoryId)? PathConflict { get; init; }
+
     public static ApiException Invalid(string message) => new(400, ErrorTypes.InvalidRequest, message);
     public static ApiException NotFound(string message) => new(404, ErrorTypes.NotFound, message);
     public static ApiException Conflict(string message) => new(409, ErrorTypes.Conflict, message, shouldRetry: false);

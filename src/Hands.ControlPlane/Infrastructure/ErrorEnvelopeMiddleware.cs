@@ -23,7 +23,7 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         }
         catch (ApiException ex)
         {
-            await WriteAsync(context, ex.Status, ex.ErrorType, ex.Message, ex.Details, requestId, ex.ShouldRetry);
+            await WriteAsync(context, ex.Status, ex.ErrorType, ex.Message, ex.Details, requestId, ex.ShouldRetry, ex.PathConflict);
         }
         catch (BadHttpRequestException ex) when (ex.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
@@ -44,7 +44,8 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         }
     }
 
-    public static async Task WriteAsync(HttpContext context, int status, string type, string message, JsonElement? details, string requestId, bool shouldRetry)
+    public static async Task WriteAsync(HttpContext context, int status, string type, string message, JsonElement? details, string requestId, bool shouldRetry,
+        (string Path, string MemoryId)? pathConflict = null)
     {
         if (context.Response.HasStarted)
         {
@@ -62,7 +63,7 @@ public sealed class ErrorEnvelopeMiddleware(RequestDelegate next, ILogger<ErrorE
         context.Response.ContentType = "application/json";
         var envelope = new ErrorEnvelope
         {
-            Error = new ErrorBody { Type = type, Message = message, Details = details },
+            Error = new ErrorBody { Type = type, Message = message, Details = details, ConflictingPath = pathConflict?.Path, ConflictingMemoryId = pathConflict?.MemoryId },
             RequestId = requestId,
         };
         await JsonSerializer.SerializeAsync(context.Response.Body, envelope, ProtocolJsonContext.Default.ErrorEnvelope, context.RequestAborted);

@@ -10,7 +10,7 @@ using Hands.Protocol.Models;
 namespace Hands.ControlPlane.Sessions;
 
 /// <summary>Sessions and their events: create, send, list, update, archive, delete; drives the agent loop.</summary>
-public sealed class SessionService(ControlPlaneCore core)
+public sealed class SessionService(ControlPlaneCore core, MemoryStores.MemoryStoreService memoryStores)
 {
     private readonly ScriptedAgentLoop _loop = new(core.Scenarios);
 
@@ -50,9 +50,11 @@ public sealed class SessionService(ControlPlaneCore core)
                 throw ApiException.Invalid($"environment_id: environment {environmentId} is archived; it accepts no new sessions");
             }
 
+            var mountPaths = new HashSet<string>(StringComparer.Ordinal);
+            var storeIds = new HashSet<string>(StringComparer.Ordinal);
             for (var i = 0; i < resources.Count; i++)
             {
-                ValidateResource(body, resources, i, env);
+                resources[i] = ValidateResource(scope.Sql, body, resources, i, env, mountPaths, storeIds);
             }
 
             var agent = Store.GetAgent(scope.Sql, agentId, agentVersion)
@@ -192,7 +194,8 @@ public sealed class SessionService(ControlPlaneCore core)
         return budget.Element.Clone();
     }
 
-    private static void ValidateResource(JsonBody body, List<JsonElement> resources, int index, AgentEnvironment env)
+    private JsonElement ValidateResource(Sql sql, JsonBody body, List<JsonElement> resources, int index, AgentEnvironment env,
+        HashSet<string> mountPaths, HashSet<string> storeIds)
     {
         var resource = body.Item("resources", index, resources[index]);
         var type = resource.RequireString("type");
@@ -207,7 +210,7 @@ public sealed class SessionService(ControlPlaneCore core)
             }
 
             resource.OptionalString("instructions", maxLength: 4096);
-            return;
+            return memoryStores.ResolveResource(sql, resource, mountPaths, storeIds);
         }
 
         if (env.IsSelfHosted && type is "file" or "github_repository")

@@ -3,7 +3,7 @@ namespace Hands.ControlPlane.Storage;
 /// <summary>The database schema. Resources are stored as their API JSON plus the columns queries filter on.</summary>
 internal static class Schema
 {
-    private const int Version = 1;
+    private const int Version = 2;
 
     public static void Apply(Sql sql)
     {
@@ -41,6 +41,13 @@ internal static class Schema
             CREATE TABLE IF NOT EXISTS webhook_endpoints(id TEXT PRIMARY KEY, secret TEXT NOT NULL, json TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS webhook_outbox(id TEXT NOT NULL, endpoint_id TEXT NOT NULL, body TEXT NOT NULL,
                 attempts INTEGER NOT NULL DEFAULT 0, next_attempt_ms INTEGER NOT NULL, PRIMARY KEY(id, endpoint_id));
+            CREATE TABLE IF NOT EXISTS memory_stores(id TEXT PRIMARY KEY, archived INTEGER NOT NULL DEFAULT 0, json TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS memories(id TEXT PRIMARY KEY, store_id TEXT NOT NULL, path TEXT NOT NULL, content TEXT NOT NULL,
+                sha TEXT NOT NULL, size INTEGER NOT NULL, version_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+                UNIQUE(store_id, path));
+            CREATE TABLE IF NOT EXISTS memory_versions(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, store_id TEXT NOT NULL,
+                memory_id TEXT NOT NULL, json TEXT NOT NULL);
+            CREATE INDEX IF NOT EXISTS memory_versions_store ON memory_versions(store_id, seq);
             """);
         sql.Exec($"PRAGMA user_version = {Version}");
     }

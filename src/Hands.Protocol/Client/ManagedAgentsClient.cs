@@ -61,6 +61,7 @@ public sealed class ManagedAgentsClient : IDisposable
     public WorkOperations Work => new(Pipeline);
     public SkillsOperations Skills => new(Pipeline);
     public WebhookEndpointsOperations WebhookEndpoints => new(Pipeline);
+    public MemoryStoresOperations MemoryStores => new(Pipeline);
 
     public void Dispose() => _ownedHttp?.Dispose();
 }

@@ -30,6 +30,16 @@ public sealed class ErrorBody
     [JsonPropertyName("details")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public JsonElement? Details { get; set; }
+
+    /// <summary><c>memory_path_conflict_error</c>: the path that blocked the write.</summary>
+    [JsonPropertyName("conflicting_path")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ConflictingPath { get; set; }
+
+    /// <summary><c>memory_path_conflict_error</c>: the memory holding <see cref="ConflictingPath"/>.</summary>
+    [JsonPropertyName("conflicting_memory_id")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? ConflictingMemoryId { get; set; }
 }
 
 /// <summary>The object returned by a successful delete: <c>{"id":...,"type":"session_deleted"}</c>.</summary>

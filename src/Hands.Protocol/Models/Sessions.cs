@@ -80,6 +80,10 @@ public sealed class CreateSessionRequest
     [JsonPropertyName("initial_events")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public List<SessionEvent>? InitialEvents { get; set; }
+    /// <summary>Self-hosted: <c>memory_store</c> resources only (<c>{"type":"memory_store","memory_store_id","access"?,"instructions"?}</c>).</summary>
+    [JsonPropertyName("resources")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<JsonElement>? Resources { get; set; }
 }
 
 /// <summary>Body of <c>POST /v1/sessions/{id}/events</c>, and its response.</summary>

@@ -19,11 +19,14 @@ internal static class WorkerCommandLine
     public static readonly Option<string> LogFormat = new("--log-format") { Description = "Log format on stderr: text or json", DefaultValueFactory = _ => "text" };
     public static readonly Option<bool> UnrestrictedPaths = new("--unrestricted-paths") { Description = "Let file tools use absolute paths outside the workdir (bash is never confined)" };
     public static readonly Option<string?> StateDir = new("--state-dir") { Description = "Where each session's tool-call journal is kept, so a replacement worker never re-runs a call (env: HANDS_WORKER_STATE_DIR; default /var/lib/hands-worker as root)" };
+    public static readonly Option<string?> MemorySyncInterval = new("--memory-sync-interval") { Description = "How often attached memory stores sync back while the session runs (default 15s, at least 5s; the official workers' memorySyncIntervalMs)" };
+    public static readonly Option<bool> NoMemorySync = new("--no-memory-sync") { Description = "Turn memory stores off: neither download nor sync them (the official workers' memorySyncIntervalMs: null)" };
+    public static readonly Option<string> MemorySyncDeletions = new("--memory-sync-deletions") { Description = "Whether a memory file deleted locally is deleted in its store: enabled, log_only or disabled (memorySyncDeletions)", DefaultValueFactory = _ => "enabled" };
     public static readonly Option<string?> Tools = new("--tools") { Description = "Custom tools manifest (JSON): each tool runs a command with the input JSON on stdin" };
 
     public static void AddCommon(Command command)
     {
-        foreach (var option in new Option[] { EnvironmentId, EnvironmentKey, BaseUrl, Workdir, MaxIdle, LogFormat, UnrestrictedPaths, StateDir, Tools })
+        foreach (var option in new Option[] { EnvironmentId, EnvironmentKey, BaseUrl, Workdir, MaxIdle, LogFormat, UnrestrictedPaths, StateDir, Tools, MemorySyncInterval, NoMemorySync, MemorySyncDeletions })
         {
             command.Options.Add(option);
         }
@@ -66,6 +69,32 @@ internal static class WorkerCommandLine
             UnrestrictedPaths = parse.GetValue(UnrestrictedPaths),
             Log = log,
         };
+        if (parse.GetValue(NoMemorySync))
+        {
+            options.MemorySyncInterval = null;
+        }
+        else if (parse.GetValue(MemorySyncInterval) is { Length: > 0 } interval)
+        {
+            try
+            {
+                var value = Durations.Parse(interval);
+                MemoryStores.SessionMemoryStores.CheckInterval(value);
+                options.MemorySyncInterval = value;
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentOutOfRangeException)
+            {
+                throw new UsageException("--memory-sync-interval: " + ex.Message);
+            }
+        }
+
+        options.MemorySyncDeletions = parse.GetValue(MemorySyncDeletions) switch
+        {
+            "enabled" => MemoryStores.MemoryDeleteMode.Enabled,
+            "log_only" => MemoryStores.MemoryDeleteMode.LogOnly,
+            "disabled" => MemoryStores.MemoryDeleteMode.Disabled,
+            var other => throw new UsageException($"--memory-sync-deletions must be enabled, log_only or disabled, not '{other}'"),
+        };
+
         if (parse.GetValue(StateDir) is { Length: > 0 } stateDir)
         {
             options.StateDirectory = Path.GetFullPath(stateDir);

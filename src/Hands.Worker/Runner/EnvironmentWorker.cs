@@ -3,6 +3,7 @@ using Hands.Protocol.Client;
 using Hands.Protocol.Models;
 using Hands.Worker.Hosting;
 using Hands.Worker.Journal;
+using Hands.Worker.MemoryStores;
 using Hands.Worker.Skills;
 using Hands.Worker.Tools;
 
@@ -46,6 +47,8 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
         using var work = CancellationTokenSource.CreateLinkedTokenSource(itemCts.Token, lease.Ended);
         var outcome = new WorkItemOutcome(workId, sessionId);
         SkillInstaller? skills = null;
+        SessionMemoryStores? memory = null;
+        var cleanEnd = false;
         IReadOnlyList<IWorkerTool> tools = [];
         var leaveToLapse = false;
         try
@@ -65,6 +68,15 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
                 return outcome;
             }
 
+            // The memory endpoints refuse the environment key: a session with stores and no sessions token cannot be served
+            // with its memory, and is failed rather than run with amnesia (unless memory is turned off).
+            if (token is null && options.MemorySyncInterval is not null && SessionMemoryStores.HasMemoryStore(session))
+            {
+                throw new SessionMemoryException(
+                    $"cannot mount the session's memories: the work item carried no sessions token (work_id={workId}, session_id={sessionId}); " +
+                    "the memory endpoints reject the environment key, so the poller must issue a per-item secret carrying sessions_token, or turn memory sync off (--no-memory-sync) to run without memory");
+            }
+
             Directory.CreateDirectory(options.Workdir);
             var context = new ToolContext(options.Workdir, options.UnrestrictedPaths, options.MaxFileBytes);
             // The skills API refuses a sessions token: with the environment key (a worker outside a sandbox, or polling) it
@@ -76,12 +88,31 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             });
             skills = new SkillInstaller(skillsClient ?? client, context.Workdir, _log);
             await skills.InstallAsync(session.Agent.Skills, work.Token);
+            if (token is not null && options.MemorySyncInterval is { } interval)
+            {
+                memory = new SessionMemoryStores(client, context.Workdir, interval, options.MemorySyncDeletions, _log, options.TimeProvider);
+                await memory.DownloadAsync(session, work.Token);
+                // Stores mounted outside the workdir stay reachable by the file tools; read-only ones refuse writes.
+                context.Paths.AllowedRoots.AddRange(memory.Roots);
+                context.Paths.ReadOnlyRoots.AddRange(memory.ReadOnlyRoots);
+            }
+            else
+            {
+                _log.Debug("memory stores disabled for this item", ("work_id", workId));
+            }
+
             using var owner = await JournalOwner.AcquireAsync(JournalPath(sessionId), lease.Ttl, _log, options.TimeProvider, work.Token);
             var journal = OpenJournal(sessionId);
             context.HelperProcessStarted = journal is null ? null : journal.ProcessStarted;
             tools = [.. Toolset.Create(context), .. options.ExtraTools?.Invoke(context) ?? []];
             var runner = new SessionToolRunner(client, sessionId, tools, options.MaxIdle, _log, () => lease.Ttl, timeProvider: null, journal);
+            if (memory is not null)
+            {
+                runner.AfterToolCall = memory.SyncIfDueAsync;
+            }
+
             await runner.RunAsync(work.Token);
+            cleanEnd = !work.IsCancellationRequested;
             outcome.EndReason = lease.Ended.IsCancellationRequested ? "lease ended" : runner.EndReason;
             outcome.ResultsPosted = runner.Posted;
         }
@@ -93,6 +124,12 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
         {
             _log.Error("work item failed", ("work_id", workId), ("error", ex.Message));
             outcome.EndReason = "failed: " + ex.ErrorMessage;
+            outcome.Failed = true;
+        }
+        catch (SessionMemoryException ex)
+        {
+            _log.Error("work item failed", ("work_id", workId), ("error", ex.Message));
+            outcome.EndReason = "failed: " + ex.Message;
             outcome.Failed = true;
         }
         catch (JournalBusyException ex)
@@ -111,6 +148,12 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             }
 
             skills?.RemoveInstalled();
+            if (memory is not null)
+            {
+                // The lease is still heartbeated here: the memory teardown runs before the heartbeat ends.
+                await TearDownMemoryAsync(memory, cleanEnd, workId, sessionId);
+            }
+
             await itemCts.CancelAsync();
             await leaseTask;
             outcome.LeaseLost = lease.Lost;
@@ -227,6 +270,42 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
         {
             _log.Warn("stop failed", ("work_id", workId), ("error", ex.Message));
         }
+    }
+
+    /// <summary>
+    /// The official teardown: the final full sync after a clean end, then a push-only flush, each bounded by
+    /// <see cref="SessionMemoryStores.FlushTimeout"/> (a warning when the bound cuts work off), then the folders are removed.
+    /// </summary>
+    private async Task TearDownMemoryAsync(SessionMemoryStores memory, bool cleanEnd, string workId, string sessionId)
+    {
+        var bound = SessionMemoryStores.FlushTimeout;
+        if (cleanEnd)
+        {
+            using var finishBound = new CancellationTokenSource(bound, options.TimeProvider);
+            try
+            {
+                await memory.FinishAsync(finishBound.Token);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            if (finishBound.IsCancellationRequested)
+            {
+                _log.Warn($"final memory sync cut off after {bound.TotalMilliseconds:0}ms; the flush that follows still uploads changed files", ("session_id", sessionId), ("work_id", workId));
+            }
+        }
+
+        using (var flushBound = new CancellationTokenSource(bound, options.TimeProvider))
+        {
+            await memory.FlushWritesAsync(flushBound.Token);
+            if (flushBound.IsCancellationRequested)
+            {
+                _log.Warn($"memory flush cut off after {bound.TotalMilliseconds:0}ms; changed files it had not uploaded yet are not saved", ("session_id", sessionId), ("work_id", workId));
+            }
+        }
+
+        memory.Dispose();
     }
 
     /// <summary>The session's tool-call journal; null (with a warning) when it cannot be opened, so the session is still served.</summary>

@@ -33,6 +33,16 @@ public sealed class EnvironmentWorkerOptions
     /// <summary>Extra tools besides the built-in toolset (custom tools from a manifest, or your own).</summary>
     public Func<ToolContext, IEnumerable<IWorkerTool>>? ExtraTools { get; set; }
 
+    /// <summary>
+    /// How often the session's memory stores sync back while it runs (checked after each tool call; plus a final sync
+    /// at a clean end and a bounded push-only flush in every teardown). Default 15 s, at least 5 s. Null turns memory
+    /// off: stores are neither downloaded nor synced (the official workers' <c>memorySyncIntervalMs: null</c>).
+    /// </summary>
+    public TimeSpan? MemorySyncInterval { get; set; } = MemoryStores.SessionMemoryStores.DefaultSyncInterval;
+
+    /// <summary>Whether a memory file deleted locally is deleted in its store (<c>memorySyncDeletions</c>).</summary>
+    public MemoryStores.MemoryDeleteMode MemorySyncDeletions { get; set; } = MemoryStores.MemoryDeleteMode.Enabled;
+
     public WorkerLog Log { get; set; } = new();
 
     /// <summary>

@@ -66,6 +66,12 @@ public sealed class SessionToolRunner
         _sendWindow = sendWindow ?? (() => TimeSpan.FromMinutes(5));
     }
 
+    /// <summary>
+    /// Runs after each dispatched tool call, before the next one starts (the worker's memory sync, as the official
+    /// TypeScript worker syncs between the tool calls its runner yields). It must not throw.
+    /// </summary>
+    public Func<CancellationToken, Task>? AfterToolCall { get; set; }
+
     /// <summary>Why the runner ended.</summary>
     public string? EndReason { get; private set; }
 
@@ -338,6 +344,10 @@ public sealed class SessionToolRunner
                 try
                 {
                     await ExecuteOneAsync(call, ct);
+                    if (AfterToolCall is { } after)
+                    {
+                        await after(ct);
+                    }
                 }
                 finally
                 {

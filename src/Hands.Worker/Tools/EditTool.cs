@@ -29,6 +29,7 @@ public sealed class EditTool(ToolContext context) : IWorkerTool
         var newString = ToolInput.String(input, "edit", "new_string") ?? "";
         var replaceAll = ToolInput.Bool(input, "edit", "replace_all");
         var abs = context.Paths.Resolve(filePath);
+        context.Paths.RequireWritable("edit", filePath, abs);
         string data;
         try
         {

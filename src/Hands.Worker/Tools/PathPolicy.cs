@@ -26,12 +26,42 @@ public sealed class PathPolicy(string workdir, bool unrestricted)
             throw new ToolError(FsErrors.Message(ex, "path " + Quote(path)));
         }
 
-        if (unrestricted || IsWithin(root, real))
+        if (unrestricted || IsWithin(root, real) || AllowedRoots.Any(r => IsWithin(Canonicalize(Path.GetFullPath(r)), real)))
         {
             return real;
         }
 
-        throw new ToolError($"path {Quote(path)} is outside the session's working directory");
+        var permitted = AllowedRoots.Count > 0 ? "the session's working directory and its other permitted directories" : "the session's working directory";
+        throw new ToolError($"path {Quote(path)} is outside {permitted}");
+    }
+
+    /// <summary>Directories outside the workdir the file tools may also use (the session's memory store folders).</summary>
+    public List<string> AllowedRoots { get; } = [];
+
+    /// <summary>Directories <c>write</c> and <c>edit</c> refuse (read-only memory stores), as configured.</summary>
+    public List<string> ReadOnlyRoots { get; } = [];
+
+    /// <summary>The read-only root (as configured) the canonical <paramref name="resolved"/> path is inside, or null.</summary>
+    public string? ReadOnlyRootFor(string resolved)
+    {
+        foreach (var root in ReadOnlyRoots)
+        {
+            if (IsWithin(Canonicalize(Path.GetFullPath(root)), resolved))
+            {
+                return root;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Throws the official worker's refusal when <paramref name="resolved"/> is inside a read-only root.</summary>
+    public void RequireWritable(string tool, string filePath, string resolved)
+    {
+        if (ReadOnlyRootFor(resolved) is { } root)
+        {
+            throw new ToolError($"{tool}: {filePath} is inside read-only directory {root}");
+        }
     }
 
     /// <summary>The canonical form of the workdir itself.</summary>

@@ -19,6 +19,7 @@ public sealed class WriteTool(ToolContext context) : IWorkerTool
 
         var content = ToolInput.String(input, "write", "content") ?? "";
         var abs = context.Paths.Resolve(filePath);
+        context.Paths.RequireWritable("write", filePath, abs);
         try
         {
             if (Directory.Exists(abs))
