@@ -65,11 +65,31 @@ internal sealed class RuncRuntime(string binary, string stateRoot, string? criu)
         }
     }
 
-    public async Task PauseAsync(string id, CancellationToken cancellationToken) =>
-        await CommandRunner.RunCheckedAsync(binary, [.. Global(), "pause", id], cancellationToken: cancellationToken).ConfigureAwait(false);
+    /// <summary>
+    /// Freezes the container through its cgroup's freezer, as <c>runc pause</c> does, without starting runc: each runc
+    /// call is a Go program's start-up (about 5 ms of CPU), and a memory fork paused and resumed twice per child on a
+    /// 2-core host. <c>runc pause</c> remains the fallback when the freezer cannot be found or does not settle.
+    /// </summary>
+    public async Task PauseAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!await CgroupFreezer.SetAsync(id, frozen: true, cancellationToken).ConfigureAwait(false))
+        {
+            await CommandRunner.RunCheckedAsync(binary, [.. Global(), "pause", id], cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
 
-    public async Task ResumeAsync(string id, CancellationToken cancellationToken) =>
-        await CommandRunner.RunCheckedAsync(binary, [.. Global(), "resume", id], cancellationToken: cancellationToken).ConfigureAwait(false);
+    /// <summary>Thaws the container through its cgroup's freezer (<c>runc resume</c> when that cannot be done).</summary>
+    public async Task ResumeAsync(string id, CancellationToken cancellationToken)
+    {
+        if (!await CgroupFreezer.SetAsync(id, frozen: false, cancellationToken).ConfigureAwait(false))
+        {
+            await CommandRunner.RunCheckedAsync(binary, [.. Global(), "resume", id], cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Whether the container's cgroup is frozen (runc's <c>paused</c>), read from the freezer; <c>runc state</c> when it cannot be.</summary>
+    public async Task<bool> IsPausedAsync(string id, CancellationToken cancellationToken) =>
+        CgroupFreezer.IsFrozen(id) ?? await StateAsync(id, cancellationToken).ConfigureAwait(false) == "paused";
 
     /// <summary><c>runc delete -f</c>; a container that does not exist is already deleted.</summary>
     public async Task DeleteAsync(string id, CancellationToken cancellationToken)
