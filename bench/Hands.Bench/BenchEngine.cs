@@ -1,5 +1,6 @@
 using System.Runtime.Versioning;
 using Hands.Engine;
+using Microsoft.Extensions.Logging;
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
 
@@ -56,7 +57,15 @@ internal sealed class BenchEngine : IAsyncDisposable
             VolumeMb = 4096,
         };
         configure?.Invoke(options);
-        var engine = await EngineServer.StartAsync(options, logging => { });
+        // HANDS_BENCH_ENGINE_LOG=1 prints the engine's log (each boot's and wake's phases) to stderr.
+        var engine = await EngineServer.StartAsync(options, logging =>
+        {
+            if (Environment.GetEnvironmentVariable("HANDS_BENCH_ENGINE_LOG") == "1")
+            {
+                logging.AddSimpleConsole(o => o.SingleLine = true).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning)
+                    .AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
+            }
+        });
         return new BenchEngine(data, engine);
     }
 

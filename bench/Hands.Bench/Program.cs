@@ -9,9 +9,15 @@ using Hands.Bench;
 //   soak [--sessions N] [--steps M] [--minutes T] [--seed S] [--lease-ttl SECONDS] [--max-engine-outage SECONDS]
 //   load [--sessions 200] [--steps 2] [--step-seconds 0.5] [--concurrency 16] [--max-sandboxes 256] [--sandbox-timeout S] [--hibernate-after S]
 //        [--worker-idle S] [--lease-ttl S] [--resume] [--release] [--minutes T]
-if (args.Length > 0 && args[0] is "soak" or "load" && OperatingSystem.IsLinux())
+// Density (root, both NativeAOT binaries): density [--count 20] [--minutes 10]: idle sandboxes and sessions, memory per state.
+if (args.Length > 0 && args[0] is "soak" or "load" or "density" && OperatingSystem.IsLinux())
 {
-    var (report, clean) = args[0] == "soak" ? await SoakBench.RunAsync(args[1..], RepoRoot()) : await LoadBench.RunAsync(args[1..], RepoRoot());
+    var (report, clean) = args[0] switch
+    {
+        "soak" => await SoakBench.RunAsync(args[1..], RepoRoot()),
+        "load" => await LoadBench.RunAsync(args[1..], RepoRoot()),
+        _ => await DensityBench.RunAsync(args[1..], RepoRoot()),
+    };
     List<string> page = [$"# Hands {args[0]} — {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}", "", .. report];
     foreach (var line in page)
     {
@@ -69,7 +75,7 @@ foreach (var suite in suites)
         "orchestrator" when OperatingSystem.IsLinux() => Section("orchestrator: sessions through real sandboxes per mode, then a burst of 50...",
             "Orchestrator (local control plane + engine, hands-worker in each session's sandbox)", "target / note",
             () => OrchestratorBench.RunAsync(Math.Min(iterations, 20), RepoRoot())),
-        "fork" when OperatingSystem.IsLinux() => Section("fork: fork-and-explore from a memory snapshot, N = 1, 2, 4, 8, parallel and sequential...",
+        "fork" when OperatingSystem.IsLinux() => Section("fork: fork-and-explore from a memory snapshot, N = 1, 2, 4, 8, 16, 32 at once, and up to 8 one at a time...",
             "Fork-and-explore (Hands.Forking on the local engine; memory checkpoint of a parent serving an in-memory counter)", "target / note",
             () => ForkBench.RunAsync(Math.Min(iterations, 20), RepoRoot())),
         _ => null,

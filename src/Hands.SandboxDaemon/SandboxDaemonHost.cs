@@ -1,4 +1,5 @@
 using System.Net;
+using Hands.Common;
 using Hands.Hosting;
 using Hands.SandboxDaemon.Endpoints;
 using Hands.SandboxDaemon.Processes;
@@ -14,6 +15,9 @@ public static class SandboxDaemonHost
 {
     /// <summary>The management port Tensorlake reserves for the sandbox API.</summary>
     public const int ManagementPort = 9501;
+
+    /// <summary>How long the daemon must have answered nothing before its free heap is given back (<see cref="IdleHeapTrim"/>).</summary>
+    internal static readonly TimeSpan IdleTrimAfter = TimeSpan.FromSeconds(2);
 
     public static async Task<int> RunAsync(string[] args)
     {
@@ -60,6 +64,25 @@ public static class SandboxDaemonHost
         var app = builder.Build();
         var processes = app.Services.GetRequiredService<ProcessTable>();
         var started = DateTimeOffset.UtcNow;
+        // What start-up and each burst of requests leave on the heap goes back to the host two seconds after the last
+        // request: an idle daemon otherwise keeps it for the sandbox's whole life (bench density: 9.0 → 5.4 MiB).
+        var inFlight = 0;
+        var trim = new IdleHeapTrim(IdleTrimAfter, TimeProvider.System, () => Volatile.Read(ref inFlight) > 0);
+        app.Lifetime.ApplicationStarted.Register(trim.Touch);
+        app.Lifetime.ApplicationStopped.Register(trim.Dispose);
+        app.Use(async (context, next) =>
+        {
+            Interlocked.Increment(ref inFlight);
+            try
+            {
+                await next(context).ConfigureAwait(false);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref inFlight);
+                trim.Touch();
+            }
+        });
         app.Use(access.CheckAsync);
         app.MapGet("/api/v1/health", ctx => DaemonResponses.Json(ctx, 200, new HealthResponse { Healthy = true }, DaemonJsonContext.Default.HealthResponse));
         app.MapGet("/api/v1/info", ctx => DaemonResponses.Json(ctx, 200, new InfoResponse

@@ -161,6 +161,7 @@ internal sealed partial class SandboxManager
 
     private async Task WakeAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
+        var phases = new BootPhases(options.TimeProvider);
         if (SandboxLifecycle.StateOf(record) == SandboxState.Hibernated)
         {
             var paths = PathsOf(record.Id);
@@ -172,14 +173,18 @@ internal sealed partial class SandboxManager
 
             // After a host reboot the disk and root are unmounted; the disk image and upper layer are kept.
             await MountRootAsync(record, paths, cancellationToken).ConfigureAwait(false);
+            phases.Mark("root");
             SandboxCgroups.EnsureMemoryDirectory(record.Id);
             await runtime.RestoreAsync(record.Id, paths.Bundle, paths.Hibernation, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
+            phases.Mark("criu restore");
             Directory.Delete(paths.Hibernation, recursive: true);
-            if (await runtime.StateAsync(record.Id, cancellationToken).ConfigureAwait(false) == "paused")
+            if (await runtime.IsPausedAsync(record.Id, cancellationToken).ConfigureAwait(false))
             {
                 // Dumped while frozen: CRIU brings the freezer state back with it.
                 await runtime.ResumeAsync(record.Id, cancellationToken).ConfigureAwait(false);
             }
+
+            phases.Mark("thaw");
         }
         else
         {
@@ -192,7 +197,7 @@ internal sealed partial class SandboxManager
         SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
         store.Save(record);
         activity.Touch(record.Id);
-        logger.LogInformation("sandbox {Id} resumed from {Tier}", record.Id, tier);
+        logger.LogInformation("sandbox {Id} resumed from {Tier}; {Phases}", record.Id, tier, phases);
     }
 
     /// <summary>Frozen sandboxes whose hibernation failed, and when the idle clock may try it again.</summary>

@@ -19,5 +19,6 @@ internal sealed class SandboxPaths(string dataDirectory, string id)
     public string CriuWork => Path.Combine(Root, "criu-work");
     public string HostsFile => Path.Combine(Root, "hosts");
     public string ForkCriuConfig => Path.Combine(Root, "criu-fork.conf");
+    public string CriuConfig => Path.Combine(Root, "criu.conf");
     public string NetworkNamespace { get; } = Path.Combine(dataDirectory, "netns", id);
 }

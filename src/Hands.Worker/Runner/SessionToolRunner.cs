@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Threading.Channels;
+using Hands.Common;
 using Hands.Protocol.Client;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
@@ -39,6 +40,7 @@ public sealed class SessionToolRunner
     private readonly Channel<ToolCall> _queue = Channel.CreateUnbounded<ToolCall>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _end = new();
     private readonly TimeProvider _time;
+    private IdleHeapTrim? _trim;
     private readonly ToolCallJournal? _journal;
     private readonly ResiliencePipeline _resultPost;
     private long _idleSinceTicks = -1;
@@ -101,6 +103,10 @@ public sealed class SessionToolRunner
         _log.Info("session tool runner starting", ("session_id", _sessionId));
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _end.Token);
         var ct = linked.Token;
+        // An attached worker mostly waits: what attaching and each call leave on the heap goes back to the host once
+        // the session has been quiet for two seconds (bench density).
+        using var trim = new IdleHeapTrim(TimeSpan.FromSeconds(2), _time, () => Volatile.Read(ref _executing) > 0);
+        _trim = trim;
         var executor = Task.Run(() => ExecuteLoopAsync(ct), CancellationToken.None);
         var idle = Task.Run(() => IdleWatchAsync(ct), CancellationToken.None);
         try
@@ -136,10 +142,12 @@ public sealed class SessionToolRunner
                 await ReconcileAsync(ct);
                 // Operators (and tests) wait on this line: from here no call in the session can be missed.
                 _log.Info("attached: stream open, history reconciled", ("session_id", _sessionId));
+                _trim?.Touch();
                 await foreach (var e in stream.ReadAllAsync(ct))
                 {
                     backoff = TimeSpan.FromMilliseconds(500);
                     Handle(e, live: true);
+                    _trim?.Touch();
                     if (_end.IsCancellationRequested)
                     {
                         return;
@@ -352,6 +360,7 @@ public sealed class SessionToolRunner
                 finally
                 {
                     Interlocked.Decrement(ref _executing);
+                    _trim?.Touch();
                 }
             }
         }
