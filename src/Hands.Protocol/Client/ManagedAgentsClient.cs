@@ -25,6 +25,9 @@ public sealed class ManagedAgentsClient : IDisposable
             {
                 PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
                 ConnectTimeout = TimeSpan.FromSeconds(10),
+                // The client injects its call span's context itself, per ManagedAgentsClientOptions.Tracing: the
+                // handler's own propagation would send a traceparent even when ANTHROPIC_OPEN_TELEMETRY_PROPAGATION=false.
+                ActivityHeadersPropagator = null,
             })
             {
                 Timeout = Timeout.InfiniteTimeSpan,
