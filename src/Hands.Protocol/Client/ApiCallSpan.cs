@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
-using System.Text.Json;
 using Hands.Common;
 
 namespace Hands.Protocol.Client;
@@ -215,7 +213,7 @@ internal sealed class ApiCallSpan
         if (error is not OperationCanceledException)
         {
             _activity.SetStatus(ActivityStatusCode.Error);
-            _activity.SetTag("error.type", ErrorType(error));
+            _activity.SetTag("error.type", TraceErrorType.Of(error));
         }
 
         _activity.Stop();
@@ -232,23 +230,6 @@ internal sealed class ApiCallSpan
             _activity.Stop();
         }
     }
-
-    /// <summary>
-    /// The SDK's <c>error.type</c>: a timeout is <c>client_timeout_error</c>, a connection failure
-    /// <c>connection_error</c>, an error answer the type of its envelope (else its status), anything else
-    /// <c>client_error</c> (an unreadable body, say).
-    /// </summary>
-    internal static string ErrorType(Exception error) => error switch
-    {
-        ManagedAgentsException { Status: 0, InnerException: OperationCanceledException or TimeoutException } => "client_timeout_error",
-        ManagedAgentsException { Status: 0, InnerException: HttpRequestException or IOException } => "connection_error",
-        ManagedAgentsException { ErrorType: { Length: > 0 } type } => type,
-        ManagedAgentsException { Status: > 0 } api => api.Status.ToString(CultureInfo.InvariantCulture),
-        TimeoutException => "client_timeout_error",
-        HttpRequestException or IOException => "connection_error",
-        JsonException => "client_error",
-        _ => "client_error",
-    };
 
     /// <summary>
     /// The parts of <paramref name="query"/> (as sent) whose parameter <paramref name="defined"/> names, in order, or

@@ -53,6 +53,9 @@ public sealed class ManagedAgentsClient : IDisposable
     /// <summary>The base URL requests go to.</summary>
     public Uri BaseUrl => Pipeline.Options.BaseUrl;
 
+    /// <summary>How this client traces (and helpers built on it, such as the worker's tool spans, follow).</summary>
+    public ManagedAgentsTracingOptions Tracing => Pipeline.Options.Tracing;
+
     /// <summary>A client that shares this one's connections but authenticates with another credential.</summary>
     public ManagedAgentsClient WithCredential(ManagedAgentsCredential credential) =>
         new(Pipeline.WithCredential(credential), credential);
