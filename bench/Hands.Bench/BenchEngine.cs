@@ -60,7 +60,10 @@ internal sealed class BenchEngine : IAsyncDisposable
         return new BenchEngine(data, engine);
     }
 
-    /// <summary>Terminates every live sandbox, then deletes every snapshot (children first, so none answers 409).</summary>
+    /// <summary>
+    /// Terminates every live sandbox, then deletes every pool (with its warm sandboxes) and every snapshot (children
+    /// first, so none answers 409).
+    /// </summary>
     public static async Task RemoveAllAsync(TensorlakeClient client)
     {
         await foreach (var sandbox in client.ListAllAsync())
@@ -69,6 +72,11 @@ internal sealed class BenchEngine : IAsyncDisposable
             {
                 await client.DeleteAsync(sandbox.CanonicalId);
             }
+        }
+
+        foreach (var pool in await client.ListPoolsAsync())
+        {
+            await client.DeletePoolAsync(pool.CanonicalId);
         }
 
         foreach (var snapshot in await client.ListSnapshotsAsync())

@@ -9,8 +9,8 @@ using Hands.Sandboxes.Models;
 namespace Hands.Bench;
 
 /// <summary>
-/// The engine's operations against the targets in ARCHITECTURE.md, on real containers: create + /bin/true, exec,
-/// freeze/thaw, hibernate/restore, wake through the ingress in both tiers, memory checkpoint, and fork N=8 from a
+/// The engine's operations against the targets in ARCHITECTURE.md, on real containers: create + /bin/true, exec, a
+/// warm pool's claim beside the cold create, freeze/thaw, hibernate/restore, wake through the ingress in both tiers, memory checkpoint, and fork N=8 from a
 /// memory snapshot until every child serves. Every sandbox and snapshot made here is deleted before the suite ends.
 /// </summary>
 [SupportedOSPlatform("linux")]
@@ -25,6 +25,7 @@ internal static class EngineBench
         var (create, exec) = await CreateAndExecAsync(client, n, "");
         rows.Add(create.Row("< 100 ms; Tensorlake/E2B ~150 ms+"));
         rows.Add(exec.Row("process API through the ingress"));
+        rows.AddRange(await PoolRowsAsync(client, n, create));
 
         var server = await StartServerAsync(http, engine, client);
 
@@ -83,6 +84,72 @@ internal static class EngineBench
         await client.DeleteSnapshotAsync(snapshot.SnapshotId);
         rows.AddRange(await UserNamespaceRowsAsync(n, repoRoot, http, create, exec, freeze, wakeFrozen));
         return rows;
+    }
+
+    /// <summary>
+    /// <c>bench pool</c> alone: cold create + /bin/true, then the pool rows beside it, on an engine of their own.
+    /// </summary>
+    public static async Task<IEnumerable<string>> RunPoolAsync(int n, string repoRoot)
+    {
+        await using var bench = await BenchEngine.StartAsync("pool", repoRoot);
+        var (create, _) = await CreateAndExecAsync(bench.Client, n, "");
+        return [create.Row("< 100 ms; Tensorlake/E2B ~150 ms+"), .. await PoolRowsAsync(bench.Client, n, create)];
+    }
+
+    /// <summary>
+    /// A warm pool's claim + /bin/true against a cold create + /bin/true (the same resources and image), side by side:
+    /// each claim is measured on a pool its refill has filled again since the last one (the steady state a pool is
+    /// for); then a claim on a pool with nothing warm, which boots the sandbox for the claim (what a drained pool costs).
+    /// </summary>
+    private static async Task<IEnumerable<string>> PoolRowsAsync(TensorlakeClient client, int n, Measurements create)
+    {
+        const int Warm = 2;
+        var warm = new Measurements("pool claim (warm) + run /bin/true");
+        var empty = new Measurements("pool claim (none warm: boots for the claim) + run /bin/true");
+        foreach (var (measurements, warmTarget) in new[] { (warm, Warm), (empty, 0) })
+        {
+            var pool = (await client.CreatePoolAsync(new SandboxPoolRequest
+            {
+                Image = "host",
+                Resources = new SandboxPoolResources { Cpus = 1.0, MemoryMb = 1024 },
+                WarmContainers = warmTarget,
+            })).PoolId;
+            for (var i = 0; i < n; i++)
+            {
+                await WaitWarmAsync(client, pool, warmTarget);
+                var start = Stopwatch.GetTimestamp();
+                var claimed = await client.ClaimAsync(pool);
+                await client.Proxy(claimed).RunAsync(new RunProcessRequest { Command = "/bin/true" });
+                measurements.Add(start);
+                await client.DeleteAsync(claimed.CanonicalId);
+            }
+
+            await client.DeletePoolAsync(pool);
+        }
+
+        string Versus(Measurements m) => string.Create(CultureInfo.InvariantCulture,
+            $"cold create p50 {create.Percentile(50):0.0} / p95 {create.Percentile(95):0.0} ms: {create.Percentile(50) / m.Percentile(50):0.0}x / {create.Percentile(95) / m.Percentile(95):0.0}x faster");
+        return [warm.Row(Versus(warm) + " (target ≥ 4x)"), empty.Row(Versus(empty))];
+    }
+
+    /// <summary>Polls the pool until its refill has <paramref name="count"/> warm sandboxes booted (at most a minute).</summary>
+    private static async Task WaitWarmAsync(TensorlakeClient client, string pool, int count)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var containers = (await client.GetPoolAsync(pool)).Containers ?? [];
+            if (containers.Count(c => c.IsWarm && c.State == PoolContainerState.Idle) >= count)
+            {
+                return;
+            }
+
+            if (attempt > 12_000)
+            {
+                throw new TimeoutException($"pool {pool} did not refill to {count} warm sandboxes within a minute");
+            }
+
+            await Task.Delay(5);
+        }
     }
 
     /// <summary>

@@ -1,9 +1,31 @@
 using System.Globalization;
 using Hands.Bench;
 
-// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine|orchestrator|fork ...] [--iterations N]
+// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine|pool|orchestrator|fork ...] [--iterations N]
+// ("pool" is also part of "engine": it runs the pool rows alone, beside a cold create.)
 // The engine suite needs root, runc, CRIU and artifacts/hands-sandboxd (scripts/bench.sh prepares them); it caps N at 30.
 // The worker suite needs artifacts/hands-worker (NativeAOT) and tests/conformance/node_modules: scripts/bench.sh prepares both.
+// Fault injection and load (root, both NativeAOT binaries in artifacts/; docs/reliability.md):
+//   soak [--sessions N] [--steps M] [--minutes T] [--seed S] [--lease-ttl SECONDS] [--max-engine-outage SECONDS]
+//   load [--sessions 200] [--steps 2] [--step-seconds 0.5] [--concurrency 16] [--max-sandboxes 256] [--sandbox-timeout S] [--hibernate-after S]
+//        [--worker-idle S] [--lease-ttl S] [--resume] [--release] [--minutes T]
+if (args.Length > 0 && args[0] is "soak" or "load" && OperatingSystem.IsLinux())
+{
+    var (report, clean) = args[0] == "soak" ? await SoakBench.RunAsync(args[1..], RepoRoot()) : await LoadBench.RunAsync(args[1..], RepoRoot());
+    List<string> page = [$"# Hands {args[0]} — {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, .NET {Environment.Version}", "", .. report];
+    foreach (var line in page)
+    {
+        Console.WriteLine(line);
+    }
+
+    var results = Path.Combine(RepoRoot(), "bench", "results");
+    Directory.CreateDirectory(results);
+    var written = Path.Combine(results, $"{args[0]}-{DateTimeOffset.UtcNow:yyyyMMdd-HHmmss}.md");
+    await File.WriteAllLinesAsync(written, page);
+    Console.Error.WriteLine($"written to {written}");
+    return clean ? 0 : 1;
+}
+
 var iterations = 200;
 var suites = new List<string>();
 for (var i = 0; i < args.Length; i++)
@@ -41,6 +63,9 @@ foreach (var suite in suites)
         "engine" when OperatingSystem.IsLinux() => Section("engine: real runc sandboxes, snapshots, suspend tiers, ingress wake and forks...",
             "Local sandbox engine (runc 1.1.5, overlayfs, own netns per sandbox, CRIU 4.2; image 'host')", "target / note",
             () => EngineBench.RunAsync(Math.Min(iterations, 30), RepoRoot())),
+        "pool" when OperatingSystem.IsLinux() => Section("pool: cold create vs a warm pool's claim...",
+            "Warm pools (local engine; claim + /bin/true vs create + /bin/true, image 'host', 1 CPU, 1024 MB)", "target / note",
+            () => EngineBench.RunPoolAsync(Math.Min(iterations, 30), RepoRoot())),
         "orchestrator" when OperatingSystem.IsLinux() => Section("orchestrator: sessions through real sandboxes per mode, then a burst of 50...",
             "Orchestrator (local control plane + engine, hands-worker in each session's sandbox)", "target / note",
             () => OrchestratorBench.RunAsync(Math.Min(iterations, 20), RepoRoot())),
@@ -51,7 +76,7 @@ foreach (var suite in suites)
     };
     if (section is null)
     {
-        Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, orchestrator, fork");
+        Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, pool, orchestrator, fork");
         return 2;
     }
 

@@ -103,6 +103,8 @@ internal sealed class LocalStack : IAsyncDisposable
             WorkerMaxIdle = workerMaxIdle,
             Logger = _logging.CreateLogger("Hands.Orchestrator"),
         };
+        // No orchestrator lock and no claims record: every start of the stack serves a new environment, so no later
+        // orchestrator could settle this one's claims.
         Orchestrator = new WorkQueueOrchestrator(
             Commands.OrchestratorSettings.EnvironmentClient(ControlPlane.BaseAddress, key.Key),
             Sandboxes, options);

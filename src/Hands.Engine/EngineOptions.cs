@@ -51,8 +51,19 @@ public sealed class EngineOptions
     /// <summary>The clock idle handling runs on (the idle pass's timer, inbound activity, hibernate-after, record times); tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    /// <summary>Most sandboxes alive (running or suspended) at once; creates beyond it get 429.</summary>
+    /// <summary>Most sandboxes alive (running or suspended, warm pool sandboxes included) at once; creates beyond it get 429.</summary>
     public int MaxSandboxes { get; set; } = 256;
+
+    /// <summary>
+    /// The memory all warm (booted, unclaimed) pool sandboxes together may be given, counted as the sum of their
+    /// <c>memory_mb</c> limits; refills stop there. Null: a quarter of the host's RAM. Counted on limits, not on what
+    /// they use now (an idle one holds ~15 MB), because a pool's entrypoint may fill its limit while it waits, and the
+    /// limit is the only bound the engine can promise; a quarter leaves the rest to the sandboxes sessions work in.
+    /// </summary>
+    public int? PoolMemoryMb { get; set; }
+
+    /// <summary>How long the pool refill waits before booting again for a pool whose last warm sandbox failed to start; doubles per failure, up to 5 minutes.</summary>
+    public TimeSpan PoolRetryDelay { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>The apt mirror debootstrap builds the <c>debian</c> base from.</summary>
     public string DebianMirror { get; set; } = "http://deb.debian.org/debian";

@@ -16,7 +16,8 @@ namespace Hands.Engine;
 /// <summary>
 /// <c>hands engine</c>: the lifecycle API on <see cref="EngineOptions.ApiUrl"/> and the ingress on
 /// <see cref="EngineOptions.IngressUrl"/>, two Kestrel servers over one <see cref="SandboxManager"/>. Starting recovers
-/// what a previous run left (re-attach, keep suspended sandboxes and snapshots, remove orphans).
+/// what a previous run left (re-attach, keep suspended sandboxes and snapshots, remove orphans) and resumes refilling
+/// warm pools.
 /// </summary>
 public sealed class EngineServer : IAsyncDisposable
 {
@@ -25,12 +26,15 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly EngineStore _store;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _idleLoop;
+    private readonly Task _poolLoop;
     private readonly TcpRelays _relays;
     private readonly EngineOptions _options;
+    private readonly DataDirectoryLock _lock;
     private int _disposed;
 
-    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, TcpRelays relays, Uri apiAddress, Uri ingressAddress, EngineOptions options)
+    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, TcpRelays relays, Uri apiAddress, Uri ingressAddress, EngineOptions options, DataDirectoryLock dataLock)
     {
+        _lock = dataLock;
         _relays = relays;
         _options = options;
         _api = api;
@@ -40,6 +44,8 @@ public sealed class EngineServer : IAsyncDisposable
         ApiAddress = apiAddress;
         IngressAddress = ingressAddress;
         _idleLoop = IdleLoopAsync(options.IdleCheckInterval, api.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Hands.Engine.Idle"));
+        // Its first pass resumes what a restart interrupted: pools refill to their warm targets.
+        _poolLoop = Task.Run(() => sandboxes.RunPoolsAsync(_stopping.Token));
     }
 
     /// <summary>Where the lifecycle API is served; the Tensorlake client's API URL (local mode).</summary>
@@ -63,6 +69,9 @@ public sealed class EngineServer : IAsyncDisposable
     /// <summary>A sandbox's disk when its create names no <c>disk_mb</c> (Tensorlake's 10 GiB).</summary>
     public const int DefaultDiskMb = Storage.SandboxDisk.DefaultMb;
 
+    /// <summary>What all warm pool sandboxes together may hold in <c>memory_mb</c> limits (<see cref="EngineOptions.PoolMemoryMb"/>).</summary>
+    public int PoolMemoryBudgetMb => Sandboxes.PoolMemoryBudgetMb;
+
     /// <summary>Why CRIU is unavailable, with the fix; null when it works.</summary>
     public string? CriuProblem => Sandboxes.CriuProblem;
 
@@ -76,6 +85,22 @@ public sealed class EngineServer : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         var binaries = await EngineBinaries.ProbeAsync(options, cancellationToken).ConfigureAwait(false);
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
+        Directory.CreateDirectory(options.DataDirectory);
+        // Before anything in the directory is touched: a second engine would take the first one's sandboxes for orphans.
+        var dataLock = DataDirectoryLock.Acquire(options.DataDirectory);
+        try
+        {
+            return await StartLockedAsync(options, binaries, dataLock, logging, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            dataLock.Dispose();
+            throw;
+        }
+    }
+
+    private static async Task<EngineServer> StartLockedAsync(EngineOptions options, EngineBinaries binaries, DataDirectoryLock dataLock, Action<ILoggingBuilder>? logging, CancellationToken cancellationToken)
+    {
         foreach (var dir in new[] { "runc", "netns", "images" })
         {
             OwnerOnlyDirectory.Ensure(Path.Combine(options.DataDirectory, dir));
@@ -144,7 +169,7 @@ public sealed class EngineServer : IAsyncDisposable
             await api.StartAsync(cancellationToken).ConfigureAwait(false);
             var apiAddress = api.BoundAddress();
             logger.LogInformation("engine API on {Api}, ingress on {Ingress}, data in {Data}", apiAddress, ingressAddress, options.DataDirectory);
-            return new EngineServer(api, ingress, store, sandboxes, relays, apiAddress, ingressAddress, options);
+            return new EngineServer(api, ingress, store, sandboxes, relays, apiAddress, ingressAddress, options, dataLock);
         }
         catch
         {
@@ -203,6 +228,8 @@ public sealed class EngineServer : IAsyncDisposable
 
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _idleLoop.ConfigureAwait(false);
+        // A warm boot under way finishes first (a boot is never cut); then the refill stops.
+        await _poolLoop.ConfigureAwait(false);
         await _relays.DisposeAsync().ConfigureAwait(false);
         await Sandboxes.StopHostPortsAsync().ConfigureAwait(false);
         await _ingress.StopAsync().ConfigureAwait(false);
@@ -218,5 +245,7 @@ public sealed class EngineServer : IAsyncDisposable
 
         _store.Dispose();
         _stopping.Dispose();
+        // Last: until here this engine still owns the directory's volume and database.
+        _lock.Dispose();
     }
 }

@@ -30,6 +30,15 @@ public sealed class OrchestratorOptions
     /// <summary>Image of session sandboxes (<c>SANDBOX_IMAGE_NAME</c>); null: the provider's default.</summary>
     public string? Image { get; init; }
 
+    /// <summary>
+    /// <c>HANDS_SANDBOX_POOL</c>: the id of a warm pool (Tensorlake's <c>/sandbox-pools</c>) a session's new sandbox is
+    /// claimed from, then named for its session; when the pool has no room, a sandbox is created as without a pool.
+    /// The pool's image, resources and timeout then apply instead of <see cref="Image"/>, <see cref="Cpus"/>,
+    /// <see cref="MemoryMb"/> and <see cref="SandboxTimeoutSeconds"/> (a claimed sandbox cannot be given others).
+    /// Null: every sandbox is created.
+    /// </summary>
+    public string? SandboxPool { get; init; }
+
     /// <summary>CPUs of a session sandbox.</summary>
     public double Cpus { get; init; } = 1;
 
@@ -84,6 +93,29 @@ public sealed class OrchestratorOptions
 
     /// <summary>A session's spawn is tried this many times in one orchestrator before the item is left to lapse for good.</summary>
     public int MaxSpawnAttempts { get; init; } = 3;
+
+    /// <summary>
+    /// Where in-flight claims are recorded (<see cref="ClaimRecords"/>), so that the next orchestrator releases at start
+    /// what this one claimed and did not hand over before it died. Null: beside the lock the orchestrator was given
+    /// (<see cref="OrchestratorLock.ClaimsDirectory"/>), and without a lock nothing is recorded. Only the holder of the
+    /// environment's orchestrator lock may use the directory.
+    /// </summary>
+    public string? ClaimsDirectory { get; init; }
+
+    /// <summary>
+    /// The longest start-up spends settling the claims a previous orchestrator left (checking sandboxes, releasing
+    /// leases); whatever is not settled by then is kept for the next start and polling begins.
+    /// </summary>
+    public TimeSpan ClaimRecoveryTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// A recorded claim older than this is dropped at start without a call, because its lease has lapsed whatever
+    /// happened and whoever holds the item now is not this orchestrator's: a claim is held at most while the session's
+    /// sandbox starts (two waits of up to 2 minutes) and then for <see cref="HandOffTimeout"/>, and after the last
+    /// renewal lapses within the server's default TTL (60 s in the local control plane, 90 s assumed by the reference's
+    /// helpers). It also ends the retries of a claim whose release keeps failing: each start tries again until then.
+    /// </summary>
+    public TimeSpan ClaimRecordLifetime { get; init; } = TimeSpan.FromMinutes(15);
 
     /// <summary>Where the orchestrator logs (never keys, secrets or tokens).</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;

@@ -33,7 +33,9 @@ public sealed class WebhookReceiverOptions
 /// <c>webhook-id</c> was already handled (a retry, or a replay within the timestamp window) is acknowledged without a
 /// second drain. Other event types are acknowledged and ignored. A fallback drain runs every
 /// <see cref="WebhookReceiverOptions.FallbackDrainInterval"/>; <c>GET /healthz</c> reports status. While shutting
-/// down, deliveries get 503 so the sender retries elsewhere or later.
+/// down, deliveries get 503 so the sender retries elsewhere or later. At start the orchestrator settles the claims a
+/// killed predecessor left (<see cref="WorkQueueOrchestrator.RecoverClaimsAsync"/>); if it released any, one drain runs
+/// as soon as they are queued again, since their sessions' deliveries came and went before the crash.
 /// </summary>
 public sealed class WebhookReceiver : IAsyncDisposable
 {
@@ -45,6 +47,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly ConcurrentDictionary<string, long> _seen = new(StringComparer.Ordinal);
     private readonly Task _fallback;
+    private readonly Task _recovered;
     private long _deliveries;
     private long _drains;
     private Task _lastDrain = Task.CompletedTask;
@@ -59,6 +62,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
         app.MapPost("/webhook", context => HandleAsync(context, options.MaxBodyBytes));
         app.MapGet("/healthz", Health);
         _fallback = FallbackAsync(options.FallbackDrainInterval);
+        _recovered = DrainRecoveredAsync();
     }
 
     /// <summary>Where the receiver listens.</summary>
@@ -189,6 +193,21 @@ public sealed class WebhookReceiver : IAsyncDisposable
         });
     }
 
+    private async Task DrainRecoveredAsync()
+    {
+        try
+        {
+            if (await _orchestrator.WhenReleasedClaimsRequeuedAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                _logger.LogInformation("claims released from a previous orchestrator are queued again: draining");
+                TriggerDrain();
+            }
+        }
+        catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+        {
+        }
+    }
+
     private async Task FallbackAsync(TimeSpan interval)
     {
         using var timer = new PeriodicTimer(interval);
@@ -220,6 +239,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
         await _fallback.ConfigureAwait(false);
+        await _recovered.ConfigureAwait(false);
         await _app.StopAsync().ConfigureAwait(false);
         await _lastDrain.ConfigureAwait(false);
         await _orchestrator.WhenIdleAsync().ConfigureAwait(false);

@@ -171,6 +171,11 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
             env["TENSORLAKE_API_KEY"] = key;
         }
 
+        if (options.SandboxPool is { Length: > 0 } pool)
+        {
+            env["HANDS_SANDBOX_POOL"] = pool;
+        }
+
         foreach (var setting in PassThroughSettings)
         {
             if (passThrough.TryGetValue(setting, out var value))

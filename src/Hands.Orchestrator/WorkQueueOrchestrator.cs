@@ -21,10 +21,19 @@ public sealed record DrainSummary(IReadOnlyList<SpawnOutcome> Outcomes)
 /// at most <see cref="OrchestratorOptions.MaxConcurrentSpawns"/> at once; no item is claimed without a free slot, so
 /// a busy orchestrator leaves work in the queue instead of holding leases it cannot serve. Concurrent drain requests
 /// coalesce: one runs, and runs once more if asked meanwhile.
+/// <para>
+/// With a claims directory (<see cref="OrchestratorOptions.ClaimsDirectory"/>, by default beside the lock it is given)
+/// each polled item is recorded before it is acknowledged and the record removed when its spawn ends, and before the
+/// first poll or drain the claims a killed predecessor left are settled (<see cref="RecoverClaimsAsync"/>): released at
+/// once, or left to a worker already running, instead of stalling for a lease TTL.
+/// </para>
 /// </summary>
 public sealed class WorkQueueOrchestrator : IAsyncDisposable
 {
     private const int DrainReclaimOlderThanMs = 2000;
+
+    /// <summary>A lapsed lease is queued again by the control plane's sweep (every 250 ms locally), not at the instant it ends.</summary>
+    private static readonly TimeSpan RequeueGrace = TimeSpan.FromSeconds(1);
     private readonly ManagedAgentsClient _environment;
     private readonly OrchestratorOptions _options;
     private readonly SessionSpawner _spawner;
@@ -32,11 +41,20 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
     private readonly ConcurrentDictionary<Task, byte> _inFlight = new();
     private readonly SemaphoreSlim _drainGate = new(1, 1);
     private readonly ResiliencePipeline _pollRetry;
+    private readonly ClaimRecords? _claims;
+    private readonly Lazy<Task<ClaimRecoverySummary>> _recovery;
     private int _drainRequested;
     private long _spawned;
     private long _failed;
 
-    public WorkQueueOrchestrator(ManagedAgentsClient environmentClient, TensorlakeClient sandboxes, OrchestratorOptions options)
+    /// <param name="environmentClient">A client holding the environment key.</param>
+    /// <param name="sandboxes">The sandbox provider.</param>
+    /// <param name="options">Settings.</param>
+    /// <param name="held">
+    /// The environment's orchestrator lock, held by the caller for the orchestrator's lifetime: claims are recorded beside
+    /// it unless <see cref="OrchestratorOptions.ClaimsDirectory"/> says where. Without either, nothing is recorded.
+    /// </param>
+    public WorkQueueOrchestrator(ManagedAgentsClient environmentClient, TensorlakeClient sandboxes, OrchestratorOptions options, OrchestratorLock? held = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(options.MaxConcurrentSpawns, 1);
@@ -45,6 +63,12 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
         _spawner = new SessionSpawner(environmentClient, sandboxes, options);
         _slots = new SemaphoreSlim(options.MaxConcurrentSpawns, options.MaxConcurrentSpawns);
         _pollRetry = OrchestratorResilience.BuildWorkPoll(options);
+        var claimsDirectory = options.ClaimsDirectory ?? held?.ClaimsDirectory;
+        // Owner-only directories and fsync of a directory are Unix's; the lock's flock is too.
+        _claims = claimsDirectory is null || OperatingSystem.IsWindows() ? null : new ClaimRecords(claimsDirectory, options.Logger);
+        _recovery = new(() => _claims is null
+            ? Task.FromResult(ClaimRecoverySummary.None)
+            : Task.Run(() => new ClaimRecovery(environmentClient, sandboxes, options, _claims).RunAsync()));
     }
 
     /// <summary>Raised after each spawn, success or not (progress output, tests, benchmarks).</summary>
@@ -60,6 +84,39 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
     public int InFlight => _inFlight.Count;
 
     /// <summary>
+    /// Settles the claims a previous orchestrator recorded and did not see through: each is left to its worker if that
+    /// runs in the session's sandbox, else released so the item is queued again within a second (<see cref="ClaimRecovery"/>).
+    /// Runs once, on the first call (<see cref="RunPollingAsync"/> and <see cref="DrainAsync"/> make it before they claim
+    /// anything); later calls return the same result. It never throws for a claim it cannot settle (that one is kept for
+    /// the next start) and gives up after <see cref="OrchestratorOptions.ClaimRecoveryTimeout"/>.
+    /// </summary>
+    /// <param name="cancellationToken">Stops waiting for the result (the recovery itself runs on to its own deadline).</param>
+    public Task<ClaimRecoverySummary> RecoverClaimsAsync(CancellationToken cancellationToken = default) =>
+        _recovery.Value.WaitAsync(cancellationToken);
+
+    /// <summary>
+    /// Waits for <see cref="RecoverClaimsAsync"/> and, if it released any claim, until those leases have lapsed (by the
+    /// TTL the control plane granted, plus a second for it to queue the items). True when it released any: a caller that
+    /// claims only when told to (the webhook receiver) drains then, since no delivery announces those items again.
+    /// </summary>
+    public async Task<bool> WhenReleasedClaimsRequeuedAsync(CancellationToken cancellationToken)
+    {
+        var recovery = await RecoverClaimsAsync(cancellationToken).ConfigureAwait(false);
+        if (recovery.RequeuedBy is not { } requeuedBy)
+        {
+            return false;
+        }
+
+        var wait = requeuedBy + RequeueGrace - _options.TimeProvider.GetUtcNow();
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// Long-polls (<paramref name="blockMs"/>, 1-999) until cancelled. Transient errors back off exponentially
     /// (1 s doubling to 60 s, with jitter: the <see cref="OrchestratorResilience.WorkPollPipeline"/> pipeline, the only
     /// layer that retries a poll); a permanent 4xx throws <see cref="OrchestratorException"/> naming it. On
@@ -71,13 +128,14 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
         ArgumentOutOfRangeException.ThrowIfGreaterThan(blockMs, 999);
         try
         {
+            await RecoverClaimsAsync(cancellationToken).ConfigureAwait(false);
             while (!cancellationToken.IsCancellationRequested)
             {
                 await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-                WorkItem? item;
+                Claim? claim;
                 try
                 {
-                    item = await _pollRetry.ExecuteAsync(async ct => await ClaimAsync(blockMs, null, ct, clientRetries: false).ConfigureAwait(false),
+                    claim = await _pollRetry.ExecuteAsync(async ct => await ClaimAsync(blockMs, null, ct, clientRetries: false).ConfigureAwait(false),
                         cancellationToken).ConfigureAwait(false);
                 }
                 catch
@@ -86,14 +144,14 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
                     throw;
                 }
 
-                if (item is null)
+                if (claim is null)
                 {
                     // The server already held the request for block_ms: poll again at once.
                     _slots.Release();
                     continue;
                 }
 
-                _ = Start(item);
+                _ = Start(claim);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
@@ -117,6 +175,7 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
     public async Task<DrainSummary> DrainAsync(CancellationToken cancellationToken)
     {
         Interlocked.Exchange(ref _drainRequested, 1);
+        await RecoverClaimsAsync(cancellationToken).ConfigureAwait(false);
         var outcomes = new ConcurrentBag<SpawnOutcome>();
         var started = new List<Task>();
         // Re-checked after the gate is let go: a request that came between the last claim round and the release would
@@ -145,10 +204,10 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
         while (!cancellationToken.IsCancellationRequested)
         {
             await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            WorkItem? item;
+            Claim? claim;
             try
             {
-                item = await ClaimAsync(null, DrainReclaimOlderThanMs, cancellationToken).ConfigureAwait(false);
+                claim = await ClaimAsync(null, DrainReclaimOlderThanMs, cancellationToken).ConfigureAwait(false);
             }
             catch
             {
@@ -156,13 +215,13 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
                 throw;
             }
 
-            if (item is null)
+            if (claim is null)
             {
                 _slots.Release();
                 return;
             }
 
-            var task = Start(item);
+            var task = Start(claim);
             started.Add(task.ContinueWith(t => outcomes.Add(t.Result), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion,
                 TaskScheduler.Default));
         }
@@ -178,11 +237,16 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
         _drainGate.Dispose();
     }
 
+    /// <summary>A polled and acknowledged session item, and its record (null when claims are not recorded).</summary>
+    private sealed record Claim(WorkItem Item, ClaimRecord? Record);
+
     /// <summary>
-    /// Polls once and acknowledges; null when the queue has nothing (or only items that are not sessions).
+    /// Polls once and acknowledges; null when the queue has nothing (or only items that are not sessions). The claim is
+    /// recorded before the ack (a crash before it leaves an unacknowledged item, which the queue hands out again by
+    /// itself) and the record removed here if the item goes no further.
     /// <paramref name="clientRetries"/> is off when the caller retries the poll itself.
     /// </summary>
-    private async Task<WorkItem?> ClaimAsync(int? blockMs, int? reclaimOlderThanMs, CancellationToken cancellationToken, bool clientRetries = true)
+    private async Task<Claim?> ClaimAsync(int? blockMs, int? reclaimOlderThanMs, CancellationToken cancellationToken, bool clientRetries = true)
     {
         while (true)
         {
@@ -204,6 +268,8 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
                 return null;
             }
 
+            var record = _claims?.Record(string.IsNullOrEmpty(item.EnvironmentId) ? _options.EnvironmentId : item.EnvironmentId, item.Id, item.Data.Id,
+                _options.TimeProvider.GetUtcNow());
             try
             {
                 var acked = await _environment.Work.AckAsync(_options.EnvironmentId, item.Id, cancellationToken).ConfigureAwait(false);
@@ -215,12 +281,14 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
                 // Gone or not ours any more: stop it quietly so it does not come back (the reference pollers do the same).
                 _options.Logger.LogWarning("ack of {Work} refused ({Status}); stopping it", item.Id, ex.Status);
                 await StopQuietlyAsync(item.Id, cancellationToken).ConfigureAwait(false);
+                Forget(record);
                 continue;
             }
             catch (ManagedAgentsException ex)
             {
                 // Transient: the unacknowledged item is handed out again after reclaim_older_than_ms.
                 _options.Logger.LogWarning("ack of {Work} failed ({Status}); it will be redelivered", item.Id, ex.Status);
+                Forget(record);
                 continue;
             }
 
@@ -228,21 +296,27 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
             {
                 _options.Logger.LogInformation("skipping work {Work} of type {Type}", item.Id, item.Data.Type);
                 await StopQuietlyAsync(item.Id, cancellationToken).ConfigureAwait(false);
+                Forget(record);
                 continue;
             }
 
-            return item;
+            return new Claim(item, record);
         }
     }
 
-    /// <summary>Spawns in the background, holding the slot the claim took until the spawn ends.</summary>
-    private Task<SpawnOutcome> Start(WorkItem item)
+    /// <summary>
+    /// Spawns in the background, holding the slot the claim took until the spawn ends. However the spawn ended (handed
+    /// off, item stopped, released, given up), nothing is left for a successor to settle, so the record goes; a spawn
+    /// that threw instead leaves it, and the lease with it, to the next start.
+    /// </summary>
+    private Task<SpawnOutcome> Start(Claim claim)
     {
         var task = Task.Run(async () =>
         {
             try
             {
-                var outcome = await _spawner.SpawnAsync(item, CancellationToken.None).ConfigureAwait(false);
+                var outcome = await _spawner.SpawnAsync(claim.Item, CancellationToken.None).ConfigureAwait(false);
+                Forget(claim.Record);
                 Interlocked.Increment(ref outcome.Succeeded ? ref _spawned : ref _failed);
                 Spawned?.Invoke(outcome);
                 return outcome;
@@ -255,6 +329,14 @@ public sealed class WorkQueueOrchestrator : IAsyncDisposable
         _inFlight.TryAdd(task, 0);
         _ = task.ContinueWith(t => _inFlight.TryRemove(t, out _), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         return task;
+    }
+
+    private void Forget(ClaimRecord? record)
+    {
+        if (record is not null)
+        {
+            _claims?.Remove(record);
+        }
     }
 
     private async Task StopQuietlyAsync(string workId, CancellationToken cancellationToken)

@@ -10,7 +10,7 @@ namespace Hands.Engine.Tests;
 
 /// <summary>
 /// One real engine (runc, overlayfs, network namespaces, CRIU) for the engine tests, on loopback ports and a temporary
-/// data directory. Disposing deletes every sandbox and snapshot it made and checks that no mount, namespace or
+/// data directory. Disposing deletes every sandbox, pool and snapshot it made and checks that no mount, namespace or
 /// container is left behind.
 /// </summary>
 public sealed class EngineFixture : IAsyncLifetime
@@ -78,7 +78,7 @@ public sealed class EngineFixture : IAsyncLifetime
     });
 
     /// <summary>scripts/test.sh publishes the NativeAOT binaries to artifacts/ and exports their paths.</summary>
-    private static string? Artifact(string variable, string name)
+    internal static string? Artifact(string variable, string name)
     {
         if (Environment.GetEnvironmentVariable(variable) is { Length: > 0 } path)
         {
@@ -127,6 +127,12 @@ public sealed class EngineFixture : IAsyncLifetime
                 {
                     await Client.DeleteAsync(sandbox.CanonicalId);
                 }
+            }
+
+            // After the sandboxes (a pool is in use while one claimed from it lives); deleting a pool removes its warm ones.
+            foreach (var pool in await Client.ListPoolsAsync())
+            {
+                await Client.DeletePoolAsync(pool.CanonicalId);
             }
 
             foreach (var snapshot in await Client.ListSnapshotsAsync())

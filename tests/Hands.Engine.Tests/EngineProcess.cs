@@ -11,6 +11,7 @@ internal sealed class EngineProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private readonly List<Task> _pumps = [];
 
     private EngineProcess(Process process, Uri apiAddress)
     {
@@ -19,6 +20,9 @@ internal sealed class EngineProcess : IAsyncDisposable
     }
 
     public Uri ApiAddress { get; }
+
+    /// <summary>The engine's pid (the <c>dotnet</c> process running <c>hands engine</c>).</summary>
+    public int Pid => _process.Id;
 
     /// <summary>What it printed (stdout and stderr), for failure messages.</summary>
     public string Output
@@ -34,6 +38,38 @@ internal sealed class EngineProcess : IAsyncDisposable
 
     /// <summary>Starts it on <paramref name="dataDirectory"/> and waits until it serves.</summary>
     public static async Task<EngineProcess> StartAsync(string dataDirectory, string? crashAt, IReadOnlyList<int>? hostPorts = null)
+    {
+        var (engine, ready) = Launch(dataDirectory, crashAt, hostPorts);
+        var finished = await Task.WhenAny(ready, engine._process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(120)));
+        if (finished != ready)
+        {
+            await engine.DisposeAsync();
+            throw new InvalidOperationException("hands engine did not start serving:\n" + engine.Output);
+        }
+
+        return engine;
+    }
+
+    /// <summary>Starts it on <paramref name="dataDirectory"/> expecting it to refuse to start: answers its exit code and output.</summary>
+    public static async Task<(int ExitCode, string Output)> StartRefusedAsync(string dataDirectory)
+    {
+        var (engine, ready) = Launch(dataDirectory, crashAt: null);
+        await using (engine)
+        {
+            var exited = engine._process.WaitForExitAsync();
+            var finished = await Task.WhenAny(ready, exited, Task.Delay(TimeSpan.FromSeconds(120)));
+            if (finished != exited)
+            {
+                throw new InvalidOperationException((finished == ready ? "hands engine started serving" : "hands engine neither served nor exited") + " where it should have refused:\n" + engine.Output);
+            }
+
+            // Exited: the pumps end at the pipes' EOF, so its last words are in once they have.
+            await Task.WhenAll(engine._pumps);
+            return (engine._process.ExitCode, engine.Output);
+        }
+    }
+
+    private static (EngineProcess Engine, Task Ready) Launch(string dataDirectory, string? crashAt, IReadOnlyList<int>? hostPorts = null)
     {
         var api = new Uri($"http://127.0.0.1:{EngineFixture.FreePort()}");
         var options = EngineFixture.Options(dataDirectory);
@@ -67,16 +103,16 @@ internal sealed class EngineProcess : IAsyncDisposable
 
         var engine = new EngineProcess(Process.Start(psi)!, api);
         var ready = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        engine.Pump(engine._process.StandardOutput, ready);
-        engine.Pump(engine._process.StandardError, ready);
-        var finished = await Task.WhenAny(ready.Task, engine._process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(120)));
-        if (finished != ready.Task)
-        {
-            await engine.DisposeAsync();
-            throw new InvalidOperationException("hands engine did not start serving:\n" + engine.Output);
-        }
+        engine._pumps.Add(engine.Pump(engine._process.StandardOutput, ready));
+        engine._pumps.Add(engine.Pump(engine._process.StandardError, ready));
+        return (engine, ready.Task);
+    }
 
-        return engine;
+    /// <summary>SIGKILL to the engine alone, as the OOM killer or kill -9 would (its sandboxes and its host-port forwarder live on).</summary>
+    public async Task KillAsync()
+    {
+        _process.Kill(entireProcessTree: false);
+        await _process.WaitForExitAsync();
     }
 
     /// <summary>Waits for it to die (an armed crash point) and answers its exit code.</summary>
@@ -95,13 +131,6 @@ internal sealed class EngineProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
-    /// <summary>SIGKILL to the engine alone (not to the forwarder it started), and waits for its death.</summary>
-    public async Task KillAsync()
-    {
-        _process.Kill(entireProcessTree: false);
-        await _process.WaitForExitAsync();
-    }
-
     /// <summary>SIGTERM (what systemd and Ctrl-C ask): the engine shuts down in order; waits until it has.</summary>
     public async Task StopAsync()
     {
@@ -114,7 +143,7 @@ internal sealed class EngineProcess : IAsyncDisposable
         await _process.WaitForExitAsync(timeout.Token);
     }
 
-    private void Pump(StreamReader reader, TaskCompletionSource ready) => _ = Task.Run(async () =>
+    private Task Pump(StreamReader reader, TaskCompletionSource ready) => Task.Run(async () =>
     {
         while (await reader.ReadLineAsync() is { } line)
         {

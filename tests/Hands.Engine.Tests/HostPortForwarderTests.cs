@@ -1,11 +1,6 @@
-using System.Collections.Concurrent;
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
 using Hands.Testing;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Hands.Engine.Tests;
 
@@ -25,18 +20,9 @@ public sealed class HostPortForwarderTests
     {
         var data = Path.Combine(Path.GetTempPath(), "hands-engine-fwd-" + Guid.NewGuid().ToString("N")[..8]);
         var hostPort = EngineFixture.FreePort();
-        var seen = new ConcurrentQueue<string>();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{hostPort}");
-        builder.Logging.ClearProviders();
-        await using var host = builder.Build();
-        host.Run(async context =>
-        {
-            seen.Enqueue(context.Request.Path.Value!);
-            await context.Response.WriteAsync("ok");
-        });
-        await host.StartAsync();
-        int Ticks() => seen.Count(p => p == "/tick");
+        await using var host = await HostRecorder.StartAsync(hostPort);
+        var seen = host.Seen;
+        int Ticks() => seen.Count(p => p == "GET /tick");
 
         try
         {
@@ -62,7 +48,7 @@ public sealed class HostPortForwarderTests
                 await first.KillAsync();
                 var atDeath = Ticks();
                 await Eventually.TrueAsync(() => Ticks() >= atDeath + 5, "requests reaching the host while the engine is dead", Bound);
-                Assert.DoesNotContain("/denied", seen);
+                Assert.DoesNotContain("GET /denied", seen);
             }
 
             await using var second = await EngineProcess.StartAsync(data, null, [hostPort]);
@@ -83,7 +69,7 @@ public sealed class HostPortForwarderTests
                     "a new forwarder after the first was killed", Bound);
                 var replaced = Ticks();
                 await Eventually.TrueAsync(() => Ticks() >= replaced + 5, "requests through the new forwarder", Bound);
-                Assert.DoesNotContain("/denied", seen);
+                Assert.DoesNotContain("GET /denied", seen);
 
                 await client.DeleteAsync(sandboxId);
             }

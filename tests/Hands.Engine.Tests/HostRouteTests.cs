@@ -1,10 +1,5 @@
-using System.Collections.Concurrent;
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
-using Microsoft.AspNetCore.Http;
-using Microsoft.Extensions.Logging;
 
 namespace Hands.Engine.Tests;
 
@@ -19,17 +14,8 @@ public sealed class HostRouteTests(EngineFixture engine)
     [Fact]
     public async Task Only_listed_requests_reach_the_host_and_nothing_rides_behind_them()
     {
-        var seen = new ConcurrentQueue<string>();
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{engine.ControlPlanePort}");
-        builder.Logging.ClearProviders();
-        await using var host = builder.Build();
-        host.Run(async context =>
-        {
-            seen.Enqueue($"{context.Request.Method} {context.Request.Path}");
-            await context.Response.WriteAsync("served " + context.Request.Path);
-        });
-        await host.StartAsync();
+        await using var host = await HostRecorder.StartAsync(engine.ControlPlanePort);
+        var seen = host.Seen;
 
         await using var sandbox = await engine.CreateAsync();
         var port = engine.ControlPlanePort;
@@ -85,8 +71,6 @@ public sealed class HostRouteTests(EngineFixture engine)
         {
             await engine.Client.DeleteSnapshotAsync(snapshot.SnapshotId);
         }
-
-        await host.StopAsync();
     }
 
     /// <summary>A script that sends <paramref name="raw"/> (Python bytes-literal escapes) in one write and prints all that comes back until the server closes.</summary>

@@ -39,7 +39,7 @@ internal sealed class OwnEngine : IAsyncDisposable
         }
     }
 
-    /// <summary>Terminates its live sandboxes and stops it (the data directory stays, for a test that restarts it).</summary>
+    /// <summary>Terminates its live sandboxes, deletes its pools and stops it (the data directory stays, for a test that restarts it).</summary>
     public async Task StopAsync()
     {
         if (_stopped)
@@ -50,9 +50,18 @@ internal sealed class OwnEngine : IAsyncDisposable
         _stopped = true;
         try
         {
-            await foreach (var sandbox in Client.ListAllAsync(SandboxStatus.Running))
+            await foreach (var sandbox in Client.ListAllAsync())
             {
-                await Client.DeleteAsync(sandbox.CanonicalId);
+                if (sandbox.Status != SandboxStatus.Terminated)
+                {
+                    await Client.DeleteAsync(sandbox.CanonicalId);
+                }
+            }
+
+            // Deleting a pool removes its warm sandboxes, which no sandbox list shows.
+            foreach (var pool in await Client.ListPoolsAsync())
+            {
+                await Client.DeletePoolAsync(pool.CanonicalId);
             }
         }
         finally

@@ -22,13 +22,14 @@ internal static class EngineCommand
         var hibernateAfter = new Option<int>("--hibernate-after") { Description = "Seconds a frozen sandbox stays in RAM before it is hibernated to disk", DefaultValueFactory = _ => 600 };
         var maxSandboxes = new Option<int>("--max-sandboxes") { Description = "Most live sandboxes at once", DefaultValueFactory = _ => 256 };
         var volumeMb = new Option<int?>("--volume-mb") { Description = "Size of the data volume that holds every sandbox disk, snapshot and checkpoint, allocated in full (default: half the free disk, at most 16384; a larger value grows it)" };
+        var poolMemory = new Option<int?>("--pool-memory-mb") { Description = "Memory all warm pool sandboxes together may be given, as the sum of their memory_mb limits; refills stop there (default: a quarter of the host's RAM)" };
         var hostPorts = new Option<int[]>("--host-port") { Description = "A host loopback port sandboxes may reach as host.hands.internal:PORT (repeatable; e.g. the control plane's)", AllowMultipleArgumentsPerToken = true };
         var prepareDebian = new Option<bool>("--prepare-debian") { Description = "Build the debian base image (debootstrap, about a minute, once) before serving" };
         var userns = new Option<bool>("--userns") { Description = "STRONGER: sandbox root is an unprivileged host id (a user namespace); memory snapshots, hibernation and memory forks are off in this mode" };
         var anonymous = new Option<bool>("--insecure-no-api-key") { Description = "WEAKER: with HANDS_ENGINE_API_KEY unset, serve callers without any key (any local user can then run code as a sandbox's root)" };
         var command = new Command("engine", "Run the local sandbox engine: Tensorlake's API on loopback over runc, overlayfs, network namespaces and CRIU")
         {
-            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, volumeMb, hostPorts, prepareDebian, userns, anonymous,
+            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, volumeMb, poolMemory, hostPorts, prepareDebian, userns, anonymous,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -45,6 +46,7 @@ internal static class EngineCommand
                 HibernateAfter = TimeSpan.FromSeconds(Math.Max(1, parse.GetValue(hibernateAfter))),
                 MaxSandboxes = Math.Max(1, parse.GetValue(maxSandboxes)),
                 VolumeMb = parse.GetValue(volumeMb),
+                PoolMemoryMb = parse.GetValue(poolMemory) is { } budget ? budget >= 0 ? budget : throw new CliException($"--pool-memory-mb: {budget} is negative.") : null,
                 HostPorts = ValidPorts(parse.GetValue(hostPorts) ?? []),
                 ApiKey = Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } key ? key : null,
                 AllowAnonymous = parse.GetValue(anonymous),
@@ -62,6 +64,7 @@ internal static class EngineCommand
 
             Console.WriteLine($"hands engine: API {engine.ApiAddress}, ingress {engine.IngressAddress}, data {options.DataDirectory}");
             Console.WriteLine($"Data volume: {engine.VolumeImage}, {engine.VolumeSizeBytes >> 20} MiB, {engine.VolumeFreeBytes >> 20} MiB free (sandbox disks default to {Hands.Engine.EngineServer.DefaultDiskMb} MiB each, sparse).");
+            Console.WriteLine($"Warm pools may hold {engine.PoolMemoryBudgetMb} MiB of memory limits (--pool-memory-mb).");
             Console.WriteLine(engine.CriuAvailable ? "CRIU works: memory snapshots and hibernation are on." : $"CRIU unavailable: {engine.CriuProblem}");
             Console.WriteLine(options.ApiKey is null
                 ? "WARNING: no API key (--insecure-no-api-key): any local user can create sandboxes and run code in them."

@@ -19,6 +19,11 @@ internal static class OrchestratorSettings
 
     public static readonly Option<string?> Image = new("--image") { Description = "Image of session sandboxes (default: $SANDBOX_IMAGE_NAME, else the provider's)" };
 
+    public static readonly Option<string?> SandboxPool = new("--sandbox-pool")
+    {
+        Description = "Id of a warm pool to claim session sandboxes from, falling back to a create when it has no room (default: $HANDS_SANDBOX_POOL; none)",
+    };
+
     /// <summary>
     /// For the commands that hold an environment's credentials (poll, webhook, the receiver in its sandbox): non-dumpable
     /// before they are read, so nothing of the same user — the receiver's sandbox root included, which has no
@@ -36,6 +41,7 @@ internal static class OrchestratorSettings
     {
         command.Options.Add(Concurrency);
         command.Options.Add(Image);
+        command.Options.Add(SandboxPool);
     }
 
     public static OrchestratorOptions Build(ParseResult parse, ILogger logger) => new()
@@ -45,6 +51,7 @@ internal static class OrchestratorSettings
         BaseUrl = Settings.Url("ANTHROPIC_BASE_URL", CliContext.LocalDefault),
         WorkerBaseUrl = Settings.Get("HANDS_WORKER_BASE_URL") is not null ? Settings.Url("HANDS_WORKER_BASE_URL", "") : null,
         Image = parse.GetValue(Image) ?? Settings.Get("SANDBOX_IMAGE_NAME"),
+        SandboxPool = parse.GetValue(SandboxPool) ?? (Settings.Get("HANDS_SANDBOX_POOL") is { Length: > 0 } pool ? pool : null),
         SandboxTimeoutSeconds = Settings.Int("SANDBOX_TIMEOUT_SECONDS", 3600, 0, 30 * 86400),
         WorkerMaxIdle = TimeSpan.FromSeconds(Settings.Int("RUNNER_MAX_IDLE_SECONDS", 300, 1, 86400)),
         ResumeSuspendedSessions = Settings.Bool("RESUME_SUSPENDED_SESSIONS", false),

@@ -25,7 +25,9 @@ internal static class PollCommand
             using var held = OrchestratorLock.Acquire(options.EnvironmentId, "poll");
             using var environment = OrchestratorSettings.EnvironmentClient(options);
             using var sandboxes = SandboxClientFactory.Create();
-            await using var orchestrator = new WorkQueueOrchestrator(environment, sandboxes, options);
+            // Given the lock, it records its claims beside it; a killed predecessor's are settled before the first poll.
+            await using var orchestrator = new WorkQueueOrchestrator(environment, sandboxes, options, held);
+            await orchestrator.RecoverClaimsAsync(ct);
             await using var janitor = new SandboxJanitor(sandboxes, logger).Start(OrchestratorSettings.JanitorInterval());
             logger.LogInformation("polling environment {Environment} at {Url} (block {Block} ms, up to {K} spawns at once, resume suspended: {Resume}); Ctrl-C to stop",
                 options.EnvironmentId, options.BaseUrl, blockMs, options.MaxConcurrentSpawns, options.ResumeSuspendedSessions);

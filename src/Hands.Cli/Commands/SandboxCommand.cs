@@ -6,7 +6,7 @@ using Spectre.Console;
 
 namespace Hands.Cli.Commands;
 
-/// <summary><c>hands sandbox ls|create|exec|cp|logs|checkpoint|fork|suspend|resume|expose|rm</c> against any Tensorlake API.</summary>
+/// <summary><c>hands sandbox ls|create|exec|cp|logs|checkpoint|fork|suspend|resume|expose|rm|pool</c> against any Tensorlake API.</summary>
 internal static class SandboxCommand
 {
     public static Command Create()
@@ -23,6 +23,7 @@ internal static class SandboxCommand
         command.Subcommands.Add(Resume());
         command.Subcommands.Add(Expose());
         command.Subcommands.Add(Remove());
+        command.Subcommands.Add(SandboxPoolCommand.Create());
         return command;
     }
 

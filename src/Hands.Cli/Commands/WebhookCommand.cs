@@ -28,7 +28,9 @@ internal static class WebhookCommand
             using var held = OrchestratorLock.Acquire(options.EnvironmentId, "webhook");
             using var environment = OrchestratorSettings.EnvironmentClient(options);
             using var sandboxes = SandboxClientFactory.Create();
-            var orchestrator = new WorkQueueOrchestrator(environment, sandboxes, options);
+            // As in poll: claims are recorded beside the lock, and a killed predecessor's are settled before any drain.
+            var orchestrator = new WorkQueueOrchestrator(environment, sandboxes, options, held);
+            await orchestrator.RecoverClaimsAsync(ct);
             await using var receiver = await WebhookReceiver.StartAsync(orchestrator, new WebhookReceiverOptions
             {
                 Url = url,

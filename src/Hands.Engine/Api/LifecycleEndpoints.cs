@@ -9,10 +9,11 @@ using Microsoft.AspNetCore.Routing;
 namespace Hands.Engine.Api;
 
 /// <summary>
-/// Tensorlake's lifecycle API at its local-mode paths (<c>/v1/namespaces/{ns}/sandboxes…</c>, <c>/snapshots…</c>)
-/// and, for convenience, the cloud's flat paths in namespace <c>default</c>. Errors are plain text, as the service's.
+/// Tensorlake's lifecycle API at its local-mode paths (<c>/v1/namespaces/{ns}/sandboxes…</c>, <c>/snapshots…</c>,
+/// <c>/sandbox-pools…</c>) and, for convenience, the cloud's flat paths in namespace <c>default</c>. Errors are plain
+/// text, as the service's.
 /// </summary>
-internal static class LifecycleEndpoints
+internal static partial class LifecycleEndpoints
 {
     public static void Map(WebApplication app, SandboxManager sandboxes, WireMapper wire, ApiKeyCheck auth, Ingress.TcpRelays relays)
     {
@@ -164,6 +165,7 @@ internal static class LifecycleEndpoints
 
             await Json(ctx, 200, new JsonObject { ["sandbox_id"] = record.Id, ["key"] = auth.ForkKeys.Issue(record.Id) }).ConfigureAwait(false);
         }));
+        MapPools(group, sandboxes, wire);
         group.MapGet("/snapshots", ctx => Handle(ctx, ns => Json(ctx, 200, new JsonObject
         {
             ["snapshots"] = new JsonArray([.. sandboxes.ListSnapshots(ns).Select(s => (JsonNode)WireMapper.Snapshot(s))]),

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Hands.Engine.Storage;
+using Hands.Sandboxes.Models;
 
 namespace Hands.Engine.Api;
 
@@ -51,7 +52,7 @@ internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint, str
             ["timeout_secs"] = record.TimeoutSecs,
             ["entrypoint"] = record.Entrypoint is null ? null : new JsonArray([.. record.Entrypoint.Select(e => (JsonNode)e)]),
             ["network"] = record.Network is null ? null : JsonSerializerNode(record.Network),
-            ["pool_id"] = null,
+            ["pool_id"] = record.PoolId,
             ["outcome"] = null,
             ["termination_reason"] = record.TerminationReason,
             ["error_details"] = record.ErrorDetails,
@@ -89,6 +90,57 @@ internal sealed class WireMapper(Uri ingressAddress, string ingressEndpoint, str
         ["error"] = snapshot.Error,
         ["size_bytes"] = snapshot.SizeBytes,
         ["created_at"] = snapshot.CreatedAt,
+    };
+
+    /// <summary>
+    /// <c>SandboxPoolInfo</c>, with <c>containers</c> when <paramref name="members"/> are given (the single GET). The id
+    /// goes out as <c>pool_id</c> alone: the Rust SDK reads <c>id</c> as an alias of it, and serde refuses a struct
+    /// that carries the same field twice.
+    /// </summary>
+    public static JsonObject Pool(PoolRecord pool, IReadOnlyList<SandboxRecord>? members = null)
+    {
+        var json = new JsonObject
+        {
+            ["pool_id"] = pool.Id,
+            ["namespace"] = pool.Namespace,
+            ["image"] = pool.Image,
+            ["resources"] = new JsonObject
+            {
+                ["cpus"] = pool.Cpus,
+                ["memory_mb"] = pool.MemoryMb,
+                ["ephemeral_disk_mb"] = pool.DiskMb ?? SandboxDisk.DefaultMb,
+            },
+            ["timeout_secs"] = pool.TimeoutSecs,
+            ["entrypoint"] = pool.Entrypoint is null ? null : new JsonArray([.. pool.Entrypoint.Select(e => (JsonNode)e)]),
+            ["max_containers"] = pool.MaxContainers,
+            ["warm_containers"] = pool.WarmContainers,
+            ["network_policy"] = pool.Network is null ? null : JsonSerializerNode(pool.Network),
+            ["created_at"] = pool.CreatedAt,
+            ["updated_at"] = pool.UpdatedAt,
+        };
+        if (members is not null)
+        {
+            json["containers"] = new JsonArray([.. members.Select(m => (JsonNode)new JsonObject
+            {
+                ["id"] = m.Id,
+                ["state"] = ContainerState(m),
+                // Null while warm: a container becomes a sandbox when it is claimed (same id here).
+                ["sandbox_id"] = m.Warm ? null : m.Id,
+                ["executor_id"] = Sandboxes.SandboxManager.LocalExecutor,
+            })]);
+        }
+
+        return json;
+    }
+
+    private static string ContainerState(SandboxRecord member) => (member.Warm, member.Status) switch
+    {
+        (_, Hands.Sandboxes.Models.SandboxStatus.Pending) => PoolContainerState.Pending,
+        (true, _) => PoolContainerState.Idle,
+        (false, Hands.Sandboxes.Models.SandboxStatus.Suspended) => PoolContainerState.Suspended,
+        (false, Hands.Sandboxes.Models.SandboxStatus.Running) => PoolContainerState.Running,
+        // snapshotting, suspending: a claimed sandbox between states; the SDK's state is free text.
+        (false, var status) => char.ToUpperInvariant(status[0]) + status[1..],
     };
 
     private static JsonNode JsonSerializerNode(Hands.Sandboxes.Models.NetworkPolicy policy) => new JsonObject

@@ -103,7 +103,7 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
 
     private (SandboxRecord? Record, int Port) Find(IngressTarget target)
     {
-        var live = sandboxes.AllAlive();
+        var live = sandboxes.AllReachable();
         var record = live.FirstOrDefault(s => s.Id == target.Sandbox) ?? live.FirstOrDefault(s => s.Name == target.Sandbox);
         if (record is null && target.AlternativeSandbox is { } whole)
         {

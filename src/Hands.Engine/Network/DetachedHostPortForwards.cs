@@ -83,6 +83,30 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
         }
     }
 
+    public async Task<IReadOnlyCollection<int>> BusySlotsAsync(CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            if (_slots.Count == 0)
+            {
+                return [];
+            }
+
+            return (await SendLockedAsync(new ForwarderRequest { Type = "busy" }, cancellationToken).ConfigureAwait(false)).Busy;
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or EngineException)
+        {
+            // Not knowing is not a reason to suspend anything: the idle pass treats every forwarded slot as busy.
+            logger.LogWarning("could not ask the host-port forwarder which sandboxes are connected: {Error}", ex.Message);
+            return [.. _slots];
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     public async Task StopAsync(int sandboxesAlive)
     {
         await _stopping.CancelAsync().ConfigureAwait(false);
@@ -139,14 +163,15 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
             return new ForwarderReply { Ok = true };
         }
 
-        var request = new ForwarderRequest
-        {
-            Type = "sync",
-            Ports = ports,
-            Slots = _slots.ToDictionary(slot => slot, slot => ports.ToDictionary(port => port, port => routesOf(slot, port)?.ToList())),
-        };
-        return await SendLockedAsync(request, cancellationToken).ConfigureAwait(false);
+        return await SendLockedAsync(SyncRequest(), cancellationToken).ConfigureAwait(false);
     }
+
+    private ForwarderRequest SyncRequest() => new()
+    {
+        Type = "sync",
+        Ports = ports,
+        Slots = _slots.ToDictionary(slot => slot, slot => ports.ToDictionary(port => port, port => routesOf(slot, port)?.ToList())),
+    };
 
     /// <summary>One request and its reply; a lost connection is made again once (starting a forwarder if none answers).</summary>
     private async Task<ForwarderReply> SendLockedAsync(ForwarderRequest request, CancellationToken cancellationToken)
@@ -155,13 +180,18 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
         {
             try
             {
-                await EnsureConnectedLockedAsync(cancellationToken).ConfigureAwait(false);
-                await _writer!.WriteLineAsync(JsonSerializer.Serialize(request, ForwarderJson.Default.ForwarderRequest).AsMemory(), cancellationToken).ConfigureAwait(false);
-                var line = await _reader!.ReadLineAsync(cancellationToken).ConfigureAwait(false)
-                    ?? throw new IOException("the forwarder closed the connection");
-                return JsonSerializer.Deserialize(line, ForwarderJson.Default.ForwarderReply) ?? throw new IOException("the forwarder sent an empty reply");
+                if (await EnsureConnectedLockedAsync(cancellationToken).ConfigureAwait(false) && request.Type != "sync")
+                {
+                    // A forwarder just connected to may be a new one that knows nothing yet: it gets the state first.
+                    foreach (var (slot, why) in (await ExchangeLockedAsync(SyncRequest(), cancellationToken).ConfigureAwait(false)).Failed)
+                    {
+                        logger.LogError("network slot {Slot}: host-port forwards could not listen: {Error}", slot, why);
+                    }
+                }
+
+                return await ExchangeLockedAsync(request, cancellationToken).ConfigureAwait(false);
             }
-            catch (Exception ex) when (attempt == 0 && request.Type == "sync" && ex is IOException or SocketException or JsonException)
+            catch (Exception ex) when (attempt == 0 && request.Type != "exit" && ex is IOException or SocketException or JsonException)
             {
                 logger.LogWarning("host-port forwarder connection lost ({Error}); reconnecting", ex.Message);
                 Disconnect();
@@ -169,11 +199,20 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
         }
     }
 
-    private async Task EnsureConnectedLockedAsync(CancellationToken cancellationToken)
+    private async Task<ForwarderReply> ExchangeLockedAsync(ForwarderRequest request, CancellationToken cancellationToken)
+    {
+        await _writer!.WriteLineAsync(JsonSerializer.Serialize(request, ForwarderJson.Default.ForwarderRequest).AsMemory(), cancellationToken).ConfigureAwait(false);
+        var line = await _reader!.ReadLineAsync(cancellationToken).ConfigureAwait(false)
+            ?? throw new IOException("the forwarder closed the connection");
+        return JsonSerializer.Deserialize(line, ForwarderJson.Default.ForwarderReply) ?? throw new IOException("the forwarder sent an empty reply");
+    }
+
+    /// <summary>Connects (starting a forwarder when none answers); true when this call made a new connection.</summary>
+    private async Task<bool> EnsureConnectedLockedAsync(CancellationToken cancellationToken)
     {
         if (_writer is not null)
         {
-            return;
+            return false;
         }
 
         var control = TryConnect();
@@ -192,6 +231,8 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
             _watch = watch;
             _watching = WatchAsync(watch);
         }
+
+        return true;
     }
 
     private bool ForwarderRuns()

@@ -9,7 +9,7 @@ namespace Hands.Engine.Network;
 /// </summary>
 internal sealed class ForwarderRequest
 {
-    /// <summary><c>sync</c> (make the listeners match) or <c>exit</c> (close everything and end the process).</summary>
+    /// <summary><c>sync</c> (make the listeners match), <c>busy</c> (which slots have a connection open) or <c>exit</c> (close everything and end the process).</summary>
     public required string Type { get; init; }
 
     /// <summary>The host ports forwarded (sync).</summary>
@@ -27,6 +27,9 @@ internal sealed class ForwarderReply
 
     /// <summary>By slot index, why its listeners could not be opened.</summary>
     public Dictionary<int, string> Failed { get; init; } = [];
+
+    /// <summary>The slots with a connection open through their forwards (busy).</summary>
+    public IReadOnlyList<int> Busy { get; init; } = [];
 }
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never)]

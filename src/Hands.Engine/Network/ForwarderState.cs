@@ -9,6 +9,10 @@ internal sealed class ForwarderState(ILogger logger) : IAsyncDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private HostPortForwards? _forwards;
     private volatile Dictionary<int, Dictionary<int, List<string>?>> _routes = [];
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<int, int> _open = new();
+
+    /// <summary>The slots with a connection open now (the engine's idle clock counts them as activity).</summary>
+    public IReadOnlyList<int> Busy => [.. _open.Where(kv => kv.Value > 0).Select(kv => kv.Key)];
 
     public async Task<ForwarderReply> ApplyAsync(ForwarderRequest request)
     {
@@ -22,7 +26,7 @@ internal sealed class ForwarderState(ILogger logger) : IAsyncDisposable
                     await _forwards.DisposeAsync().ConfigureAwait(false);
                 }
 
-                _forwards = new HostPortForwards([.. request.Ports], RoutesOf, logger);
+                _forwards = new HostPortForwards([.. request.Ports], RoutesOf, Hold, logger);
             }
 
             // The lists first: a slot that stays open sees its new list on its next connection.
@@ -54,6 +58,25 @@ internal sealed class ForwarderState(ILogger logger) : IAsyncDisposable
         finally
         {
             _gate.Release();
+        }
+    }
+
+    private Connection Hold(int slot)
+    {
+        _open.AddOrUpdate(slot, 1, (_, n) => n + 1);
+        return new Connection(this, slot);
+    }
+
+    private sealed class Connection(ForwarderState state, int slot) : IDisposable
+    {
+        private int _closed;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _closed, 1) == 0)
+            {
+                state._open.AddOrUpdate(slot, 0, (_, n) => Math.Max(0, n - 1));
+            }
         }
     }
 

@@ -113,6 +113,9 @@ public static class HostPortForwarder
                     case "sync":
                         reply = await state.ApplyAsync(request).ConfigureAwait(false);
                         break;
+                    case "busy":
+                        reply = new ForwarderReply { Ok = true, Busy = state.Busy };
+                        break;
                     case "exit":
                         await writer.WriteLineAsync(JsonSerializer.Serialize(new ForwarderReply { Ok = true }, ForwarderJson.Default.ForwarderReply)).ConfigureAwait(false);
                         logger.LogInformation("the engine asked the forwarder to exit");

@@ -15,8 +15,15 @@ namespace Hands.Engine.Network;
 /// </summary>
 /// <param name="ports">The host ports forwarded.</param>
 /// <param name="routesOf">The HTTP allow-list of a sandbox (by slot) for a port, or null to pipe bytes unfiltered.</param>
+/// <param name="holdIdle">
+/// Holds the idle clock of a sandbox (by slot) while one of its connections through a forward is open; null when the
+/// slot has no live sandbox. A session's worker reaches the control plane this way, its event stream always open: so
+/// a sandbox never idles out (and is suspended) under an attached worker, however long its calls run without inbound
+/// traffic; once the worker exits, the idle timeout runs.
+/// </param>
 /// <param name="logger">Where ended forwards are noted.</param>
-internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, IReadOnlyCollection<string>?> routesOf, ILogger logger) : IHostPortForwarding
+internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, IReadOnlyCollection<string>?> routesOf, Func<int, IDisposable?> holdIdle,
+    ILogger logger) : IHostPortForwarding
 {
     /// <summary>The name a sandbox uses for the host (written to its <c>/etc/hosts</c>).</summary>
     public const string HostName = "host.hands.internal";
@@ -36,6 +43,8 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, 
 
     // Routes are read at accept time (routesOf), so a change applies to the next connection with nothing to do here.
     public Task RoutesChangedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public Task<IReadOnlyCollection<int>> BusySlotsAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyCollection<int>>([]);
 
     public async Task StopAsync(int sandboxesAlive) => await DisposeAsync().ConfigureAwait(false);
 
@@ -97,6 +106,7 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, 
     private async Task ServeAsync(TcpClient client, int slotIndex, int hostPort, CancellationToken cancellationToken)
     {
         using (client)
+        using (holdIdle(slotIndex))
         {
             try
             {

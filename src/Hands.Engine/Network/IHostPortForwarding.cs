@@ -21,6 +21,12 @@ internal interface IHostPortForwarding : IAsyncDisposable
     Task RoutesChangedAsync(CancellationToken cancellationToken);
 
     /// <summary>
+    /// The slots with a connection open through their forwards right now, for the idle clock. Forwards in the engine's
+    /// process hold the clock themselves and answer none; a forwarder process is asked.
+    /// </summary>
+    Task<IReadOnlyCollection<int>> BusySlotsAsync(CancellationToken cancellationToken);
+
+    /// <summary>
     /// The engine stops with <paramref name="sandboxesAlive"/> sandboxes still running: forwards in the engine's process
     /// end with it; a forwarder process stays for running sandboxes and is told to exit when none is left.
     /// </summary>

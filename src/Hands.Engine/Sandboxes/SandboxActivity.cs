@@ -5,7 +5,10 @@ namespace Hands.Engine.Sandboxes;
 /// <summary>
 /// Inbound proxied traffic per sandbox: the idle clock. Decision (the reference's main open question): every request
 /// the ingress forwards (management API and user ports) resets it, an open proxied connection (a stream, a WebSocket,
-/// a relay) holds it, and nothing else counts: lifecycle calls and the sandbox's own outbound traffic do not.
+/// a relay) holds it, and so does an open connection through the sandbox's host-port forwards (the engine's extension
+/// that carries a session worker's traffic to the control plane: a sandbox is not suspended under an attached worker,
+/// whose calls may run for longer than the timeout with no inbound traffic at all). Nothing else counts: lifecycle
+/// calls and the sandbox's other outbound traffic do not.
 /// </summary>
 /// <param name="time">The engine's clock (<see cref="EngineOptions.TimeProvider"/>), monotonic timestamps.</param>
 internal sealed class SandboxActivity(TimeProvider time)

@@ -68,6 +68,8 @@ internal sealed partial class SandboxManager
             SandboxLifecycle.MoveTo(record, SandboxState.Snapshotting, Now);
             store.Save(record);
             var paused = false;
+            // What was being written when a write failed: the error names it.
+            var writing = "the copy of the sandbox's files";
             try
             {
                 if (type == SnapshotType.Memory)
@@ -82,6 +84,7 @@ internal sealed partial class SandboxManager
                 await CommandRunner.RunCheckedAsync("cp", ["-a", "--reflink=auto", paths.Upper + "/.", partialLayer], cancellationToken: cancellationToken).ConfigureAwait(false);
                 if (type == SnapshotType.Memory)
                 {
+                    writing = "CRIU's memory image";
                     await runtime.CheckpointAsync(record.Id, checkpoint, Path.Combine(checkpoint + ".work"), leaveRunning: true, cancellationToken).ConfigureAwait(false);
                     snapshot.CheckpointDirectory = checkpoint;
                     snapshot.DaemonToken = record.DaemonToken;
@@ -98,11 +101,14 @@ internal sealed partial class SandboxManager
             }
             catch (Exception ex) when (ex is EngineCommandException or IOException)
             {
+                // Judged before the partial files go: they hold the volume's last blocks.
+                var full = FilledTheVolume(ex);
                 DeleteQuietly(partialLayer);
                 DeleteQuietly(layer);
                 DeleteQuietly(checkpoint);
-                var diskFull = ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || ex.HResult == 28;
-                throw diskFull ? DidNotFit("it filled up during the copy", ex) : new EngineException(500, $"the snapshot failed and nothing was kept; the sandbox runs on: {ex.Message}", ex);
+                throw full
+                    ? VolumeFull($"{writing} of snapshot {snapshot.Id}", $"nothing was kept and sandbox {record.Id} runs on", ex)
+                    : new EngineException(500, $"the snapshot failed and nothing was kept; the sandbox runs on: {ex.Message}", ex);
             }
             finally
             {
@@ -182,10 +188,23 @@ internal sealed partial class SandboxManager
         }
     }
 
-    /// <summary>The 507 of a snapshot the data volume cannot hold, found before the copy or during it.</summary>
+    /// <summary>The 507 of a snapshot the data volume cannot hold, found before anything is written.</summary>
     private EngineException DidNotFit(string detail, Exception? cause) => new(507,
         $"the snapshot did not fit in the engine's data volume ({volume.ImageFile}: {detail}); nothing was kept and the sandbox runs on. " +
         "Delete old snapshots or sandboxes, or restart the engine with a larger --volume-mb, then retry", cause);
+
+    /// <summary>The 507 of a write into the data volume that met it full part of the way through (<paramref name="outcome"/>: what is left).</summary>
+    private EngineException VolumeFull(string writing, string outcome, Exception cause) => new(507,
+        $"the engine's data volume is full ({volume.ImageFile}, {volume.SizeBytes >> 20} MiB): it filled up during {writing} (No space left on device); " +
+        $"{outcome}. Delete old snapshots or sandboxes, or restart the engine with a larger --volume-mb, then retry", cause);
+
+    /// <summary>
+    /// Whether a write into the data volume failed because the volume is full: the tool said ENOSPC, or the volume has
+    /// nothing available (CRIU's own log is in the volume, so a dump that met it full may not have been able to say why).
+    /// ext4 keeps a reserve of its own beyond root's, so "full" for the engine reads as 0 available, not 0 free.
+    /// </summary>
+    private bool FilledTheVolume(Exception ex) =>
+        ex.Message.Contains("No space left", StringComparison.OrdinalIgnoreCase) || ex.HResult == 28 || volume.FreeBytes == 0;
 
     private static long DirectorySize(string path) =>
         Directory.Exists(path) ? new DirectoryInfo(path).EnumerateFiles("*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Sum(f => f.Length) : 0;

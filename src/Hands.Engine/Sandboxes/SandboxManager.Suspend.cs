@@ -16,7 +16,7 @@ internal sealed partial class SandboxManager
     public async Task<bool> SuspendAsync(string idOrName, string ns, bool hibernate, CancellationToken cancellationToken)
     {
         var found = Get(idOrName, ns);
-        if (!found.IsNamed)
+        if (!found.IsSuspendable)
         {
             throw new EngineException(400, $"sandbox {found.Id} is ephemeral and cannot be suspended (it would terminate on idle); give it a name (PATCH {{\"name\": ...}}) to make it suspendable");
         }
@@ -84,17 +84,25 @@ internal sealed partial class SandboxManager
             // Not cancellable once begun: a dump cut short can leave the container frozen with the record saying
             // suspending; a request that went away or an engine shutting down waits for the dump instead.
             await runtime.CheckpointAsync(record.Id, paths.Hibernation, paths.CriuWork, leaveRunning: false, CancellationToken.None).ConfigureAwait(false);
-            await runtime.DeleteAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
-            CrashPoints.Reach(CrashPoints.HibernateDumped);
         }
-        catch (EngineCommandException ex)
+        catch (Exception ex) when (ex is EngineCommandException or IOException)
         {
-            // The dump failed: the container is untouched, so it goes back to where it was.
+            // The dump failed: CRIU resumed (or left frozen) what it had stopped, so the sandbox goes back to where it
+            // was. The partial image goes with it: on a full volume it holds the last blocks. Judged before that.
+            var full = FilledTheVolume(ex);
+            DeleteQuietly(paths.Hibernation);
+            DeleteQuietly(paths.CriuWork);
             SandboxLifecycle.MoveTo(record, SandboxLifecycle.SuspendingFrom(record), Now);
             store.Save(record);
-            throw new EngineException(500, $"hibernating sandbox {record.Id} failed; it is still {record.Status}: {ex.Message}", ex);
+            var outcome = $"nothing was kept and sandbox {record.Id} is still {(record.SuspendTier is null ? "running" : record.SuspendTier)}";
+            throw full
+                ? VolumeFull($"CRIU's hibernation image of sandbox {record.Id}", outcome, ex)
+                : new EngineException(500, $"hibernating sandbox {record.Id} failed; {outcome}: {ex.Message}", ex);
         }
 
+        // The dump is complete: from here the image is the sandbox.
+        await runtime.DeleteAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+        CrashPoints.Reach(CrashPoints.HibernateDumped);
         SandboxLifecycle.MoveTo(record, SandboxState.Hibernated, Now);
         store.Save(record);
         logger.LogInformation("sandbox {Id} hibernated", record.Id);
@@ -178,6 +186,7 @@ internal sealed partial class SandboxManager
         }
 
         CrashPoints.Reach(CrashPoints.WakeResumed);
+        _hibernationRetryAt.TryRemove(record.Id, out _);
         var tier = record.SuspendTier;
         SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
         store.Save(record);
@@ -185,20 +194,35 @@ internal sealed partial class SandboxManager
         logger.LogInformation("sandbox {Id} resumed from {Tier}", record.Id, tier);
     }
 
+    /// <summary>Frozen sandboxes whose hibernation failed, and when the idle clock may try it again.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, DateTimeOffset> _hibernationRetryAt = new(StringComparer.Ordinal);
+
     /// <summary>
-    /// One pass of the idle clock: running sandboxes idle beyond <c>timeout_secs</c> suspend (named) or terminate
-    /// (ephemeral); frozen ones idle beyond <see cref="EngineOptions.HibernateAfter"/> hibernate when CRIU works.
+    /// One pass of the idle clock: running sandboxes idle beyond <c>timeout_secs</c> suspend (named, or claimed from a
+    /// pool) or terminate (ephemeral); frozen ones idle beyond <see cref="EngineOptions.HibernateAfter"/> hibernate when
+    /// CRIU works (one whose hibernation failed is tried again after another <see cref="EngineOptions.HibernateAfter"/>).
+    /// Warm pool sandboxes have no idle clock until they are claimed.
     /// </summary>
     public async Task IdleTickAsync(CancellationToken cancellationToken)
     {
-        foreach (var record in store.LiveSandboxes())
+        // A forwarder process cannot hold the clock itself: what it has open counts as activity now.
+        var connected = await _hostPorts.BusySlotsAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var record in store.LiveSandboxes().Where(r => !r.Warm))
+        {
+            if (connected.Contains(record.Slot))
+            {
+                activity.Touch(record.Id);
+            }
+        }
+
+        foreach (var record in store.LiveSandboxes().Where(r => !r.Warm))
         {
             try
             {
                 var state = SandboxLifecycle.StateOf(record);
                 if (state == SandboxState.Running && record.TimeoutSecs > 0 && activity.IdleFor(record.Id) > TimeSpan.FromSeconds(record.TimeoutSecs))
                 {
-                    if (record.IsNamed)
+                    if (record.IsSuspendable)
                     {
                         await SuspendAsync(record.Id, record.Namespace, hibernate: false, cancellationToken).ConfigureAwait(false);
                     }
@@ -208,9 +232,21 @@ internal sealed partial class SandboxManager
                     }
                 }
                 else if (state == SandboxState.Frozen && record.SuspendedAt is { } since && CriuAvailable
-                    && options.TimeProvider.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(since) > options.HibernateAfter)
+                    && options.TimeProvider.GetUtcNow() - DateTimeOffset.FromUnixTimeMilliseconds(since) > options.HibernateAfter
+                    && !(_hibernationRetryAt.TryGetValue(record.Id, out var retryAt) && options.TimeProvider.GetUtcNow() < retryAt))
                 {
-                    await SuspendAsync(record.Id, record.Namespace, hibernate: true, cancellationToken).ConfigureAwait(false);
+                    try
+                    {
+                        await SuspendAsync(record.Id, record.Namespace, hibernate: true, cancellationToken).ConfigureAwait(false);
+                        _hibernationRetryAt.TryRemove(record.Id, out _);
+                    }
+                    catch (EngineException)
+                    {
+                        // It stays frozen. A failed dump (a full volume) costs a full write each time: not again on
+                        // the next pass, but after another HibernateAfter.
+                        _hibernationRetryAt[record.Id] = options.TimeProvider.GetUtcNow() + options.HibernateAfter;
+                        throw;
+                    }
                 }
             }
             catch (EngineException ex)

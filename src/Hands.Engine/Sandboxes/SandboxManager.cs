@@ -22,7 +22,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     private readonly KeyedLock<string> _locks = new(StringComparer.Ordinal);
     // A slot with no live sandbox (a race with its deletion) gets an empty list: refused, never an open pipe.
-    private readonly IHostPortForwarding _hostPorts = CreateHostPorts(options, store, logger);
+    private readonly IHostPortForwarding _hostPorts = CreateHostPorts(options, store, activity, logger);
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
     public bool CriuAvailable => binaries.Criu is not null;
@@ -55,10 +55,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     private long Now => options.TimeProvider.GetUtcNow().ToUnixTimeMilliseconds();
 
-    /// <summary>A live sandbox by id or name, or a terminated one by id; 404 otherwise.</summary>
+    /// <summary>A live sandbox by id or name, or a terminated one by id; 404 otherwise, and for a warm pool sandbox (it is no one's yet).</summary>
     public SandboxRecord Get(string idOrName, string ns)
     {
-        if (store.Sandbox(idOrName) is { } byId && byId.Namespace == ns)
+        if (store.Sandbox(idOrName) is { Warm: false } byId && byId.Namespace == ns)
         {
             return byId;
         }
@@ -68,20 +68,25 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             ?? throw new EngineException(404, $"sandbox '{idOrName}' not found");
     }
 
-    /// <summary>A live sandbox by id in any namespace, or null.</summary>
-    public SandboxRecord? FindAlive(string id) => store.Sandbox(id) is { IsAlive: true } record ? record : null;
+    /// <summary>A live sandbox by id in any namespace, or null; null for a warm pool sandbox too.</summary>
+    public SandboxRecord? FindAlive(string id) => store.Sandbox(id) is { IsAlive: true, Warm: false } record ? record : null;
 
-    /// <summary>Every live sandbox in every namespace (the ingress's view).</summary>
+    /// <summary>Every live sandbox in every namespace, warm pool sandboxes included (what holds the host's resources).</summary>
     public IReadOnlyList<SandboxRecord> AllAlive() => store.LiveSandboxes();
 
-    public IReadOnlyList<SandboxRecord> List(string ns) => [.. store.Sandboxes().Where(s => s.Namespace == ns)];
+    /// <summary>Every live sandbox the ingress may reach: warm pool sandboxes are no one's until claimed.</summary>
+    public IReadOnlyList<SandboxRecord> AllReachable() => [.. store.LiveSandboxes().Where(s => !s.Warm)];
+
+    public IReadOnlyList<SandboxRecord> List(string ns) => [.. store.Sandboxes().Where(s => s.Namespace == ns && !s.Warm)];
 
     /// <summary>Creates a sandbox (or restores one from <c>snapshot_id</c>) and answers once its daemon listens.</summary>
     /// <param name="request">The create request.</param>
     /// <param name="ns">The namespace.</param>
     /// <param name="cancellationToken">Cancels waiting for the allocation lock.</param>
     /// <param name="forkedBy">The sandbox whose fork key asks (the child then inherits that sandbox's limits).</param>
-    public async Task<SandboxRecord> CreateAsync(CreateSandboxRequest request, string ns, CancellationToken cancellationToken, string? forkedBy = null)
+    /// <param name="pool">For a pool's sandbox: which pool, and whether it boots warm or for a claim (checked against the pool's limits with the engine's).</param>
+    public async Task<SandboxRecord> CreateAsync(CreateSandboxRequest request, string ns, CancellationToken cancellationToken, string? forkedBy = null,
+        PoolMembership? pool = null)
     {
         Validate(request);
         // A fork key names children under its own sandbox only, so an agent cannot take a name another component will use.
@@ -136,6 +141,12 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 throw new EngineException(429, $"the engine is at capacity ({options.MaxSandboxes} live sandboxes); delete some or start the engine with a higher --max-sandboxes");
             }
 
+            if (pool is not null)
+            {
+                // Here, where every create is serialized and the store is the truth: a pool's count cannot overshoot.
+                EnsurePoolRoom(pool, ns, alive, request.Resources?.MemoryMb ?? 1024);
+            }
+
             record = new SandboxRecord
             {
                 Id = SandboxIds.NewId(),
@@ -163,6 +174,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 RestoredFromSnapshot = snapshot?.Id,
                 CreatedAt = Now,
                 DaemonToken = isMemoryRestore ? snapshot!.DaemonToken ?? "" : SandboxDaemonClient.NewToken(),
+                PoolId = pool?.PoolId,
+                Warm = pool?.Warm ?? false,
+                PoolGeneration = pool?.Generation,
+                ClaimedAt = pool is { Warm: false } ? Now : null,
             };
             // Held before the record is visible: a DELETE by name must not tear down a sandbox that is still booting
             // (it waits for the boot, then deletes what booted). A new id's lock is free, so this never waits.
@@ -183,7 +198,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             store.Save(record);
             activity.Touch(record.Id);
             logger.LogInformation("sandbox {Id} running ({Image}{From}) at {Address}", record.Id, record.Image,
-                snapshot is null ? "" : $", from {snapshot.Type} snapshot {snapshot.Id}", SlotOf(record).SandboxAddress);
+                snapshot is not null ? $", from {snapshot.Type} snapshot {snapshot.Id}"
+                    : pool is null ? "" : pool.Warm ? $", warm in pool {pool.PoolId}" : $", claimed from pool {pool.PoolId}",
+                SlotOf(record).SandboxAddress);
             return record;
         }
         catch (Exception ex) when (ex is EngineCommandException or EngineException or IOException or TimeoutException)
@@ -335,7 +352,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         await _hostPorts.DisposeAsync().ConfigureAwait(false);
     }
 
-    private static IHostPortForwarding CreateHostPorts(EngineOptions options, EngineStore store, ILogger logger)
+    private static IHostPortForwarding CreateHostPorts(EngineOptions options, EngineStore store, SandboxActivity activity, ILogger logger)
     {
         IReadOnlyCollection<string>? RoutesOf(int slot, int port) =>
             store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner
@@ -344,7 +361,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         return options.HostPortForwarderCommand is { Count: > 0 } command && options.HostPorts.Count > 0
             ? new DetachedHostPortForwards(command, options.DataDirectory, options.HostPorts, RoutesOf, options.TimeProvider, logger)
-            : new HostPortForwards(options.HostPorts, RoutesOf, logger);
+            : new HostPortForwards(options.HostPorts, RoutesOf, slot => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner ? activity.Open(owner.Id) : null, logger);
     }
 
     /// <summary>Makes the sandbox's network namespace and opens its host forwards.</summary>
@@ -400,6 +417,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         }
 
         activity.Forget(record.Id);
+        _hibernationRetryAt.TryRemove(record.Id, out _);
     }
 
     /// <summary>runc removes its cgroups on delete; after a crash mid-create some can be left, empty.</summary>
@@ -433,6 +451,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             SandboxLifecycle.MoveTo(record, SandboxState.Terminated, Now, reason);
             store.Save(record);
             logger.LogInformation("sandbox {Id} terminated ({Reason})", record.Id, reason);
+            // A claimed sandbox gone frees a place in its pool; any sandbox gone may free one under --max-sandboxes.
+            SignalPools();
             return record;
         }, cancellationToken).ConfigureAwait(false);
     }

@@ -5,8 +5,8 @@ using Microsoft.Data.Sqlite;
 namespace Hands.Engine.Storage;
 
 /// <summary>
-/// The engine's durable state in SQLite (<c>engine.db</c> under the data directory): one row per sandbox, snapshot and
-/// image, the record as JSON beside the columns that are looked up. Every write commits before the API answers.
+/// The engine's durable state in SQLite (<c>engine.db</c> under the data directory): one row per sandbox, snapshot,
+/// image and pool, the record as JSON beside the columns that are looked up. Every write commits before the API answers.
 /// </summary>
 internal sealed class EngineStore : IDisposable
 {
@@ -23,6 +23,7 @@ internal sealed class EngineStore : IDisposable
             CREATE TABLE IF NOT EXISTS sandboxes (id TEXT PRIMARY KEY, name TEXT, status TEXT NOT NULL, created_at INTEGER NOT NULL, record TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS snapshots (id TEXT PRIMARY KEY, sandbox_id TEXT NOT NULL, created_at INTEGER NOT NULL, record TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS images (name TEXT PRIMARY KEY, record TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS pools (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, record TEXT NOT NULL);
             """);
     }
 
@@ -37,6 +38,17 @@ internal sealed class EngineStore : IDisposable
     public void Save(ImageRecord record) =>
         Upsert("INSERT INTO images (name, record) VALUES ($k, $json) ON CONFLICT(name) DO UPDATE SET record = $json",
             record.Name, record, EngineJsonContext.Default.ImageRecord);
+
+    public void Save(PoolRecord record) =>
+        Upsert("INSERT INTO pools (id, created_at, record) VALUES ($k, $created, $json) ON CONFLICT(id) DO UPDATE SET record = $json",
+            record.Id, record, EngineJsonContext.Default.PoolRecord, ("$created", record.CreatedAt));
+
+    public IReadOnlyList<PoolRecord> Pools() => Query("SELECT record FROM pools ORDER BY created_at, id", EngineJsonContext.Default.PoolRecord);
+
+    /// <summary>One pool by id, or null.</summary>
+    public PoolRecord? Pool(string id) => Query("SELECT record FROM pools WHERE id = $k", EngineJsonContext.Default.PoolRecord, id).FirstOrDefault();
+
+    public void DeletePool(string id) => Delete("DELETE FROM pools WHERE id = $k", id);
 
     public IReadOnlyList<SandboxRecord> Sandboxes() => Query("SELECT record FROM sandboxes ORDER BY created_at, id", EngineJsonContext.Default.SandboxRecord);
 

@@ -48,11 +48,60 @@ public sealed class SandboxRecord
     /// </summary>
     public Dictionary<string, List<string>>? HostPortRoutes { get; set; }
 
+    /// <summary>The pool this sandbox was booted for (warm) or claimed from; it stays after the claim, for the pool's accounting.</summary>
+    public string? PoolId { get; set; }
+
+    /// <summary>
+    /// True while the sandbox waits in its pool, unclaimed: not on the sandbox API (no list, get or ingress), not subject
+    /// to its idle timeout. A claim sets it false for good; a claimed sandbox never returns to its pool.
+    /// </summary>
+    public bool Warm { get; set; }
+
+    /// <summary>The pool's <see cref="PoolRecord.Generation"/> this sandbox booted with; a warm one of an older generation is recycled.</summary>
+    public int? PoolGeneration { get; set; }
+
+    /// <summary>When it was claimed from its pool (ms since the epoch); its idle timeout counts from here.</summary>
+    public long? ClaimedAt { get; set; }
+
     /// <summary>The only credential the sandbox's daemon answers (<see cref="Sandboxes.SandboxDaemonClient"/>); host-side only.</summary>
     public string DaemonToken { get; set; } = "";
 
     [JsonIgnore] public bool IsNamed => !string.IsNullOrEmpty(Name);
     [JsonIgnore] public bool IsAlive => Status != SandboxStatus.Terminated;
+
+    /// <summary>
+    /// Whether idle suspends it (and <c>POST /suspend</c> may) rather than terminating it: a named sandbox, or one claimed
+    /// from a pool (Tensorlake's SDK tests expect a claimed sandbox to suspend at its pool's timeout, never to end).
+    /// </summary>
+    [JsonIgnore] public bool IsSuspendable => IsNamed || (PoolId is not null && !Warm);
+}
+
+/// <summary>
+/// A warm pool (Tensorlake's <c>/sandbox-pools</c>): the configuration its sandboxes boot with and how many to keep
+/// booted. Its sandboxes are ordinary <see cref="SandboxRecord"/>s carrying its id.
+/// </summary>
+public sealed class PoolRecord
+{
+    public string Id { get; set; } = "";
+    public string Namespace { get; set; } = "default";
+    /// <summary>The image as the request named it (the engine's default image's name when it named none).</summary>
+    public string Image { get; set; } = "";
+    public double Cpus { get; set; } = 1.0;
+    public int MemoryMb { get; set; } = 1024;
+    /// <summary>Disk of each sandbox (<c>ephemeral_disk_mb</c>); null: the engine's default.</summary>
+    public int? DiskMb { get; set; }
+    /// <summary>Idle timeout a claimed sandbox gets, counted from its claim; 0: none. Warm sandboxes have none.</summary>
+    public int TimeoutSecs { get; set; }
+    public List<string>? Entrypoint { get; set; }
+    /// <summary>Most sandboxes of this pool alive at once, warm and claimed together; null: no limit but the engine's.</summary>
+    public int? MaxContainers { get; set; }
+    /// <summary>How many booted, unclaimed sandboxes to keep ready; null: none.</summary>
+    public int? WarmContainers { get; set; }
+    public NetworkPolicy? Network { get; set; }
+    /// <summary>Bumped whenever what a sandbox boots with changes (image, resources, entrypoint, network): warm ones of an older generation are recycled.</summary>
+    public int Generation { get; set; } = 1;
+    public long CreatedAt { get; set; }
+    public long UpdatedAt { get; set; }
 }
 
 /// <summary>A snapshot: a frozen upper layer (both types) plus a CRIU image (memory).</summary>
@@ -94,4 +143,5 @@ public sealed class ImageRecord
 [JsonSerializable(typeof(SandboxRecord))]
 [JsonSerializable(typeof(SnapshotRecord))]
 [JsonSerializable(typeof(ImageRecord))]
+[JsonSerializable(typeof(PoolRecord))]
 internal sealed partial class EngineJsonContext : JsonSerializerContext;

@@ -7,9 +7,10 @@ using Hands.Sandboxes.Models;
 namespace Hands.Sandboxes.Client;
 
 /// <summary>
-/// Client of the Tensorlake Sandboxes lifecycle API (create, get, list, update, delete, suspend, resume, snapshots),
-/// against Tensorlake's cloud or a local engine; <see cref="Proxy(SandboxInfo)"/> reaches a sandbox's processes and
-/// files. Non-idempotent calls (create, snapshot, suspend, resume) are never retried automatically.
+/// Client of the Tensorlake Sandboxes lifecycle API (create, get, list, update, delete, suspend, resume, snapshots,
+/// warm pools and claims), against Tensorlake's cloud or a local engine; <see cref="Proxy(SandboxInfo)"/> reaches a
+/// sandbox's processes and files. Non-idempotent calls (create, snapshot, suspend, resume, pool create, claim) are never
+/// retried automatically.
 /// </summary>
 public sealed class TensorlakeClient : IDisposable
 {
@@ -259,6 +260,114 @@ public sealed class TensorlakeClient : IDisposable
     public async Task DeleteSnapshotAsync(string snapshotId, CancellationToken cancellationToken = default)
     {
         using var _ = await _lifecycle.SendAsync(HttpMethod.Delete, $"{_base}/snapshots/{Id(snapshotId)}", null, idempotent: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Creates a warm pool (<c>POST /sandbox-pools</c>); its sandboxes boot in the background. Never retried automatically.</summary>
+    public Task<CreateSandboxPoolResponse> CreatePoolAsync(SandboxPoolRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        if (request.ClearNetwork)
+        {
+            // As the SDK: clearing only means something to an update; a new pool without a policy just omits it.
+            throw new ArgumentException("ClearNetwork applies to UpdatePoolAsync only; leave Network null to create a pool without a policy", nameof(request));
+        }
+
+        return _lifecycle.JsonAsync(HttpMethod.Post, $"{_base}/sandbox-pools", PoolBody(request), idempotent: false,
+            SandboxesJsonContext.Default.CreateSandboxPoolResponse, cancellationToken);
+    }
+
+    /// <summary>Every pool of the namespace (without their containers).</summary>
+    public async Task<IReadOnlyList<SandboxPoolInfo>> ListPoolsAsync(CancellationToken cancellationToken = default) =>
+        (await _lifecycle.JsonAsync(HttpMethod.Get, $"{_base}/sandbox-pools", null, idempotent: true, SandboxesJsonContext.Default.SandboxPoolList,
+            cancellationToken).ConfigureAwait(false)).Pools;
+
+    /// <summary>A pool with its containers (warm ones have no <c>sandbox_id</c>).</summary>
+    /// <exception cref="PoolNotFoundException">No such pool.</exception>
+    public Task<SandboxPoolInfo> GetPoolAsync(string poolId, CancellationToken cancellationToken = default) =>
+        PoolCallAsync(poolId, () => _lifecycle.JsonAsync(HttpMethod.Get, $"{_base}/sandbox-pools/{Id(poolId)}", null, idempotent: true,
+            SandboxesJsonContext.Default.SandboxPoolInfo, cancellationToken));
+
+    /// <summary>
+    /// Replaces a pool's whole configuration (<c>PUT</c>). The network policy: <see cref="SandboxPoolRequest.Network"/>
+    /// replaces it, <see cref="SandboxPoolRequest.ClearNetwork"/> removes it, neither keeps it — which, as the SDK does,
+    /// is sent as the current policy read first, because older services clear a policy the body leaves out. On a change
+    /// the provider recycles the warm sandboxes; claimed ones keep what they booted with.
+    /// </summary>
+    /// <exception cref="PoolNotFoundException">No such pool.</exception>
+    public async Task<SandboxPoolInfo> UpdatePoolAsync(string poolId, SandboxPoolRequest request, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var body = request;
+        if (!request.ClearNetwork && request.Network is null && (await GetPoolAsync(poolId, cancellationToken).ConfigureAwait(false)).EffectiveNetwork is { } current)
+        {
+            body = new SandboxPoolRequest
+            {
+                Image = request.Image,
+                Resources = request.Resources,
+                TimeoutSecs = request.TimeoutSecs,
+                Entrypoint = request.Entrypoint,
+                MaxContainers = request.MaxContainers,
+                WarmContainers = request.WarmContainers,
+                Network = current,
+            };
+        }
+
+        return await PoolCallAsync(poolId, () => _lifecycle.JsonAsync(HttpMethod.Put, $"{_base}/sandbox-pools/{Id(poolId)}", PoolBody(body),
+            idempotent: true, SandboxesJsonContext.Default.SandboxPoolInfo, cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>Deletes a pool and its warm sandboxes.</summary>
+    /// <exception cref="PoolNotFoundException">No such pool.</exception>
+    /// <exception cref="PoolInUseException">Sandboxes claimed from it still live (409): delete them first.</exception>
+    public Task DeletePoolAsync(string poolId, CancellationToken cancellationToken = default) =>
+        PoolCallAsync(poolId, async () =>
+        {
+            using var _ = await _lifecycle.SendAsync(HttpMethod.Delete, $"{_base}/sandbox-pools/{Id(poolId)}", null, idempotent: true, cancellationToken).ConfigureAwait(false);
+            return true;
+        });
+
+    /// <summary>
+    /// Claims a sandbox from a pool (<c>POST /sandbox-pools/{id}/sandboxes</c>, no body, never a name: PATCH one
+    /// afterwards). The answer is a create's: usually <c>running</c> at once (a warm one, or one booted for the claim);
+    /// from Tensorlake's cloud possibly <c>pending</c> (with <see cref="CreateSandboxResponse.PendingReason"/>
+    /// <c>pool_at_capacity</c> while the pool is full) or, on a 504 with a JSON body, <c>timeout</c>. Never retried.
+    /// </summary>
+    /// <exception cref="PoolNotFoundException">No such pool.</exception>
+    /// <exception cref="PoolAtCapacityException">The pool is at <c>max_containers</c> with none warm (the local engine's 429).</exception>
+    public Task<CreateSandboxResponse> ClaimAsync(string poolId, CancellationToken cancellationToken = default) =>
+        PoolCallAsync(poolId, () => _lifecycle.JsonAsync(HttpMethod.Post, $"{_base}/sandbox-pools/{Id(poolId)}/sandboxes", null, idempotent: false,
+            SandboxesJsonContext.Default.CreateSandboxResponse, cancellationToken, acceptAlso: HttpStatusCode.GatewayTimeout));
+
+    /// <summary>A pool call, its 404, 409 and 429 answers as the typed exceptions (the SDK's <c>PoolNotFoundError</c>, <c>PoolInUseError</c>).</summary>
+    private static async Task<T> PoolCallAsync<T>(string poolId, Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (TensorlakeException ex) when (ex.GetType() == typeof(TensorlakeException) && ex.Status is 404 or 409 or 429)
+        {
+            throw ex.Status switch
+            {
+                404 => new PoolNotFoundException(poolId, ex),
+                409 => new PoolInUseException(poolId, ex),
+                _ => new PoolAtCapacityException(poolId, ex),
+            };
+        }
+    }
+
+    /// <summary>A pool's body as the SDK writes it: nulls left out, but <c>"network": null</c> when the policy is to be cleared.</summary>
+    private static ByteArrayContent PoolBody(SandboxPoolRequest request)
+    {
+        var json = JsonSerializer.SerializeToNode(request, SandboxesJsonContext.Default.SandboxPoolRequest)!.AsObject();
+        if (request.ClearNetwork)
+        {
+            json["network"] = null;
+        }
+
+        var content = new ByteArrayContent(Encoding.UTF8.GetBytes(json.ToJsonString()));
+        content.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("application/json");
+        return content;
     }
 
     /// <summary>

@@ -61,3 +61,56 @@ public sealed class SnapshotFailedException : TensorlakeException
     /// <summary>The snapshot's id.</summary>
     public string? SnapshotId { get; }
 }
+
+/// <summary>A pool call named a pool the provider does not have (404), as the SDK's <c>PoolNotFoundError</c>.</summary>
+public sealed class PoolNotFoundException : TensorlakeException
+{
+    public PoolNotFoundException() { }
+
+    public PoolNotFoundException(string message) : base(message) { }
+
+    public PoolNotFoundException(string message, Exception innerException) : base(message, innerException) { }
+
+    public PoolNotFoundException(string poolId, TensorlakeException answer)
+        : base(answer?.Status ?? 404, "POOL_NOT_FOUND", answer?.ErrorMessage is { Length: > 0 } m ? m : $"sandbox pool {poolId} not found", answer?.TraceId, answer) => PoolId = poolId;
+
+    /// <summary>The pool's id as it was asked for.</summary>
+    public string? PoolId { get; }
+}
+
+/// <summary>A pool cannot be deleted while sandboxes claimed from it live (409), as the SDK's <c>PoolInUseError</c>.</summary>
+public sealed class PoolInUseException : TensorlakeException
+{
+    public PoolInUseException() { }
+
+    public PoolInUseException(string message) : base(message) { }
+
+    public PoolInUseException(string message, Exception innerException) : base(message, innerException) { }
+
+    public PoolInUseException(string poolId, TensorlakeException answer)
+        : base(answer?.Status ?? 409, "POOL_IN_USE", answer?.ErrorMessage is { Length: > 0 } m ? m : $"sandbox pool {poolId} is in use", answer?.TraceId, answer) => PoolId = poolId;
+
+    /// <summary>The pool's id as it was asked for.</summary>
+    public string? PoolId { get; }
+}
+
+/// <summary>
+/// A claim found no warm sandbox and the pool at its <c>max_containers</c> (the local engine answers 429). Tensorlake's
+/// SDK names no such error: its server keeps such a claim pending (<c>pending_reason: pool_at_capacity</c>) instead,
+/// which <see cref="TensorlakeClient.ClaimAsync"/> returns as an answer. Retrying later may succeed; creating a sandbox
+/// outside the pool is the other way out.
+/// </summary>
+public sealed class PoolAtCapacityException : TensorlakeException
+{
+    public PoolAtCapacityException() { }
+
+    public PoolAtCapacityException(string message) : base(message) { }
+
+    public PoolAtCapacityException(string message, Exception innerException) : base(message, innerException) { }
+
+    public PoolAtCapacityException(string poolId, TensorlakeException answer)
+        : base(answer?.Status ?? 429, "POOL_AT_CAPACITY", answer?.ErrorMessage is { Length: > 0 } m ? m : $"sandbox pool {poolId} is at capacity", answer?.TraceId, answer) => PoolId = poolId;
+
+    /// <summary>The pool's id as it was asked for.</summary>
+    public string? PoolId { get; }
+}

@@ -16,6 +16,13 @@ public static class SandboxStatus
     public const string Timeout = "timeout";
 }
 
+/// <summary><c>pending_reason</c> values (Tensorlake's Go client lists them).</summary>
+public static class PendingReason
+{
+    /// <summary>A claim waits for a place in a pool at its <c>max_containers</c> (Tensorlake's server queues it).</summary>
+    public const string PoolAtCapacity = "pool_at_capacity";
+}
+
 /// <summary>Body of <c>POST /sandboxes</c> (create, or restore when <see cref="SnapshotId"/> is set). Unset fields are not sent.</summary>
 public sealed class CreateSandboxRequest
 {
@@ -66,6 +73,8 @@ public sealed class CreateSandboxResponse
     [JsonPropertyName("name")] public string? Name { get; set; }
     [JsonPropertyName("termination_reason")] public string? TerminationReason { get; set; }
     [JsonPropertyName("error_details")] public JsonElement? ErrorDetails { get; set; }
+    /// <summary>On a pool claim's answer: whether the claim-time configuration (file-system mounts) was applied.</summary>
+    [JsonPropertyName("claim_configuration_applied")] public bool? ClaimConfigurationApplied { get; set; }
 
     /// <summary>The sandbox id whichever field carried it.</summary>
     [JsonIgnore] public string CanonicalId => SandboxId ?? Id ?? "";
