@@ -7,6 +7,7 @@ using Hands.Worker.Hosting;
 using Hands.Worker.Runner;
 using Hands.Worker.Telemetry;
 using Hands.Worker.Tools;
+using Microsoft.AspNetCore.Http;
 
 namespace Hands.Worker.Tests;
 
@@ -315,6 +316,68 @@ public sealed class WorkerTracingTests
         Assert.DoesNotContain(item.Secret!, body, StringComparison.Ordinal);
         Assert.DoesNotContain("sk-ant", body, StringComparison.Ordinal);
         Assert.DoesNotContain("hi from the sandbox", body, StringComparison.Ordinal); // the write's content: metadata only by default
+    }
+
+    [Fact]
+    public async Task A_calls_conversation_id_is_its_threads_else_the_primary_threads_and_its_result_post_carries_it()
+    {
+        using var trace = new TraceCapture();
+        var workdir = Directory.CreateTempSubdirectory("hands-worker-threads-");
+        await File.WriteAllTextAsync(Path.Combine(workdir.FullName, "f.txt"), "x");
+        await using var stub = await LoopbackStub.StartAsync(async c =>
+        {
+            if (c.Request.Path.Value!.EndsWith("/events/stream", StringComparison.Ordinal))
+            {
+                c.Response.ContentType = "text/event-stream";
+                await c.Response.WriteAsync("""
+                    event: message
+                    data: {"type":"session.thread_status_running","id":"sevt_0","session_thread_id":"sthr_primary"}
+
+                    event: message
+                    data: {"type":"agent.tool_use","id":"sevt_1","name":"read","input":{"file_path":"f.txt"}}
+
+                    event: message
+                    data: {"type":"agent.tool_use","id":"sevt_2","name":"read","input":{"file_path":"f.txt"},"session_thread_id":"sthr_child"}
+
+
+                    """.ReplaceLineEndings("\n"));
+                await c.Response.Body.FlushAsync();
+                try
+                {
+                    await Task.Delay(Timeout.Infinite, c.RequestAborted); // open until the runner goes
+                }
+                catch (OperationCanceledException)
+                {
+                }
+
+                return;
+            }
+
+            c.Response.ContentType = "application/json";
+            await c.Response.WriteAsync(c.Request.Method == "GET" ? """{"data":[],"next_page":null}""" : """{"data":[]}""");
+        });
+        using var client = new ManagedAgentsClient(ManagedAgentsCredential.Bearer("sk-ant-test"), new ManagedAgentsClientOptions
+        {
+            BaseUrl = stub.BaseAddress,
+            Tracing = new ManagedAgentsTracingOptions(),
+        });
+        var runner = new SessionToolRunner(client, "sesn_1", [new ReadTool(new ToolContext(workdir.FullName))], TimeSpan.Zero, WorkerLog.Silent);
+        using var stop = new CancellationTokenSource();
+        var running = runner.RunAsync(stop.Token);
+        await Eventually.TrueAsync(() => trace.Named("anthropic.sessions.events.send").Count == 2, "both results to be posted");
+        await stop.CancelAsync();
+        await running;
+        workdir.Delete(recursive: true);
+
+        var primary = trace.Spans.Single(t => (string?)t.GetTagItem("gen_ai.tool.call.id") == "sevt_1");
+        Assert.Equal("sthr_primary", primary.GetTagItem("gen_ai.conversation.id"));
+        Assert.Null(primary.GetTagItem("anthropic.session.thread.id")); // a primary-thread call has no thread id of its own
+        var child = trace.Spans.Single(t => (string?)t.GetTagItem("gen_ai.tool.call.id") == "sevt_2");
+        Assert.Equal("sthr_child", child.GetTagItem("gen_ai.conversation.id"));
+        Assert.Equal("sthr_child", child.GetTagItem("anthropic.session.thread.id"));
+        var posts = trace.Named("anthropic.sessions.events.send").OrderBy(p => p.StartTimeUtc).ToList();
+        Assert.Equal(["sthr_primary", "sthr_child"], posts.Select(p => (string?)p.GetTagItem("gen_ai.conversation.id")));
+        Assert.All(trace.Spans.Where(t => t.DisplayName.StartsWith("anthropic.tool_use", StringComparison.Ordinal)), t => Assert.Equal(trace.Root.SpanId, t.ParentSpanId));
     }
 
     [Fact]
