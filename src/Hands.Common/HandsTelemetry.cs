@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Reflection;
 
 namespace Hands.Common;
@@ -23,6 +24,12 @@ public static class HandsTelemetry
 
     /// <summary>The source every Hands span starts from.</summary>
     public static ActivitySource Source { get; } = new(SourceName, Version);
+
+    /// <summary>
+    /// The meter every Hands instrument comes from (same name and version as <see cref="Source"/>): add it to a meter
+    /// provider (<c>AddMeter("Hands")</c>). With nobody listening, recording a measurement costs one check.
+    /// </summary>
+    public static Meter Meter { get; } = new(SourceName, Version);
 
     private static string ReadVersion()
     {
