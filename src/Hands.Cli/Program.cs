@@ -38,6 +38,8 @@ root.Subcommands.Add(SandboxCommand.Create());
 root.Subcommands.Add(ForkExploreCommand.Create());
 root.Subcommands.Add(ImageCommand.Create());
 
+// Off unless OTEL_* asks; named for the command (hands-engine, hands-poll, hands-up, ...).
+using var telemetry = HostTelemetry.Start(args.FirstOrDefault(a => !a.StartsWith('-')) ?? "cli");
 try
 {
     return await root.Parse(args).InvokeAsync(new System.CommandLine.InvocationConfiguration { EnableDefaultExceptionHandler = false });

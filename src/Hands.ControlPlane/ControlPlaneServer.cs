@@ -86,6 +86,7 @@ public sealed class ControlPlaneServer : IAsyncDisposable
             builder.Services.Configure<Microsoft.Extensions.Hosting.HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(5));
 
             var app = builder.Build();
+            app.UseServerSpans();
             app.UseMiddleware<ErrorEnvelopeMiddleware>();
             app.UseMiddleware<AuthenticationMiddleware>();
             ControlPlaneEndpoints.Map(app);

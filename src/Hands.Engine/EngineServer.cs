@@ -5,6 +5,7 @@ using Hands.Engine.Network;
 using Hands.Engine.Runtime;
 using Hands.Engine.Sandboxes;
 using Hands.Engine.Storage;
+using Hands.Engine.Telemetry;
 using Hands.Hosting;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
@@ -30,10 +31,13 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly TcpRelays _relays;
     private readonly EngineOptions _options;
     private readonly DataDirectoryLock _lock;
+    private readonly EngineMetrics _metrics;
     private int _disposed;
 
-    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, TcpRelays relays, Uri apiAddress, Uri ingressAddress, EngineOptions options, DataDirectoryLock dataLock)
+    private EngineServer(WebApplication api, WebApplication ingress, EngineStore store, SandboxManager sandboxes, TcpRelays relays, Uri apiAddress, Uri ingressAddress, EngineOptions options, DataDirectoryLock dataLock,
+        EngineMetrics metrics)
     {
+        _metrics = metrics;
         _lock = dataLock;
         _relays = relays;
         _options = options;
@@ -164,12 +168,17 @@ public sealed class EngineServer : IAsyncDisposable
 
             var api = BuildApp(options.ApiUrl, logging, _ => { });
             var relays = new TcpRelays(sandboxes, activity, logger);
+            api.UseServerSpans();
+            api.Use(EngineMetrics.CountErrorsAsync);
             api.Use(hosts.CheckAsync);
             LifecycleEndpoints.Map(api, sandboxes, new WireMapper(ingressAddress, ingressEndpoint, identity.RuntimeName), auth, relays);
+            HealthEndpoints.Map(api, sandboxes);
+            api.MapPrometheusMetrics(); // behind the engine's key, like every other route but the health probes
+            var metrics = new EngineMetrics(sandboxes);
             await api.StartAsync(cancellationToken).ConfigureAwait(false);
             var apiAddress = api.BoundAddress();
             logger.LogInformation("engine API on {Api}, ingress on {Ingress}, data in {Data}", apiAddress, ingressAddress, options.DataDirectory);
-            return new EngineServer(api, ingress, store, sandboxes, relays, apiAddress, ingressAddress, options, dataLock);
+            return new EngineServer(api, ingress, store, sandboxes, relays, apiAddress, ingressAddress, options, dataLock, metrics);
         }
         catch
         {
@@ -185,7 +194,7 @@ public sealed class EngineServer : IAsyncDisposable
     }
 
     private static void DefaultLogging(ILoggingBuilder builder) =>
-        builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
+        builder.AddHandsConsole().SetMinimumLevel(LogLevel.Information)
             .AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning);
 
     private static WebApplication BuildApp(Uri url, Action<ILoggingBuilder>? logging, Action<IServiceCollection> services)
@@ -227,6 +236,7 @@ public sealed class EngineServer : IAsyncDisposable
         }
 
         await _stopping.CancelAsync().ConfigureAwait(false);
+        _metrics.Dispose();
         await _idleLoop.ConfigureAwait(false);
         // A warm boot under way finishes first (a boot is never cut); then the refill stops.
         await _poolLoop.ConfigureAwait(false);

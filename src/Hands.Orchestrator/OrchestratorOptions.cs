@@ -117,6 +117,17 @@ public sealed class OrchestratorOptions
     /// </summary>
     public TimeSpan ClaimRecordLifetime { get; init; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>
+    /// Where workers send their traces over OTLP (<c>HANDS_WORKER_OTEL_EXPORTER_OTLP_ENDPOINT</c>), as a sandbox reaches
+    /// the collector (a loopback address becomes <c>host.hands.internal</c>, which the local engine forwards only for
+    /// its <c>--host-port</c>s); null: workers export nothing, though they still carry the orchestrator's trace context
+    /// to the API. No collector header (where a collector's key goes) ever enters a sandbox.
+    /// </summary>
+    public Uri? WorkerOtlpEndpoint { get; init; }
+
+    /// <summary>The workers' <c>OTEL_EXPORTER_OTLP_PROTOCOL</c> (<c>http/protobuf</c> or <c>grpc</c>); null: the exporter's default.</summary>
+    public string? WorkerOtlpProtocol { get; init; }
+
     /// <summary>Where the orchestrator logs (never keys, secrets or tokens).</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;
 

@@ -67,8 +67,42 @@ public sealed class SessionSpawner
     public async Task<SpawnOutcome> SpawnAsync(WorkItem item, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(item);
-        var watch = Stopwatch.StartNew();
         var name = SandboxNames.ForSession(item.Data.Id);
+        using var span = OrchestratorTelemetry.StartSpawn(_options.EnvironmentId, item.Id, item.Data.Id, name);
+        var outcome = await SpawnCoreAsync(item, name, span, cancellationToken).ConfigureAwait(false);
+        var acquisition = outcome.How is { } how ? OrchestratorTelemetry.Snake(how) : null;
+        var handOff = outcome.HandOff is { } h ? OrchestratorTelemetry.Snake(h) : null;
+        if (span is not null)
+        {
+            span.SetTag("hands.sandbox.acquisition", acquisition);
+            span.SetTag("hands.lease.hand_off", handOff);
+            if (outcome.Succeeded)
+            {
+                span.SetStatus(ActivityStatusCode.Ok);
+            }
+            else
+            {
+                span.SetStatus(ActivityStatusCode.Error);
+                span.SetTag("error.type", handOff ?? "spawn_failed");
+            }
+        }
+
+        if (handOff is not null)
+        {
+            OrchestratorTelemetry.HandOffs.Add(1, new KeyValuePair<string, object?>("hands.outcome", handOff));
+        }
+
+        OrchestratorTelemetry.SpawnDuration.Record(outcome.Elapsed.TotalSeconds, new TagList
+        {
+            { "hands.outcome", outcome.Succeeded ? "ok" : "error" },
+            { "hands.sandbox.acquisition", acquisition },
+        });
+        return outcome;
+    }
+
+    private async Task<SpawnOutcome> SpawnCoreAsync(WorkItem item, string name, Activity? span, CancellationToken cancellationToken)
+    {
+        var watch = Stopwatch.StartNew();
         string? lastBeat = null;
         SandboxAcquisition? how = null;
         try
@@ -80,7 +114,22 @@ public sealed class SessionSpawner
             }
 
             // No retry here: the client retries its idempotent requests, and a failed spawn is retried whole (see remarks).
-            var (sandbox, acquired) = await _sandboxes.AcquireAsync(item.Data.Id, cancellationToken).ConfigureAwait(false);
+            var step = OrchestratorTelemetry.StartStep("sandbox.acquire");
+            SandboxInfo sandbox;
+            SandboxAcquisition acquired;
+            try
+            {
+                (sandbox, acquired) = await _sandboxes.AcquireAsync(item.Data.Id, cancellationToken).ConfigureAwait(false);
+                step?.SetTag("hands.sandbox.id", sandbox.CanonicalId);
+                step?.SetTag("hands.sandbox.acquisition", OrchestratorTelemetry.Snake(acquired));
+                OrchestratorTelemetry.End(step);
+            }
+            catch (Exception ex)
+            {
+                OrchestratorTelemetry.End(step, ex);
+                throw;
+            }
+
             how = acquired;
             var proxy = _provider.Proxy(sandbox);
             var forkEnvironment = await ForkEnvironmentAsync(sandbox, cancellationToken).ConfigureAwait(false);
@@ -89,9 +138,35 @@ public sealed class SessionSpawner
             {
                 await RestrictApiRoutesAsync(sandbox.CanonicalId, item, cancellationToken).ConfigureAwait(false);
             }
-            var process = await _launcher.StartAsync(proxy, item, cancellationToken, forkEnvironment).ConfigureAwait(false);
+            step = OrchestratorTelemetry.StartStep("worker.start");
+            string process;
+            try
+            {
+                process = await _launcher.StartAsync(proxy, item, cancellationToken, WorkerEnvironment(forkEnvironment, span)).ConfigureAwait(false);
+                OrchestratorTelemetry.End(step);
+            }
+            catch (Exception ex)
+            {
+                OrchestratorTelemetry.End(step, ex);
+                throw;
+            }
+
             _options.Logger.LogInformation("work {Work} session {Session}: worker started in {Sandbox} ({How})", item.Id, item.Data.Id, name, acquired);
-            var (handOff, renewed) = await _lease.HoldUntilTakenAsync(item, lastBeat, proxy, process, cancellationToken).ConfigureAwait(false);
+            step = OrchestratorTelemetry.StartStep("lease.hand_off");
+            HandOffResult handOff;
+            string? renewed;
+            try
+            {
+                (handOff, renewed) = await _lease.HoldUntilTakenAsync(item, lastBeat, proxy, process, cancellationToken).ConfigureAwait(false);
+                step?.SetTag("hands.lease.hand_off", OrchestratorTelemetry.Snake(handOff));
+                OrchestratorTelemetry.End(step);
+            }
+            catch (Exception ex)
+            {
+                OrchestratorTelemetry.End(step, ex);
+                throw;
+            }
+
             // A release must carry the latest renewal's echo, or it is refused and the item waits out its whole TTL.
             lastBeat = renewed;
             if (handOff is HandOffResult.HandedOff or HandOffResult.ItemStopped)
@@ -124,6 +199,40 @@ public sealed class SessionSpawner
         {
             return await FailAsync(item, lastBeat, name, ex.Message, watch, how, null, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// The worker's variables beyond its ids: the fork key's (when fork access is on), the spawn span's context as
+    /// <c>TRACEPARENT</c>/<c>TRACESTATE</c> (so the worker's <c>anthropic.environment.work</c> is its child), and where
+    /// to export traces when <see cref="OrchestratorOptions.WorkerOtlpEndpoint"/> is set. None of them is a secret.
+    /// </summary>
+    private Dictionary<string, string> WorkerEnvironment(IReadOnlyDictionary<string, string>? fork, Activity? span)
+    {
+        var env = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var (key, value) in fork ?? new Dictionary<string, string>())
+        {
+            env[key] = value;
+        }
+
+        if (span is { IdFormat: ActivityIdFormat.W3C, Id: { } id })
+        {
+            env["TRACEPARENT"] = id;
+            if (span.TraceStateString is { Length: > 0 } state)
+            {
+                env["TRACESTATE"] = state;
+            }
+        }
+
+        if (_options.WorkerOtlpEndpoint is { } endpoint)
+        {
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = WorkerUrls.FromHost(endpoint).ToString().TrimEnd('/');
+            if (_options.WorkerOtlpProtocol is { Length: > 0 } protocol)
+            {
+                env["OTEL_EXPORTER_OTLP_PROTOCOL"] = protocol;
+            }
+        }
+
+        return env;
     }
 
     /// <summary>

@@ -83,6 +83,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
         var builder = SlimWebHost.CreateBuilder(new WebHostSettings(options.Url.ToString(), options.MaxBodyBytes) { Logging = logging });
         var app = builder.Build();
+        app.UseServerSpans();
         var receiver = new WebhookReceiver(app, orchestrator, options, app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Hands.Orchestrator.Webhook"));
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         receiver.Address = app.BoundAddress();

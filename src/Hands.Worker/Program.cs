@@ -3,6 +3,7 @@ using System.Reflection;
 using Hands.Protocol.Client;
 using Hands.Worker.Hosting;
 using Hands.Worker.Runner;
+using Hands.Worker.Telemetry;
 
 var root = new RootCommand("hands-worker: runs a Claude Managed Agents session's tool calls in this sandbox (a drop-in for `ant beta:worker`).");
 
@@ -17,6 +18,9 @@ run.SetAction(async (parse, ct) =>
     OomScore.LeaveVictimsToTools(log);
     ProcessHardening.HideFromSameUser(log);
     var options = WorkerCommandLine.Options(parse, log);
+    // The orchestrator's trace context, when it started this worker (a Hands extension: the SDK reads none).
+    options.ParentContext = WorkSpan.ParentFromEnvironment();
+    using var traces = TraceExport.Start(options.Tracing, log);
     var session = WorkerCommandLine.Value(parse, sessionId, "ANTHROPIC_SESSION_ID") ?? throw new UsageException("--session-id (or ANTHROPIC_SESSION_ID) is required");
     var work = WorkerCommandLine.Value(parse, workId, "ANTHROPIC_WORK_ID") ?? throw new UsageException("--work-id (or ANTHROPIC_WORK_ID) is required");
     var secret = Environment.GetEnvironmentVariable("ANTHROPIC_WORK_SECRET");
@@ -67,6 +71,7 @@ poll.SetAction(async (parse, ct) =>
         options.WorkerId = id;
     }
 
+    using var traces = TraceExport.Start(options.Tracing, log);
     var script = parse.GetValue(onWork);
     var worker = new EnvironmentWorker(options);
     try
@@ -77,7 +82,7 @@ poll.SetAction(async (parse, ct) =>
         }
         else
         {
-            var runner = new OnWorkScript(script, options.EnvironmentId, options.EnvironmentKey, log);
+            var runner = new OnWorkScript(script, options.EnvironmentId, options.EnvironmentKey, log, options.Tracing.Propagation);
             await worker.RunAsync(ct, runner.RunAsync);
         }
     }

@@ -29,6 +29,9 @@ public sealed class EngineFixture : IAsyncLifetime
     /// <summary>A loopback port reserved for the orchestration tests' control plane; sandboxes reach it as host.hands.internal.</summary>
     public int ControlPlanePort { get; } = FreePort();
 
+    /// <summary>A loopback port reserved for the tracing tests' OTLP receiver; workers in sandboxes reach it as host.hands.internal.</summary>
+    public int OtlpPort { get; } = FreePort();
+
     public async Task InitializeAsync()
     {
         var (api, ingress) = (FreePort(), FreePort());
@@ -36,7 +39,7 @@ public sealed class EngineFixture : IAsyncLifetime
         {
             o.ApiUrl = new Uri($"http://127.0.0.1:{api}");
             o.IngressUrl = new Uri($"http://127.0.0.1:{ingress}");
-            o.HostPorts = [ControlPlanePort, api, ingress];
+            o.HostPorts = [ControlPlanePort, OtlpPort, api, ingress];
             RunningOptions = o;
         });
         Client = NewClient(Engine);

@@ -84,6 +84,30 @@ public sealed class ToolTests : IDisposable
     }
 
     [Fact]
+    public void Tool_commands_never_get_the_trace_exporters_headers_or_the_workers_own_trace_context()
+    {
+        Environment.SetEnvironmentVariable("OTEL_EXPORTER_OTLP_HEADERS", "api-key=collector-secret");
+        Environment.SetEnvironmentVariable("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key=collector-secret");
+        Environment.SetEnvironmentVariable("TRACEPARENT", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+        Environment.SetEnvironmentVariable("OTEL_SERVICE_NAME", "kept");
+        try
+        {
+            var env = ToolContext.ScrubbedEnvironment();
+            Assert.DoesNotContain("OTEL_EXPORTER_OTLP_HEADERS", env.Keys);
+            Assert.DoesNotContain("OTEL_EXPORTER_OTLP_TRACES_HEADERS", env.Keys);
+            Assert.DoesNotContain("TRACEPARENT", env.Keys);
+            Assert.Equal("kept", env["OTEL_SERVICE_NAME"]); // the rest of OTEL_* is the commands' own business
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("OTEL_EXPORTER_OTLP_HEADERS", null);
+            Environment.SetEnvironmentVariable("OTEL_EXPORTER_OTLP_TRACES_HEADERS", null);
+            Environment.SetEnvironmentVariable("TRACEPARENT", null);
+            Environment.SetEnvironmentVariable("OTEL_SERVICE_NAME", null);
+        }
+    }
+
+    [Fact]
     public async Task Read_whole_ranges_caps_and_errors()
     {
         File.WriteAllText(Path.Combine(_dir.FullName, "f.txt"), "l1\nl2\nl3\n");

@@ -408,7 +408,7 @@ public sealed class WorkerIntegrationTests
         var agent = await s.Cp.CreateAgentAsync("scripted:demo");
         var session = await s.Cp.CreateSessionAsync(s.Env.Id, agent.Id, "go");
         // The documented spawn pattern: read the secret from stdin, forward it, run one item in the foreground.
-        var worker = Environment.GetEnvironmentVariable("HANDS_WORKER_BINARY") is { Length: > 0 } aot ? aot : $"dotnet {Path.Combine(AppContext.BaseDirectory, "hands-worker.dll")}";
+        var worker = Environment.GetEnvironmentVariable("HANDS_WORKER_BINARY") is { Length: > 0 } aot ? aot : $"dotnet {WorkerProcess.JitWorker}";
         var script = Path.Combine(s.Workdir.FullName, "spawn.sh");
         await File.WriteAllTextAsync(script, $$"""
             #!/bin/bash

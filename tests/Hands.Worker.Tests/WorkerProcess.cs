@@ -74,6 +74,29 @@ public sealed class WorkerProcess : IAsyncDisposable
     public int Id => _process.Id;
     public bool HasExited => _process.HasExited;
 
+    /// <summary>
+    /// The JIT build of hands-worker in its own project's output: a copy beside these tests would miss the packages that
+    /// the test project takes from the ASP.NET Core shared framework (Microsoft.Extensions.*, which the OpenTelemetry
+    /// SDK needs), and the worker runs on Microsoft.NETCore.App alone.
+    /// </summary>
+    public static string JitWorker { get; } = FindJitWorker();
+
+    private static string FindJitWorker()
+    {
+        var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)); // .../bin/<configuration>/<tfm>
+        var (tfm, configuration) = (here.Name, here.Parent!.Name);
+        for (var dir = here; dir is not null; dir = dir.Parent)
+        {
+            var own = Path.Combine(dir.FullName, "src", "Hands.Worker", "bin", configuration, tfm, "hands-worker.dll");
+            if (File.Exists(Path.Combine(dir.FullName, "Hands.slnx")) && File.Exists(own))
+            {
+                return own;
+            }
+        }
+
+        return Path.Combine(AppContext.BaseDirectory, "hands-worker.dll");
+    }
+
     public static WorkerProcess Start(Dictionary<string, string> env, string workdir, params string[] args)
     {
         // scripts/test.sh publishes the NativeAOT binary and points HANDS_WORKER_BINARY at it, so these tests run the
@@ -94,7 +117,7 @@ public sealed class WorkerProcess : IAsyncDisposable
         };
         if (!aot)
         {
-            psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hands-worker.dll"));
+            psi.ArgumentList.Add(JitWorker);
         }
 
         foreach (var a in args)

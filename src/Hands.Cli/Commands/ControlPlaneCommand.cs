@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Hands.ControlPlane;
+using Hands.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Hands.Cli.Commands;
@@ -70,7 +71,7 @@ internal static class ControlPlaneCommand
     {
         try
         {
-            return await ControlPlaneServer.StartAsync(options, logging => logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(level), ct);
+            return await ControlPlaneServer.StartAsync(options, logging => logging.AddHandsConsole(timestamps: false).SetMinimumLevel(level), ct);
         }
         catch (IOException ex) when (ex.Message.Contains("address already in use", StringComparison.OrdinalIgnoreCase))
         {

@@ -1,6 +1,7 @@
 using System.CommandLine;
-using Hands.Engine;
 using Hands.Engine.Network;
+using Hands.Engine;
+using Hands.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Hands.Cli.Commands;
@@ -54,7 +55,7 @@ internal static class EngineCommand
             };
             options.HostPortForwarderCommand = ForwarderCommand(options.DataDirectory);
             var keyGiven = options.ApiKey is not null;
-            await using var engine = await EngineServer.StartAsync(options, logging => logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; })
+            await using var engine = await EngineServer.StartAsync(options, logging => logging.AddHandsConsole()
                 .SetMinimumLevel(LogLevel.Information).AddFilter("Microsoft", LogLevel.Warning).AddFilter("Yarp", LogLevel.Warning), ct);
             if (parse.GetValue(prepareDebian))
             {

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Hands.Cli.Configuration;
+using Hands.Hosting;
 using Hands.Orchestrator;
 using Hands.Protocol.Client;
 using Microsoft.Extensions.Logging;
@@ -62,6 +63,8 @@ internal static class OrchestratorSettings
             "session" => true,
             var other => throw new CliException($"HANDS_WORKER_API_ROUTES: '{other}' is not 'any' (default) or 'session'."),
         },
+        WorkerOtlpEndpoint = Settings.Get("HANDS_WORKER_OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 } ? Settings.Url("HANDS_WORKER_OTEL_EXPORTER_OTLP_ENDPOINT", "") : null,
+        WorkerOtlpProtocol = Settings.Get("HANDS_WORKER_OTEL_EXPORTER_OTLP_PROTOCOL") is { Length: > 0 } protocol ? protocol : null,
         MaxConcurrentSpawns = parse.GetValue(Concurrency) is { } k ? Math.Max(1, k) : Settings.Int("HANDS_MAX_CONCURRENT_SPAWNS", 16, 1, 1024),
         Logger = logger,
     };
@@ -87,6 +90,6 @@ internal static class OrchestratorSettings
     public static ILoggerFactory ConsoleLogging() => LoggerFactory.Create(ConfigureLogging);
 
     public static void ConfigureLogging(ILoggingBuilder builder) =>
-        builder.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss "; }).SetMinimumLevel(LogLevel.Information)
+        builder.AddHandsConsole().SetMinimumLevel(LogLevel.Information)
             .AddFilter("Microsoft", LogLevel.Warning).AddFilter("System.Net.Http", LogLevel.Warning);
 }

@@ -29,6 +29,15 @@ internal static class PollCommand
             await using var orchestrator = new WorkQueueOrchestrator(environment, sandboxes, options, held);
             await orchestrator.RecoverClaimsAsync(ct);
             await using var janitor = new SandboxJanitor(sandboxes, logger).Start(OrchestratorSettings.JanitorInterval());
+            // Liveness, readiness and Prometheus metrics, when HANDS_STATUS_URL names where (e.g. http://127.0.0.1:9464).
+            await using var status = Settings.Get("HANDS_STATUS_URL") is { Length: > 0 }
+                ? await OrchestratorStatusServer.StartAsync(Settings.Url("HANDS_STATUS_URL", ""), orchestrator, environment, sandboxes, options, cancellationToken: ct)
+                : null;
+            if (status is not null)
+            {
+                logger.LogInformation("status on {Address} (livez, readyz, metrics)", status.Address);
+            }
+
             logger.LogInformation("polling environment {Environment} at {Url} (block {Block} ms, up to {K} spawns at once, resume suspended: {Resume}); Ctrl-C to stop",
                 options.EnvironmentId, options.BaseUrl, blockMs, options.MaxConcurrentSpawns, options.ResumeSuspendedSessions);
             await orchestrator.RunPollingAsync(blockMs, ct);

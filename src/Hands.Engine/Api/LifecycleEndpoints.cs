@@ -19,7 +19,7 @@ internal static partial class LifecycleEndpoints
     {
         app.Use(async (ctx, next) =>
         {
-            if (ctx.Request.Path.StartsWithSegments("/healthz"))
+            if (ctx.Request.Path.StartsWithSegments("/healthz") || HealthEndpoints.Paths.Any(p => ctx.Request.Path.Equals(p, StringComparison.OrdinalIgnoreCase)))
             {
                 await next(ctx).ConfigureAwait(false);
                 return;

@@ -156,6 +156,13 @@ internal sealed class RuncRuntime(string binary, string stateRoot, string? criu)
         return json.RootElement.TryGetProperty("status", out var status) ? status.GetString() : null;
     }
 
+    /// <summary>Whether the runtime answers: <c>runc list</c> under the engine's state root exits 0 (readiness).</summary>
+    public async Task<bool> RespondsAsync(CancellationToken cancellationToken)
+    {
+        var result = await CommandRunner.RunAsync(binary, [.. Global(), "list", "-q"], cancellationToken: cancellationToken).ConfigureAwait(false);
+        return result.ExitCode == 0;
+    }
+
     /// <summary>Ids of every container under the engine's state root.</summary>
     public async Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken)
     {

@@ -1,8 +1,10 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Threading.Channels;
 using Hands.Engine.Storage;
+using Hands.Engine.Telemetry;
 using Hands.Sandboxes.Models;
 using Microsoft.Extensions.Logging;
 
@@ -158,6 +160,23 @@ internal sealed partial class SandboxManager
     /// </summary>
     public async Task<SandboxRecord> ClaimAsync(string id, string ns, CancellationToken cancellationToken)
     {
+        using var op = EngineOperation.Start("pool.claim");
+        op.Span?.SetTag("hands.pool.id", id);
+        try
+        {
+            var record = await ClaimCoreAsync(id, ns, cancellationToken).ConfigureAwait(false);
+            op.Span?.SetTag("hands.sandbox.id", record.Id);
+            op.Succeed();
+            return record;
+        }
+        catch (Exception ex) when (op.Failed(ex))
+        {
+            throw;
+        }
+    }
+
+    private async Task<SandboxRecord> ClaimCoreAsync(string id, string ns, CancellationToken cancellationToken)
+    {
         for (var attempt = 0; ; attempt++)
         {
             PoolRecord pool;
@@ -177,6 +196,7 @@ internal sealed partial class SandboxManager
                     store.Save(ready);
                     activity.Touch(ready.Id);
                     logger.LogInformation("pool {Pool}: claimed warm sandbox {Id}", pool.Id, ready.Id);
+                    Activity.Current?.SetTag("hands.pool.claim", "warm");
                     SignalPools();
                     return ready;
                 }
@@ -206,6 +226,7 @@ internal sealed partial class SandboxManager
             // None warm: one booted for this claim (CreateAsync checks max_containers again, atomically).
             var record = await CreateAsync(RequestFor(pool), ns, cancellationToken, pool: new PoolMembership(pool.Id, pool.Generation, Warm: false)).ConfigureAwait(false);
             logger.LogInformation("pool {Pool}: no warm sandbox was ready; claimed {Id}, booted for the claim", pool.Id, record.Id);
+            Activity.Current?.SetTag("hands.pool.claim", "booted");
             SignalPools();
             return record;
         }

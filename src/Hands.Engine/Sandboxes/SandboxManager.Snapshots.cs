@@ -1,5 +1,6 @@
 using Hands.Engine.Hosting;
 using Hands.Engine.Storage;
+using Hands.Engine.Telemetry;
 using Hands.Sandboxes.Models;
 using Microsoft.Extensions.Logging;
 
@@ -17,6 +18,24 @@ internal sealed partial class SandboxManager
     /// It then runs on. A failure (a full disk, a CRIU error) removes every partial file and records nothing.
     /// </summary>
     public async Task<SnapshotRecord> SnapshotAsync(string idOrName, string ns, string type, CancellationToken cancellationToken)
+    {
+        using var op = EngineOperation.Start("snapshot");
+        op.Span?.SetTag("hands.sandbox.id", idOrName);
+        op.Span?.SetTag("hands.snapshot.type", type);
+        try
+        {
+            var snapshot = await SnapshotCoreAsync(idOrName, ns, type, cancellationToken).ConfigureAwait(false);
+            op.Span?.SetTag("hands.snapshot.id", snapshot.Id);
+            op.Succeed();
+            return snapshot;
+        }
+        catch (Exception ex) when (op.Failed(ex))
+        {
+            throw;
+        }
+    }
+
+    private async Task<SnapshotRecord> SnapshotCoreAsync(string idOrName, string ns, string type, CancellationToken cancellationToken)
     {
         if (type is not (SnapshotType.Filesystem or SnapshotType.Memory))
         {

@@ -1,6 +1,7 @@
 using Hands.Engine.Hosting;
 using Hands.Engine.Network;
 using Hands.Engine.Storage;
+using Hands.Engine.Telemetry;
 using Hands.Sandboxes.Models;
 using Microsoft.Extensions.Logging;
 
@@ -55,6 +56,20 @@ internal sealed partial class SandboxManager
 
     private async Task FreezeAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
+        using var op = EngineOperation.Start("suspend", record, "freeze");
+        try
+        {
+            await FreezeCoreAsync(record, cancellationToken).ConfigureAwait(false);
+            op.Succeed();
+        }
+        catch (Exception ex) when (op.Failed(ex))
+        {
+            throw;
+        }
+    }
+
+    private async Task FreezeCoreAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
         // A frozen sandbox may be hibernated later without being thawed: scrub now, while the daemon can answer.
         await SandboxDaemonClient.ScrubAsync(SlotOf(record).SandboxAddress, record.DaemonToken, cancellationToken).ConfigureAwait(false);
         await runtime.PauseAsync(record.Id, cancellationToken).ConfigureAwait(false);
@@ -65,6 +80,21 @@ internal sealed partial class SandboxManager
 
     /// <summary>Tier 2: CRIU dump to the sandbox's hibernation directory, then the container is gone; mounts and network stay.</summary>
     private async Task HibernateAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        using var op = EngineOperation.Start("suspend", record, "hibernate");
+        op.Span?.SetTag("hands.sandbox.suspend.from", SandboxLifecycle.StateOf(record) == SandboxState.Frozen ? "freeze" : "running");
+        try
+        {
+            await HibernateCoreAsync(record, cancellationToken).ConfigureAwait(false);
+            op.Succeed();
+        }
+        catch (Exception ex) when (op.Failed(ex))
+        {
+            throw;
+        }
+    }
+
+    private async Task HibernateCoreAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
         var paths = PathsOf(record.Id);
         if (Directory.Exists(paths.Hibernation))
@@ -160,6 +190,20 @@ internal sealed partial class SandboxManager
     }
 
     private async Task WakeAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        using var op = EngineOperation.Start("resume", record, SandboxLifecycle.StateOf(record) == SandboxState.Hibernated ? "hibernate" : "freeze");
+        try
+        {
+            await WakeCoreAsync(record, cancellationToken).ConfigureAwait(false);
+            op.Succeed();
+        }
+        catch (Exception ex) when (op.Failed(ex))
+        {
+            throw;
+        }
+    }
+
+    private async Task WakeCoreAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
         var phases = new BootPhases(options.TimeProvider);
         if (SandboxLifecycle.StateOf(record) == SandboxState.Hibernated)

@@ -5,6 +5,7 @@ using Hands.Engine.Runtime;
 using Hands.Engine.Storage;
 using Hands.Sandboxes.Concurrency;
 using Hands.Sandboxes.Models;
+using Hands.Engine.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace Hands.Engine.Sandboxes;
@@ -26,6 +27,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
     public bool CriuAvailable => binaries.Criu is not null;
+
+    /// <summary>The OCI runtime (readiness asks it to answer).</summary>
+    internal RuncRuntime Runtime => runtime;
 
     /// <summary>The engine's clock (<see cref="EngineOptions.TimeProvider"/>).</summary>
     public TimeProvider Time => options.TimeProvider;
@@ -87,6 +91,29 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// <param name="pool">For a pool's sandbox: which pool, and whether it boots warm or for a claim (checked against the pool's limits with the engine's).</param>
     public async Task<SandboxRecord> CreateAsync(CreateSandboxRequest request, string ns, CancellationToken cancellationToken, string? forkedBy = null,
         PoolMembership? pool = null)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        // A sandbox made from a snapshot is a fork of the sandbox the snapshot was taken of (the fork-and-explore step).
+        using var op = EngineOperation.Start(string.IsNullOrEmpty(request.SnapshotId) ? "create" : "fork");
+        op.Span?.SetTag("hands.sandbox.name", request.Name);
+        op.Span?.SetTag("hands.snapshot.id", request.SnapshotId);
+        op.Span?.SetTag("hands.pool.id", pool?.PoolId);
+        op.Span?.SetTag("hands.pool.warm", pool?.Warm);
+        try
+        {
+            var record = await CreateCoreAsync(request, ns, cancellationToken, forkedBy, pool).ConfigureAwait(false);
+            op.Span?.SetTag("hands.sandbox.id", record.Id);
+            op.Succeed();
+            return record;
+        }
+        catch (Exception ex) when (op.Failed(ex))
+        {
+            throw;
+        }
+    }
+
+    private async Task<SandboxRecord> CreateCoreAsync(CreateSandboxRequest request, string ns, CancellationToken cancellationToken, string? forkedBy,
+        PoolMembership? pool)
     {
         Validate(request);
         // A fork key names children under its own sandbox only, so an agent cannot take a name another component will use.

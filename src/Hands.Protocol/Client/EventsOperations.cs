@@ -13,14 +13,17 @@ public sealed class EventsOperations
 
     internal EventsOperations(ProtocolPipeline pipeline) => _p = pipeline;
 
-    /// <summary>Sends events; returns them as the server recorded them (with ids).</summary>
+    /// <summary>
+    /// Sends events; returns them as the server recorded them (with ids). <paramref name="conversationId"/> is the
+    /// SDK's per-request <c>openTelemetry.conversationId</c>: it goes on the call's span as <c>gen_ai.conversation.id</c>
+    /// and is never sent.
+    /// </summary>
     public async Task<IReadOnlyList<SessionEvent>> SendAsync(string sessionId, IEnumerable<SessionEvent> events,
-        CancellationToken cancellationToken = default, bool retry = true, TimeSpan? timeout = null)
+        CancellationToken cancellationToken = default, bool retry = true, TimeSpan? timeout = null, string? conversationId = null)
     {
         var body = ProtocolPipeline.Serialize(new SessionEventList { Events = events.ToList() }, ProtocolJsonContext.Default.SessionEventList);
-        using var response = await _p.SendAsync(HttpMethod.Post, $"/v1/sessions/{Query.Escape(sessionId)}/events", null, body,
-            cancellationToken, retry: retry, timeout: timeout).ConfigureAwait(false);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+        var text = await _p.SendForTextAsync(new ApiCall(ApiEndpoints.EventsSend, sessionId) { ConversationId = conversationId }, HttpMethod.Post,
+            $"/v1/sessions/{Query.Escape(sessionId)}/events", null, body, cancellationToken, retry: retry, timeout: timeout).ConfigureAwait(false);
         if (string.IsNullOrWhiteSpace(text))
         {
             return []; // accept any 2xx, including an empty 204
@@ -33,7 +36,7 @@ public sealed class EventsOperations
     /// <summary>One page of the history, ascending by default.</summary>
     public Task<Page<SessionEvent>> ListAsync(string sessionId, int? limit = null, string? page = null, string? order = null,
         IEnumerable<string>? types = null, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}/events",
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.EventsList, sessionId), HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}/events",
             new Query().With("limit", limit).With("page", page).With("order", order).WithArray("types", types), null,
             ProtocolJsonContext.Default.PageSessionEvent, cancellationToken);
 
@@ -78,15 +81,16 @@ public sealed class EventsOperations
     public async Task<SessionEventStream> OpenStreamAsync(string sessionId, string? lastEventId = null, CancellationToken cancellationToken = default)
     {
         var headers = lastEventId is null ? null : new Dictionary<string, string> { ["Last-Event-ID"] = lastEventId };
-        var response = await _p.SendAsync(HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}/events/stream", null, null,
-            cancellationToken, streaming: true, headers: headers, retry: false).ConfigureAwait(false);
+        var (response, span) = await _p.OpenAsync(new ApiCall(ApiEndpoints.EventsStream, sessionId), HttpMethod.Get,
+            $"/v1/sessions/{Query.Escape(sessionId)}/events/stream", null, cancellationToken, headers: headers, retry: false).ConfigureAwait(false);
         try
         {
             var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-            return new SessionEventStream(response, body);
+            return new SessionEventStream(response, body, span);
         }
-        catch
+        catch (Exception ex)
         {
+            span?.Fail(ex);
             response.Dispose();
             throw;
         }

@@ -25,6 +25,9 @@ public sealed class ManagedAgentsClient : IDisposable
             {
                 PooledConnectionIdleTimeout = TimeSpan.FromSeconds(30),
                 ConnectTimeout = TimeSpan.FromSeconds(10),
+                // The client injects its call span's context itself, per ManagedAgentsClientOptions.Tracing: the
+                // handler's own propagation would send a traceparent even when ANTHROPIC_OPEN_TELEMETRY_PROPAGATION=false.
+                ActivityHeadersPropagator = null,
             })
             {
                 Timeout = Timeout.InfiniteTimeSpan,
@@ -49,6 +52,9 @@ public sealed class ManagedAgentsClient : IDisposable
 
     /// <summary>The base URL requests go to.</summary>
     public Uri BaseUrl => Pipeline.Options.BaseUrl;
+
+    /// <summary>How this client traces (and helpers built on it, such as the worker's tool spans, follow).</summary>
+    public ManagedAgentsTracingOptions Tracing => Pipeline.Options.Tracing;
 
     /// <summary>A client that shares this one's connections but authenticates with another credential.</summary>
     public ManagedAgentsClient WithCredential(ManagedAgentsCredential credential) =>

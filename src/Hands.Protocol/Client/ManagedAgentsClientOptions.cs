@@ -33,6 +33,15 @@ public sealed class ManagedAgentsClientOptions
     /// <summary>The clock of the client's waits and timeouts (retry backoff, request timeouts, <c>retry-after</c> dates); tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
-    /// <summary>An <see cref="HttpClient"/> to share; the client does not dispose one it did not create.</summary>
+    /// <summary>
+    /// Tracing (spans and trace headers), as the official SDKs' <c>openTelemetry</c> option; read from the SDKs'
+    /// <c>ANTHROPIC_OPEN_TELEMETRY*</c> environment variables when the options are made.
+    /// </summary>
+    public ManagedAgentsTracingOptions Tracing { get; set; } = ManagedAgentsTracingOptions.FromEnvironment();
+
+    /// <summary>
+    /// An <see cref="HttpClient"/> to share; the client does not dispose one it did not create. Its handler's own
+    /// trace-header propagation is its owner's business; a client this one creates leaves propagation to <see cref="Tracing"/>.
+    /// </summary>
     public HttpClient? HttpClient { get; set; }
 }

@@ -111,25 +111,93 @@ internal sealed class ProtocolPipeline
         return null; // use the exponential default
     }
 
-    /// <summary>Sends one request; returns the successful response or throws <see cref="ManagedAgentsException"/>.</summary>
-    public async Task<HttpResponseMessage> SendAsync(
+    /// <summary>
+    /// Makes one API call under its span (<see cref="ApiCallSpan"/>): sends the request (with retries unless
+    /// <paramref name="retry"/> is false), then <paramref name="read"/>s the successful response, which is disposed
+    /// after. The span ends OK after the read, or with the failure; an error answer throws
+    /// <see cref="ManagedAgentsException"/>.
+    /// </summary>
+    public async Task<T> SendAsync<T>(
+        ApiCall call,
         HttpMethod method,
         string path,
         IEnumerable<KeyValuePair<string, string?>>? query,
         byte[]? jsonBody,
+        Func<HttpResponseMessage, CancellationToken, Task<T>> read,
         CancellationToken cancellationToken,
         bool streaming = false,
         string? beta = null,
         IDictionary<string, string>? headers = null,
         bool retry = true,
         TimeSpan? timeout = null,
-        byte[]? rawBody = null)
+        byte[]? rawBody = null,
+        Func<T, IEnumerable<KeyValuePair<string, object?>>?>? responseAttributes = null)
+    {
+        var span = ApiCallSpan.Start(call, _options);
+        try
+        {
+            using var response = await SendCoreAsync(span, method, path, query, jsonBody, cancellationToken, streaming, beta, headers, retry, timeout, rawBody)
+                .ConfigureAwait(false);
+            var value = await read(response, cancellationToken).ConfigureAwait(false);
+            span?.Succeed(responseAttributes?.Invoke(value));
+            return value;
+        }
+        catch (Exception ex) when (span is not null)
+        {
+            span.Fail(ex);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens a streamed response (headers read, body not): the caller owns both the response and the span, and ends
+    /// the span when the stream ends (<see cref="SessionEventStream"/>). A failure to open ends the span here.
+    /// </summary>
+    public async Task<(HttpResponseMessage Response, ApiCallSpan? Span)> OpenAsync(
+        ApiCall call,
+        HttpMethod method,
+        string path,
+        IEnumerable<KeyValuePair<string, string?>>? query,
+        CancellationToken cancellationToken,
+        string? beta = null,
+        IDictionary<string, string>? headers = null,
+        bool retry = true)
+    {
+        var span = ApiCallSpan.Start(call, _options);
+        try
+        {
+            var response = await SendCoreAsync(span, method, path, query, null, cancellationToken, streaming: true, beta, headers, retry, null, null)
+                .ConfigureAwait(false);
+            return (response, span);
+        }
+        catch (Exception ex) when (span is not null)
+        {
+            span.Fail(ex);
+            throw;
+        }
+    }
+
+    /// <summary>Sends one request; returns the successful response or throws <see cref="ManagedAgentsException"/>.</summary>
+    private async Task<HttpResponseMessage> SendCoreAsync(
+        ApiCallSpan? span,
+        HttpMethod method,
+        string path,
+        IEnumerable<KeyValuePair<string, string?>>? query,
+        byte[]? jsonBody,
+        CancellationToken cancellationToken,
+        bool streaming,
+        string? beta,
+        IDictionary<string, string>? headers,
+        bool retry,
+        TimeSpan? timeout,
+        byte[]? rawBody)
     {
         var uri = BuildUri(path, query);
         async ValueTask<HttpResponseMessage> Attempt(CancellationToken ct)
         {
             using var request = new HttpRequestMessage(method, uri);
             ApplyHeaders(request, beta, headers, streaming);
+            span?.RecordAttempt(request);
             if (jsonBody is not null)
             {
                 request.Content = new ByteArrayContent(jsonBody);
@@ -164,6 +232,7 @@ internal sealed class ProtocolPipeline
             throw new ManagedAgentsException(0, "timeout_error", $"{method} {path}: timed out", null, null, ex);
         }
 
+        span?.RecordResponse(response);
         if (!response.IsSuccessStatusCode)
         {
             using (response)
@@ -175,20 +244,29 @@ internal sealed class ProtocolPipeline
         return response;
     }
 
-    public async Task<T> SendJsonAsync<T>(
-        HttpMethod method, string path, IEnumerable<KeyValuePair<string, string?>>? query, byte[]? body,
+    /// <summary>One call whose response is a JSON body of <typeparamref name="T"/>.</summary>
+    public Task<T> SendJsonAsync<T>(
+        ApiCall call, HttpMethod method, string path, IEnumerable<KeyValuePair<string, string?>>? query, byte[]? body,
         JsonTypeInfo<T> typeInfo, CancellationToken cancellationToken, string? beta = null,
-        IDictionary<string, string>? headers = null, TimeSpan? timeout = null)
-    {
-        using var response = await SendAsync(method, path, query, body, cancellationToken, beta: beta, headers: headers, timeout: timeout)
-            .ConfigureAwait(false);
-        var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
-        await using (stream.ConfigureAwait(false))
+        IDictionary<string, string>? headers = null, TimeSpan? timeout = null,
+        Func<T, IEnumerable<KeyValuePair<string, object?>>?>? responseAttributes = null) =>
+        SendAsync(call, method, path, query, body, async (response, ct) =>
         {
-            var value = await JsonSerializer.DeserializeAsync(stream, typeInfo, cancellationToken).ConfigureAwait(false);
-            return value ?? throw new ManagedAgentsException((int)response.StatusCode, null, $"{method} {path}: empty response body", RequestIdOf(response), null);
-        }
-    }
+            var stream = await response.Content.ReadAsStreamAsync(ct).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                var value = await JsonSerializer.DeserializeAsync(stream, typeInfo, ct).ConfigureAwait(false);
+                return value ?? throw new ManagedAgentsException((int)response.StatusCode, null, $"{method} {path}: empty response body", RequestIdOf(response), null);
+            }
+        }, cancellationToken, beta: beta, headers: headers, timeout: timeout, responseAttributes: responseAttributes);
+
+    /// <summary>One call whose response body is read as text (an empty body is "").</summary>
+    public Task<string> SendForTextAsync(
+        ApiCall call, HttpMethod method, string path, IEnumerable<KeyValuePair<string, string?>>? query, byte[]? body,
+        CancellationToken cancellationToken, string? beta = null, IDictionary<string, string>? headers = null, bool retry = true,
+        TimeSpan? timeout = null, byte[]? rawBody = null) =>
+        SendAsync(call, method, path, query, body, static (response, ct) => response.Content.ReadAsStringAsync(ct), cancellationToken,
+            beta: beta, headers: headers, retry: retry, timeout: timeout, rawBody: rawBody);
 
     public static byte[] Serialize<T>(T value, JsonTypeInfo<T> typeInfo) => JsonSerializer.SerializeToUtf8Bytes(value, typeInfo);
 

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Hands.Protocol.Json;
 using Hands.Protocol.Models;
 
@@ -11,26 +12,63 @@ public sealed class SessionsOperations
     internal SessionsOperations(ProtocolPipeline pipeline) => _p = pipeline;
 
     public Task<Session> CreateAsync(CreateSessionRequest request, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, "/v1/sessions", null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.SessionsCreate) { Attributes = CreateAttributes(request) }, HttpMethod.Post, "/v1/sessions", null,
             ProtocolPipeline.Serialize(request, ProtocolJsonContext.Default.CreateSessionRequest),
-            ProtocolJsonContext.Default.Session, cancellationToken);
+            ProtocolJsonContext.Default.Session, cancellationToken, responseAttributes: CreatedAttributes);
+
+    /// <summary>What the SDK's <c>anthropic.sessions.create</c> span starts with from the request: the agent and the environment.</summary>
+    private static List<KeyValuePair<string, object?>> CreateAttributes(CreateSessionRequest request)
+    {
+        var attributes = new List<KeyValuePair<string, object?>>(2);
+        var agent = request.Agent;
+        var id = agent.ValueKind == JsonValueKind.Object && agent.TryGetProperty("id", out var inner) ? inner : agent;
+        if (id.ValueKind == JsonValueKind.String)
+        {
+            attributes.Add(new("gen_ai.agent.id", id.GetString()));
+        }
+
+        if (!string.IsNullOrEmpty(request.EnvironmentId))
+        {
+            attributes.Add(new("anthropic.session.environment.id", request.EnvironmentId));
+        }
+
+        return attributes;
+    }
+
+    /// <summary>What it gets from the response: the new session's id, the agent's name, the model's id.</summary>
+    private static List<KeyValuePair<string, object?>> CreatedAttributes(Session session)
+    {
+        var attributes = new List<KeyValuePair<string, object?>>(3);
+        attributes.AddRange(ApiEndpoints.Created("anthropic.session.id", session.Id));
+        if (session.Agent.Name is { Length: > 0 } name)
+        {
+            attributes.Add(new("gen_ai.agent.name", name));
+        }
+
+        if (session.Agent.Model is { ValueKind: JsonValueKind.Object } model && model.TryGetProperty("id", out var modelId) && modelId.ValueKind == JsonValueKind.String)
+        {
+            attributes.Add(new("gen_ai.request.model", modelId.GetString()));
+        }
+
+        return attributes;
+    }
 
     public Task<Session> GetAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}", null, null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.SessionsRetrieve, sessionId), HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}", null, null,
             ProtocolJsonContext.Default.Session, cancellationToken);
 
     public Task<Page<Session>> ListAsync(int? limit = null, string? page = null, string? agentId = null,
         IEnumerable<string>? statuses = null, bool? includeArchived = null, string? order = null, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, "/v1/sessions",
+        _p.SendJsonAsync(ApiEndpoints.SessionsList, HttpMethod.Get, "/v1/sessions",
             new Query().With("limit", limit).With("page", page).With("agent_id", agentId).WithArray("statuses", statuses)
                 .With("include_archived", includeArchived).With("order", order), null,
             ProtocolJsonContext.Default.PageSession, cancellationToken);
 
     public Task<Session> ArchiveAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, $"/v1/sessions/{Query.Escape(sessionId)}/archive", null, null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.SessionsArchive, sessionId), HttpMethod.Post, $"/v1/sessions/{Query.Escape(sessionId)}/archive", null, null,
             ProtocolJsonContext.Default.Session, cancellationToken);
 
     public Task<DeletedResource> DeleteAsync(string sessionId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Delete, $"/v1/sessions/{Query.Escape(sessionId)}", null, null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.SessionsDelete, sessionId), HttpMethod.Delete, $"/v1/sessions/{Query.Escape(sessionId)}", null, null,
             ProtocolJsonContext.Default.DeletedResource, cancellationToken);
 }

@@ -25,10 +25,9 @@ public sealed class WorkOperations
         string? workerId = null, CancellationToken cancellationToken = default, bool retry = true)
     {
         var headers = workerId is null ? null : new Dictionary<string, string> { ["Anthropic-Worker-ID"] = workerId };
-        using var response = await _p.SendAsync(HttpMethod.Get, $"{Base(environmentId)}/poll",
+        var text = await _p.SendForTextAsync(new ApiCall(ApiEndpoints.WorkPoll, environmentId), HttpMethod.Get, $"{Base(environmentId)}/poll",
             new Query().With("block_ms", blockMs).With("reclaim_older_than_ms", reclaimOlderThanMs), null,
             cancellationToken, headers: headers, retry: retry).ConfigureAwait(false);
-        var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
         if (string.IsNullOrWhiteSpace(text) || text.Trim() == "null")
         {
             return null;
@@ -39,7 +38,7 @@ public sealed class WorkOperations
     }
 
     public Task<WorkItem> AckAsync(string environmentId, string workId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, $"{Base(environmentId)}/{Query.Escape(workId)}/ack", null, null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.WorkAck, environmentId, workId), HttpMethod.Post, $"{Base(environmentId)}/{Query.Escape(workId)}/ack", null, null,
             ProtocolJsonContext.Default.WorkItem, cancellationToken);
 
     /// <summary>
@@ -48,7 +47,7 @@ public sealed class WorkOperations
     /// </summary>
     public Task<WorkHeartbeat> HeartbeatAsync(string environmentId, string workId, string expectedLastHeartbeat,
         int? desiredTtlSeconds = null, TimeSpan? timeout = null, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, $"{Base(environmentId)}/{Query.Escape(workId)}/heartbeat",
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.WorkHeartbeat, environmentId, workId), HttpMethod.Post, $"{Base(environmentId)}/{Query.Escape(workId)}/heartbeat",
             new Query().With("expected_last_heartbeat", expectedLastHeartbeat).With("desired_ttl_seconds", desiredTtlSeconds), null,
             ProtocolJsonContext.Default.WorkHeartbeat, cancellationToken, timeout: timeout);
 
@@ -61,8 +60,8 @@ public sealed class WorkOperations
         var body = ProtocolPipeline.Serialize(new StopWorkRequest { Force = force }, ProtocolJsonContext.Default.StopWorkRequest);
         try
         {
-            using var _ = await _p.SendAsync(HttpMethod.Post, $"{Base(environmentId)}/{Query.Escape(workId)}/stop", null, body,
-                cancellationToken).ConfigureAwait(false);
+            await _p.SendForTextAsync(new ApiCall(ApiEndpoints.WorkStop, environmentId, workId), HttpMethod.Post,
+                $"{Base(environmentId)}/{Query.Escape(workId)}/stop", null, body, cancellationToken).ConfigureAwait(false);
             return true;
         }
         catch (ManagedAgentsException ex) when (ex.Status == 409)
@@ -72,19 +71,19 @@ public sealed class WorkOperations
     }
 
     public Task<WorkItem> GetAsync(string environmentId, string workId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, $"{Base(environmentId)}/{Query.Escape(workId)}", null, null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.WorkRetrieve, environmentId, workId), HttpMethod.Get, $"{Base(environmentId)}/{Query.Escape(workId)}", null, null,
             ProtocolJsonContext.Default.WorkItem, cancellationToken);
 
     public Task<Page<WorkItem>> ListAsync(string environmentId, int? limit = null, string? page = null, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, Base(environmentId), new Query().With("limit", limit).With("page", page), null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.WorkList, environmentId), HttpMethod.Get, Base(environmentId), new Query().With("limit", limit).With("page", page), null,
             ProtocolJsonContext.Default.PageWorkItem, cancellationToken);
 
     public Task<WorkItem> UpdateAsync(string environmentId, string workId, UpdateWorkRequest request, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, $"{Base(environmentId)}/{Query.Escape(workId)}", null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.WorkUpdate, environmentId, workId), HttpMethod.Post, $"{Base(environmentId)}/{Query.Escape(workId)}", null,
             ProtocolPipeline.Serialize(request, ProtocolJsonContext.Default.UpdateWorkRequest),
             ProtocolJsonContext.Default.WorkItem, cancellationToken);
 
     public Task<WorkQueueStats> StatsAsync(string environmentId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, $"{Base(environmentId)}/stats", null, null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.WorkStats, environmentId), HttpMethod.Get, $"{Base(environmentId)}/stats", null, null,
             ProtocolJsonContext.Default.WorkQueueStats, cancellationToken);
 }

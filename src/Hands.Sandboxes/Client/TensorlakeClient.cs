@@ -24,9 +24,11 @@ public sealed class TensorlakeClient : IDisposable
     {
         Options = options ?? TensorlakeClientOptions.FromEnvironment();
         // The HttpClients have no timeout of their own: each try's timeout runs on Options.TimeProvider in the transport.
-        _http = Options.Handler is null ? new HttpClient() : new HttpClient(Options.Handler, disposeHandler: false);
+        // The transport sends its call span's context itself: the handler's own propagation would replace it with a
+        // span of the handler's, which no exporter sends, and break the caller -> engine link in the trace.
+        _http = Options.Handler is null ? new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null }) : new HttpClient(Options.Handler, disposeHandler: false);
         _http.Timeout = Timeout.InfiniteTimeSpan;
-        _proxyHttp = Options.Handler is null ? new HttpClient() : new HttpClient(Options.Handler, disposeHandler: false);
+        _proxyHttp = Options.Handler is null ? new HttpClient(new SocketsHttpHandler { ActivityHeadersPropagator = null }) : new HttpClient(Options.Handler, disposeHandler: false);
         _proxyHttp.Timeout = Timeout.InfiniteTimeSpan;
         _lifecycle = new TensorlakeTransport(_http, Options, Options.LifecycleTimeout);
         _proxy = new TensorlakeTransport(_proxyHttp, Options, defaultTimeout: null);

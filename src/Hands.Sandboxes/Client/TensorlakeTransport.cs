@@ -41,14 +41,23 @@ internal sealed class TensorlakeTransport
     {
         var payload = content is null ? null : await content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         var contentType = content?.Headers.ContentType;
-        // One trace per logical call, so the server's logs show a retried call as one operation.
-        var traceId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
+        // One span per logical call, every attempt sending its context, so the server shows a retried call as one
+        // operation in the caller's trace; with nobody listening, one trace id per call all the same.
+        using var span = TensorlakeCallSpan.Start(method, url);
+        var traceId = span is null ? Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16)) : span.TraceId.ToHexString();
         var tryTimeout = timeout ?? _defaultTimeout;
 
         async ValueTask<HttpResponseMessage> Attempt(ResilienceContext context)
         {
             using var request = new HttpRequestMessage(method, url);
-            request.Headers.TryAddWithoutValidation("traceparent", $"00-{traceId}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}-01");
+            request.Headers.TryAddWithoutValidation("traceparent", span is null
+                ? $"00-{traceId}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8))}-01"
+                : span.Id);
+            if (span?.TraceStateString is { Length: > 0 } state)
+            {
+                request.Headers.TryAddWithoutValidation("tracestate", state);
+            }
+
             ApplyHeaders(request, headers);
             if (payload is not null)
             {
@@ -75,10 +84,12 @@ internal sealed class TensorlakeTransport
         }
         catch (HttpRequestException ex)
         {
+            TensorlakeCallSpan.Failed(span, "connection_error");
             throw new TensorlakeConnectionException($"{method} {url}: {ex.Message}", traceId, ex);
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {
+            TensorlakeCallSpan.Failed(span, "client_timeout_error");
             throw new TensorlakeTimeoutException($"{method} {url}: timed out", traceId, ex);
         }
         finally
@@ -88,12 +99,15 @@ internal sealed class TensorlakeTransport
 
         if (response.IsSuccessStatusCode || acceptAlso.Contains(response.StatusCode))
         {
+            TensorlakeCallSpan.Answered(span, (int)response.StatusCode, failed: false, code: null);
             return response;
         }
 
         using (response)
         {
-            throw await ErrorAsync(response, traceId, cancellationToken).ConfigureAwait(false);
+            var error = await ErrorAsync(response, traceId, cancellationToken).ConfigureAwait(false);
+            TensorlakeCallSpan.Answered(span, (int)response.StatusCode, failed: true, error.Code);
+            throw error;
         }
     }
 

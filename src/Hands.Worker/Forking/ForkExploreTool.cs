@@ -16,6 +16,8 @@ internal sealed class ForkExploreTool(ForkAccess access, ToolContext context) : 
 
     public bool IsBuiltIn => false;
 
+    public string Description => ForkExploreToolDefinition.Description;
+
     public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
     {
         var (branches, options) = Parse(input, context.Workdir);

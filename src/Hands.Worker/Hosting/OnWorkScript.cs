@@ -10,9 +10,10 @@ namespace Hands.Worker.Hosting;
 /// <c>ANTHROPIC_WORK_ID</c>, <c>ANTHROPIC_ENVIRONMENT_ID</c>, <c>ANTHROPIC_SESSION_ID</c> and
 /// <c>ANTHROPIC_ENVIRONMENT_KEY</c> added to its environment and the work item JSON (secret included) on stdin; its
 /// output goes to the worker's stderr. On cancellation it gets SIGTERM and 30 s before SIGKILL. A script that cannot
-/// be started at all stops the poller.
+/// be started at all stops the poller. With trace propagation on, the script also gets the work span's context as
+/// <c>TRACEPARENT</c>/<c>TRACESTATE</c> (a Hands extension), so a <c>hands-worker run</c> it starts joins the item's trace.
 /// </summary>
-internal sealed class OnWorkScript(string script, string environmentId, string? environmentKey, WorkerLog log)
+internal sealed class OnWorkScript(string script, string environmentId, string? environmentKey, WorkerLog log, bool propagate = true)
 {
     public async Task RunAsync(WorkItem item, CancellationToken cancellationToken)
     {
@@ -29,6 +30,18 @@ internal sealed class OnWorkScript(string script, string environmentId, string? 
         if (environmentKey is not null)
         {
             psi.Environment["ANTHROPIC_ENVIRONMENT_KEY"] = environmentKey;
+        }
+
+        // The item's context, never one this process inherited: each item is its own trace.
+        psi.Environment.Remove("TRACEPARENT");
+        psi.Environment.Remove("TRACESTATE");
+        if (propagate && Activity.Current is { IdFormat: ActivityIdFormat.W3C } span)
+        {
+            psi.Environment["TRACEPARENT"] = span.Id;
+            if (span.TraceStateString is { Length: > 0 } state)
+            {
+                psi.Environment["TRACESTATE"] = state;
+            }
         }
 
         Process process;

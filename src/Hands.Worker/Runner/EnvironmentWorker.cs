@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Hands.Protocol;
 using Hands.Protocol.Client;
 using Hands.Protocol.Models;
@@ -5,6 +6,7 @@ using Hands.Worker.Hosting;
 using Hands.Worker.Journal;
 using Hands.Worker.MemoryStores;
 using Hands.Worker.Skills;
+using Hands.Worker.Telemetry;
 using Hands.Worker.Tools;
 
 namespace Hands.Worker.Runner;
@@ -21,8 +23,51 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
 
     public EnvironmentWorkerOptions Options => options;
 
-    /// <summary>Serves one work item. Needs the environment key or a work secret carrying a sessions token.</summary>
+    /// <summary>
+    /// Serves one work item. Needs the environment key or a work secret carrying a sessions token. Unlike the official
+    /// worker's <c>handleItem()</c>, it makes the item's <c>anthropic.environment.work</c> span (under
+    /// <see cref="EnvironmentWorkerOptions.ParentContext"/>): this is <c>hands-worker run</c>, the whole job of a worker
+    /// in a sandbox, and the span the orchestrator's trace continues in.
+    /// </summary>
     public async Task<WorkItemOutcome> HandleItemAsync(string workId, string sessionId, string? workSecret, CancellationToken cancellationToken, string dataType = "session")
+    {
+        var span = WorkSpan.Start(options.Tracing, options.EnvironmentId, workId, sessionId, options.ParentContext);
+        return await ServeAsync(workId, sessionId, workSecret, dataType, span, cancellationToken);
+    }
+
+    /// <summary>Serves one item under its work span (current from here on), and ends the span by the SDK's rules.</summary>
+    private async Task<WorkItemOutcome> ServeAsync(string workId, string sessionId, string? workSecret, string dataType, Activity? span, CancellationToken cancellationToken)
+    {
+        if (span is not null)
+        {
+            Activity.Current = span;
+        }
+
+        Exception? failure = null;
+        try
+        {
+            return await ServeCoreAsync(workId, sessionId, workSecret, dataType, span, e => failure = e, cancellationToken);
+        }
+        catch (Exception ex)
+        {
+            failure = ex; // for the span; the caller still gets it
+            throw;
+        }
+        finally
+        {
+            if (failure is not null)
+            {
+                WorkSpan.Fail(span, cancellationToken.IsCancellationRequested, failure);
+            }
+            else
+            {
+                WorkSpan.Succeed(span, cancellationToken.IsCancellationRequested);
+            }
+        }
+    }
+
+    private async Task<WorkItemOutcome> ServeCoreAsync(string workId, string sessionId, string? workSecret, string dataType, Activity? span,
+        Action<Exception> failed, CancellationToken cancellationToken)
     {
         var token = WorkSecretCodec.TryDecode(workSecret)?.SessionsToken;
         if (token is null && !string.IsNullOrEmpty(workSecret))
@@ -40,6 +85,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
         {
             BaseUrl = options.BaseUrl,
             Headers = { ["x-stainless-helper"] = "environments-worker" },
+            Tracing = options.Tracing,
         });
         var lease = new LeaseKeeper(client, options.EnvironmentId, workId, _log, options.TimeProvider);
         using var itemCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -85,6 +131,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             {
                 BaseUrl = options.BaseUrl,
                 Headers = { ["x-stainless-helper"] = "environments-worker" },
+                Tracing = options.Tracing,
             });
             skills = new SkillInstaller(skillsClient ?? client, context.Workdir, _log);
             await skills.InstallAsync(session.Agent.Skills, work.Token);
@@ -125,6 +172,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             _log.Error("work item failed", ("work_id", workId), ("error", ex.Message));
             outcome.EndReason = "failed: " + ex.ErrorMessage;
             outcome.Failed = true;
+            failed(ex);
         }
         catch (SessionMemoryException ex)
         {
@@ -134,6 +182,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
         }
         catch (JournalBusyException ex)
         {
+            failed(ex);
             // Not stopped: the item lapses and is claimed again once the other worker has let go.
             _log.Error("work item not served", ("work_id", workId), ("error", ex.Message));
             outcome.EndReason = "not served: " + ex.Message;
@@ -175,6 +224,10 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             }
 
             _log.Info("work item done", ("work_id", workId), ("session_id", sessionId), ("reason", outcome.EndReason), ("results_posted", outcome.ResultsPosted));
+            if (lease.Lost || lease.Rejected)
+            {
+                WorkSpan.Release(span); // the worker no longer holds the item: it neither finished with it nor failed
+            }
         }
 
         return outcome;
@@ -197,6 +250,7 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             BaseUrl = options.BaseUrl,
             MaxRetries = 0,
             Headers = { ["x-stainless-helper"] = "environments-work-poller" },
+            Tracing = options.Tracing,
         });
         _log.Info("poller starting", ("environment_id", options.EnvironmentId), ("worker_id", options.WorkerId));
         var pollRetry = WorkerResilience.BuildWorkPoll(options.TimeProvider, _log);
@@ -222,34 +276,30 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
             }
 
             _log.Info("claimed work", ("environment_id", options.EnvironmentId), ("work_id", item.Id), ("work_type", item.Data.Type));
+            // The item's span starts now, before the ack, under what is current here (the caller's context: with none,
+            // each item is a trace of its own). The ack, like the poll, is its sibling, not its child, as in the SDK's poller.
+            var caller = Activity.Current;
+            var span = WorkSpan.Start(options.Tracing, string.IsNullOrEmpty(item.EnvironmentId) ? options.EnvironmentId : item.EnvironmentId, item.Id, item.Data.Id);
+            Activity.Current = caller;
             try
             {
                 await poller.Work.AckAsync(options.EnvironmentId, item.Id, cancellationToken);
             }
             catch (ManagedAgentsException ex)
             {
+                WorkSpan.Fail(span, cancellationToken.IsCancellationRequested, ex);
                 _log.Error("ack failed", ("work_id", item.Id), ("error", ex.ErrorMessage));
                 continue;
             }
-
-            if (item.Data.Type != "session")
+            catch (OperationCanceledException ex)
             {
-                _log.Info("skipping non-session work item", ("work_id", item.Id), ("type", item.Data.Type));
-                await StopQuietlyAsync(poller, item.Id, force: true);
-                continue;
+                WorkSpan.Fail(span, aborted: true, ex);
+                throw;
             }
 
             try
             {
-                if (onWork is null)
-                {
-                    await HandleItemAsync(item.Id, item.Data.Id, item.Secret, cancellationToken);
-                }
-                else
-                {
-                    await onWork(item, cancellationToken);
-                    await StopQuietlyAsync(poller, item.Id, force: false);
-                }
+                await ServeClaimedAsync(poller, item, span, onWork, cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -257,6 +307,43 @@ public sealed class EnvironmentWorker(EnvironmentWorkerOptions options)
                 _log.Error("work item failed", ("work_id", item.Id), ("error", ex.Message));
             }
         }
+    }
+
+    /// <summary>Serves an acked item under its span (current here), in process or through <c>--on-work</c>, and ends the span.</summary>
+    private async Task ServeClaimedAsync(ManagedAgentsClient poller, WorkItem item, Activity? span, Func<WorkItem, CancellationToken, Task>? onWork,
+        CancellationToken cancellationToken)
+    {
+        if (onWork is null && item.Data.Type == "session")
+        {
+            await ServeAsync(item.Id, item.Data.Id, item.Secret, item.Data.Type, span, cancellationToken);
+            return;
+        }
+
+        if (span is not null)
+        {
+            Activity.Current = span;
+        }
+
+        try
+        {
+            if (item.Data.Type != "session")
+            {
+                _log.Info("skipping non-session work item", ("work_id", item.Id), ("type", item.Data.Type));
+                await StopQuietlyAsync(poller, item.Id, force: true);
+            }
+            else
+            {
+                await onWork!(item, cancellationToken);
+                await StopQuietlyAsync(poller, item.Id, force: false);
+            }
+        }
+        catch (Exception ex)
+        {
+            WorkSpan.Fail(span, cancellationToken.IsCancellationRequested, ex);
+            throw;
+        }
+
+        WorkSpan.Succeed(span, cancellationToken.IsCancellationRequested);
     }
 
     private async Task StopQuietlyAsync(ManagedAgentsClient poller, string workId, bool force)

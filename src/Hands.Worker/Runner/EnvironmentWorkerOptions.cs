@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using Hands.Protocol.Client;
 using Hands.Worker.Hosting;
 using Hands.Worker.Tools;
 
@@ -71,6 +73,19 @@ public sealed class EnvironmentWorkerOptions
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state");
         return Path.Combine(stateHome, "hands-worker");
     }
+
+    /// <summary>
+    /// Tracing: the official SDK's <c>ANTHROPIC_OPEN_TELEMETRY*</c> settings, for the worker's spans and its clients'.
+    /// The spans are exported only when a tracer provider listens to <see cref="Hands.Common.HandsTelemetry.SourceName"/>
+    /// (<c>hands-worker</c> starts one when <c>OTEL_*</c> asks for it: docs/observability.md).
+    /// </summary>
+    public ManagedAgentsTracingOptions Tracing { get; set; } = ManagedAgentsTracingOptions.FromEnvironment();
+
+    /// <summary>
+    /// The parent of the work span <see cref="EnvironmentWorker.HandleItemAsync"/> makes; default means the current
+    /// activity. <c>hands-worker run</c> takes it from <c>TRACEPARENT</c>/<c>TRACESTATE</c> (a Hands extension).
+    /// </summary>
+    public ActivityContext ParentContext { get; set; }
 
     /// <summary>The clock the worker's waits run on (poll backoff and idle polls, lease heartbeats, stop timeouts); tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;

@@ -40,6 +40,9 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
     /// <summary>True when the lease was lost (412 or no success within the TTL): do not post stop.</summary>
     public bool Lost { get; private set; }
 
+    /// <summary>True when the API refused a heartbeat for good (a fatal 4xx other than 412): the worker cannot keep the lease.</summary>
+    public bool Rejected { get; private set; }
+
     /// <summary>The TTL the server reported (90 s until it reports one); also the window for retrying result posts.</summary>
     public TimeSpan Ttl { get; private set; } = DefaultTtl;
 
@@ -99,6 +102,7 @@ public sealed class LeaseKeeper(ManagedAgentsClient client, string environmentId
                 catch (ManagedAgentsException ex) when (ex.IsFatal)
                 {
                     log.Error("permanent heartbeat failure", ("work_id", workId), ("status", ex.Status), ("error", ex.ErrorMessage));
+                    Rejected = true;
                     End(lost: false);
                     break;
                 }

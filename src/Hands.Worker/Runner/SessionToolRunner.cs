@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using System.Threading.Channels;
 using Hands.Common;
@@ -6,6 +7,7 @@ using Hands.Protocol.Json;
 using Hands.Protocol.Models;
 using Hands.Worker.Hosting;
 using Hands.Worker.Journal;
+using Hands.Worker.Telemetry;
 using Hands.Worker.Tools;
 using Polly;
 using Polly.Retry;
@@ -45,6 +47,10 @@ public sealed class SessionToolRunner
     private readonly ResiliencePipeline _resultPost;
     private long _idleSinceTicks = -1;
     private int _executing;
+    // Tool spans are children of what was current when the runner started (the work span), as in the SDK's runner.
+    private ActivityContext _spanParent;
+    private volatile bool _historyRead;
+    private volatile string? _primaryThreadId;
 
     public SessionToolRunner(ManagedAgentsClient client, string sessionId, IEnumerable<IWorkerTool> tools, TimeSpan maxIdle, WorkerLog log, Func<TimeSpan>? sendWindow = null,
         TimeProvider? timeProvider = null)
@@ -101,6 +107,7 @@ public sealed class SessionToolRunner
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         _log.Info("session tool runner starting", ("session_id", _sessionId));
+        _spanParent = Activity.Current?.Context ?? default;
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _end.Token);
         var ct = linked.Token;
         // An attached worker mostly waits: what attaching and each call leave on the heap goes back to the host once
@@ -185,10 +192,12 @@ public sealed class SessionToolRunner
             return; // dispatch nothing: a result might sit on a page we did not read
         }
 
+        _historyRead = true;
         var calls = new List<SessionEvent>();
         SessionEvent? lastSignificant = null;
         foreach (var e in history)
         {
+            NotePrimaryThread(e); // the history starts with the session's first event
             if (e.Type is EventTypes.AgentToolUse or EventTypes.AgentCustomToolUse)
             {
                 calls.Add(e);
@@ -240,8 +249,29 @@ public sealed class SessionToolRunner
 
     private static bool EndsTurn(SessionEvent idle) => idle.StopReason?.Type != "requires_action";
 
+    /// <summary>
+    /// Keeps the primary thread's id, the <c>session_thread_id</c> of the session's first thread status event: the
+    /// conversation id of its calls' spans (a primary-thread call has no thread id of its own), as the SDK's runner does.
+    /// </summary>
+    private void NotePrimaryThread(SessionEvent e)
+    {
+        if (_primaryThreadId is null && e.Type is "session.thread_status_running" or "session.thread_status_idle"
+                or "session.thread_status_rescheduled" or "session.thread_status_terminated")
+        {
+            _primaryThreadId = e.SessionThreadId;
+        }
+    }
+
+    /// <summary>The call's conversation id: its own thread's, else the primary thread's (the SDK's <c>||</c>: an empty id falls back).</summary>
+    private string? ConversationId(SessionEvent call) => string.IsNullOrEmpty(call.SessionThreadId) ? _primaryThreadId : call.SessionThreadId;
+
     private void Handle(SessionEvent e, bool live)
     {
+        if (_historyRead)
+        {
+            NotePrimaryThread(e); // without the history the stream may have begun after the first thread status event
+        }
+
         if (e.Type is not (EventTypes.UserToolConfirmation or "session.thread_status_terminated"))
         {
             Interlocked.Exchange(ref _idleSinceTicks, -1);
@@ -389,7 +419,7 @@ public sealed class SessionToolRunner
         };
         // After shutdown began (e.g. a graceful stop), still try briefly to deliver the aborted call's error result.
         using var post = ct.IsCancellationRequested ? new CancellationTokenSource(TimeSpan.FromSeconds(5)) : CancellationTokenSource.CreateLinkedTokenSource(ct);
-        if (await PostAsync(result, post.Token))
+        if (await PostAsync(result, ConversationId(call), post.Token))
         {
             _journal?.Posted(call.Id!);
             _calls.TryMove(entry, ToolCallState.Answered);
@@ -450,6 +480,7 @@ public sealed class SessionToolRunner
         var journal = custom || !SideEffectFree.Contains(call.Name!) ? _journal : null;
         journal?.Started(call.Id!, call.Name!);
         _log.Info("executing tool", ("session_id", _sessionId), ("tool", call.Name), ("tool_use_id", call.Id));
+        var span = ToolSpan.Start(_client.Tracing, call, tool, _sessionId, ConversationId(call), _spanParent);
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ToolTimeout(call));
         try
@@ -474,6 +505,8 @@ public sealed class SessionToolRunner
         }
 
         journal?.Finished(call.Id!, output);
+        // Ended before the result is posted: the post is the span's sibling. A run the runner's stop cut short is a cancellation.
+        span?.End(call.Input, output, Normalize(output.Content), runnerStopped: ct.IsCancellationRequested);
         return output;
     }
 
@@ -517,14 +550,15 @@ public sealed class SessionToolRunner
     private static bool IsTransient(Exception? ex, CancellationToken ct) =>
         !ct.IsCancellationRequested && ex is HttpRequestException or IOException or ManagedAgentsException { IsFatal: false, Status: not 409 };
 
-    private async Task<bool> PostAsync(SessionEvent result, CancellationToken ct)
+    private async Task<bool> PostAsync(SessionEvent result, string? conversationId, CancellationToken ct)
     {
         var id = result.ToolUseId ?? result.CustomToolUseId;
         var context = ResilienceContextPool.Shared.Get(ct);
         context.Properties.Set(PostDeadline, _time.GetUtcNow() + _sendWindow());
         try
         {
-            await _resultPost.ExecuteAsync(async c => await _client.Events.SendAsync(_sessionId, [result], c.CancellationToken, retry: false, timeout: TimeSpan.FromSeconds(30)),
+            await _resultPost.ExecuteAsync(async c => await _client.Events.SendAsync(_sessionId, [result], c.CancellationToken, retry: false, timeout: TimeSpan.FromSeconds(30),
+                conversationId: conversationId),
                 context);
             return true;
         }

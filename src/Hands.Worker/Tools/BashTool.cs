@@ -19,6 +19,9 @@ public sealed class BashTool(ToolContext context) : IWorkerTool, IDisposable
     public string Name => "bash";
     public bool IsBuiltIn => true;
 
+    /// <summary>The TypeScript worker's description of <c>bash</c>, word for word (its tool span's <c>gen_ai.tool.description</c>).</summary>
+    public string Description => "Run a bash command in a persistent shell. State (cwd, env vars) persists across calls.";
+
     public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
     {
         var command = ToolInput.String(input, "bash", "command");

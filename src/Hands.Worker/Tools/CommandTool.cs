@@ -16,6 +16,7 @@ public sealed class CommandTool(CustomToolDefinition definition, ToolContext con
 
     public string Name => definition.Name;
     public bool IsBuiltIn => false;
+    public string? Description => string.IsNullOrEmpty(definition.Description) ? null : definition.Description;
     public CustomToolDefinition Definition => definition;
 
     public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)

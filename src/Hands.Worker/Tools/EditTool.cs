@@ -12,6 +12,9 @@ public sealed class EditTool(ToolContext context) : IWorkerTool
     public string Name => "edit";
     public bool IsBuiltIn => true;
 
+    /// <summary>The TypeScript worker's description of <c>edit</c>, word for word (its tool span's <c>gen_ai.tool.description</c>).</summary>
+    public string Description => "Replace old_string with new_string in a file. old_string must be unique unless replace_all.";
+
     public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
     {
         var filePath = ToolInput.String(input, "edit", "file_path");

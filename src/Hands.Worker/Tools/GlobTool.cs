@@ -16,6 +16,9 @@ public sealed class GlobTool(ToolContext context) : IWorkerTool
     public string Name => "glob";
     public bool IsBuiltIn => true;
 
+    /// <summary>The TypeScript worker's description of <c>glob</c>, word for word (its tool span's <c>gen_ai.tool.description</c>).</summary>
+    public string Description => "Match files under the workdir against a glob pattern. Results are mtime-sorted, newest first.";
+
     public Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
     {
         var pattern = ToolInput.String(input, "glob", "pattern");

@@ -20,6 +20,9 @@ public sealed class GrepTool(ToolContext context) : IWorkerTool
     public string Name => "grep";
     public bool IsBuiltIn => true;
 
+    /// <summary>The TypeScript worker's description of <c>grep</c>, word for word (its tool span's <c>gen_ai.tool.description</c>).</summary>
+    public string Description => "Search file contents for a regex. Uses ripgrep if available, otherwise a built-in walker.";
+
     /// <summary>Set false to force the built-in walker (tests).</summary>
     public bool UseRipgrep { get; init; } = true;
 

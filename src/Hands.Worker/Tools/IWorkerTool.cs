@@ -16,6 +16,12 @@ public interface IWorkerTool
     /// <summary>True for built-in toolset tools (answered with <c>user.tool_result</c>), false for custom tools.</summary>
     bool IsBuiltIn { get; }
 
+    /// <summary>
+    /// What the tool does, in one line: the tool span's <c>gen_ai.tool.description</c> (not content, so recorded in
+    /// every mode). Null when there is none.
+    /// </summary>
+    string? Description => null;
+
     /// <summary>Runs one call. <paramref name="cancellationToken"/> fires on timeout or shutdown.</summary>
     Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken);
 }

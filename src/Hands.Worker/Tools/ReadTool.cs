@@ -13,6 +13,9 @@ public sealed class ReadTool(ToolContext context) : IWorkerTool
     public string Name => "read";
     public bool IsBuiltIn => true;
 
+    /// <summary>The TypeScript worker's description of <c>read</c>, word for word (its tool span's <c>gen_ai.tool.description</c>).</summary>
+    public string Description => "Read a UTF-8 text file relative to the workdir.";
+
     public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
     {
         var filePath = ToolInput.String(input, "read", "file_path");

@@ -34,6 +34,9 @@ public sealed class ToolContext
     /// environment key, work secret and base URL never reach model-run commands. The fork-quarantine marker
     /// (<c>HANDS_FORK_POLICY</c>) is the worker's own and is not passed on, so what bash starts survives a memory fork.
     /// The fork key and its URL reach bash only with <c>HANDS_FORK_ACCESS=bash</c> (for <c>hands-fork</c>).
+    /// The trace exporter's headers (<c>OTEL_EXPORTER_OTLP_HEADERS</c>, <c>OTEL_EXPORTER_OTLP_TRACES_HEADERS</c>, ...:
+    /// a collector's API key goes there) and the worker's own parent trace context (<c>TRACEPARENT</c>,
+    /// <c>TRACESTATE</c>) are the worker's, not the commands'.
     /// </summary>
     public static Dictionary<string, string> ScrubbedEnvironment()
     {
@@ -45,6 +48,9 @@ public sealed class ToolContext
             var hidden = key.StartsWith("ANTHROPIC_", StringComparison.OrdinalIgnoreCase)
                 || key.StartsWith("HANDS_WORKER_SECRET", StringComparison.OrdinalIgnoreCase)
                 || key.Equals("HANDS_FORK_POLICY", StringComparison.OrdinalIgnoreCase)
+                || (key.StartsWith("OTEL_EXPORTER_OTLP", StringComparison.OrdinalIgnoreCase) && key.EndsWith("HEADERS", StringComparison.OrdinalIgnoreCase))
+                || key.Equals("TRACEPARENT", StringComparison.OrdinalIgnoreCase)
+                || key.Equals("TRACESTATE", StringComparison.OrdinalIgnoreCase)
                 || (!forkInBash && key.StartsWith("HANDS_FORK_", StringComparison.OrdinalIgnoreCase));
             if (!hidden)
             {

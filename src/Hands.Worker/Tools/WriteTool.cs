@@ -9,6 +9,9 @@ public sealed class WriteTool(ToolContext context) : IWorkerTool
     public string Name => "write";
     public bool IsBuiltIn => true;
 
+    /// <summary>The TypeScript worker's description of <c>write</c>, word for word (its tool span's <c>gen_ai.tool.description</c>).</summary>
+    public string Description => "Write a UTF-8 text file relative to the workdir, creating parent directories as needed.";
+
     public async Task<ToolOutput> ExecuteAsync(JsonElement input, CancellationToken cancellationToken)
     {
         var filePath = ToolInput.String(input, "write", "file_path");
