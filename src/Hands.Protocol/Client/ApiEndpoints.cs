@@ -14,6 +14,8 @@ internal static class ApiEndpoints
     private const string Agent = "gen_ai.agent.id";
     private const string Skill = "anthropic.skill.id";
     private const string SkillVersion = "anthropic.skill.version.id";
+    private const string MemoryStore = "gen_ai.memory.store.id";
+    private const string MemoryRecord = "gen_ai.memory.record.id";
 
     public static readonly ApiEndpoint EnvironmentsCreate = new("anthropic.environments.create", "/v1/environments");
     public static readonly ApiEndpoint EnvironmentsRetrieve = new("anthropic.environments.retrieve", "/v1/environments/{environment_id}", [Env]);
@@ -53,6 +55,26 @@ internal static class ApiEndpoints
         ["created_at[gt]", "created_at[gte]", "created_at[lt]", "created_at[lte]", "limit", "order", "page", "types"]);
     public static readonly ApiEndpoint EventsSend = new("anthropic.sessions.events.send", "/v1/sessions/{session_id}/events", [Session]);
     public static readonly ApiEndpoint EventsStream = new("anthropic.sessions.events.stream", "/v1/sessions/{session_id}/events/stream", [Session], ["event_deltas"]);
+
+    public static readonly ApiEndpoint MemoryStoresCreate = new("anthropic.memory_stores.create", "/v1/memory_stores");
+    public static readonly ApiEndpoint MemoryStoresRetrieve = new("anthropic.memory_stores.retrieve", "/v1/memory_stores/{memory_store_id}", [MemoryStore]);
+    public static readonly ApiEndpoint MemoryStoresUpdate = new("anthropic.memory_stores.update", "/v1/memory_stores/{memory_store_id}", [MemoryStore]);
+    public static readonly ApiEndpoint MemoryStoresList = new("anthropic.memory_stores.list", "/v1/memory_stores", queryParams: ["include_archived", "limit", "page"]);
+    public static readonly ApiEndpoint MemoryStoresArchive = new("anthropic.memory_stores.archive", "/v1/memory_stores/{memory_store_id}/archive", [MemoryStore]);
+    public static readonly ApiEndpoint MemoryStoresDelete = new("anthropic.memory_stores.delete", "/v1/memory_stores/{memory_store_id}", [MemoryStore]);
+    public static readonly ApiEndpoint MemoriesList = new("anthropic.memory_stores.memories.list", "/v1/memory_stores/{memory_store_id}/memories", [MemoryStore],
+        ["depth", "limit", "page", "path_prefix", "view"]);
+    public static readonly ApiEndpoint MemoriesRetrieve = new("anthropic.memory_stores.memories.retrieve", "/v1/memory_stores/{memory_store_id}/memories/{memory_id}",
+        [MemoryStore, MemoryRecord], ["view"]);
+    public static readonly ApiEndpoint MemoriesCreate = new("anthropic.memory_stores.memories.create", "/v1/memory_stores/{memory_store_id}/memories", [MemoryStore], ["view"]);
+    public static readonly ApiEndpoint MemoriesUpdate = new("anthropic.memory_stores.memories.update", "/v1/memory_stores/{memory_store_id}/memories/{memory_id}",
+        [MemoryStore, MemoryRecord], ["view"]);
+    public static readonly ApiEndpoint MemoriesDelete = new("anthropic.memory_stores.memories.delete", "/v1/memory_stores/{memory_store_id}/memories/{memory_id}",
+        [MemoryStore, MemoryRecord], ["expected_content_sha256"]);
+    public static readonly ApiEndpoint MemoryVersionsList = new("anthropic.memory_stores.memory_versions.list", "/v1/memory_stores/{memory_store_id}/memory_versions",
+        [MemoryStore], ["limit", "memory_id", "page", "view"]);
+    public static readonly ApiEndpoint MemoryVersionsRetrieve = new("anthropic.memory_stores.memory_versions.retrieve",
+        "/v1/memory_stores/{memory_store_id}/memory_versions/{memory_version_id}", [MemoryStore], ["view"]);
 
     public static readonly ApiEndpoint SkillsCreate = new("anthropic.skills.create", "/v1/skills");
     public static readonly ApiEndpoint SkillsRetrieve = new("anthropic.skills.retrieve", "/v1/skills/{skill_id}", [Skill]);

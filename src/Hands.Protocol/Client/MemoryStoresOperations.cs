@@ -14,32 +14,32 @@ public sealed class MemoryStoresOperations
     private static string StorePath(string storeId) => $"/v1/memory_stores/{Query.Escape(storeId)}";
 
     public Task<MemoryStore> CreateAsync(MemoryStoreRequest request, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, "/v1/memory_stores", null,
+        _p.SendJsonAsync(ApiEndpoints.MemoryStoresCreate, HttpMethod.Post, "/v1/memory_stores", null,
             ProtocolPipeline.Serialize(request, ProtocolJsonContext.Default.MemoryStoreRequest),
             ProtocolJsonContext.Default.MemoryStore, cancellationToken, beta: MemoryValues.Beta);
 
     public Task<MemoryStore> GetAsync(string storeId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, StorePath(storeId), null, null, ProtocolJsonContext.Default.MemoryStore, cancellationToken, beta: MemoryValues.Beta);
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoryStoresRetrieve, storeId), HttpMethod.Get, StorePath(storeId), null, null, ProtocolJsonContext.Default.MemoryStore, cancellationToken, beta: MemoryValues.Beta);
 
     public Task<MemoryStore> UpdateAsync(string storeId, MemoryStoreRequest request, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, StorePath(storeId), null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoryStoresUpdate, storeId), HttpMethod.Post, StorePath(storeId), null,
             ProtocolPipeline.Serialize(request, ProtocolJsonContext.Default.MemoryStoreRequest),
             ProtocolJsonContext.Default.MemoryStore, cancellationToken, beta: MemoryValues.Beta);
 
     public Task<Page<MemoryStore>> ListAsync(int? limit = null, string? page = null, bool? includeArchived = null, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, "/v1/memory_stores", new Query().With("limit", limit).With("page", page).With("include_archived", includeArchived), null,
+        _p.SendJsonAsync(ApiEndpoints.MemoryStoresList, HttpMethod.Get, "/v1/memory_stores", new Query().With("limit", limit).With("page", page).With("include_archived", includeArchived), null,
             ProtocolJsonContext.Default.PageMemoryStore, cancellationToken, beta: MemoryValues.Beta);
 
     public Task<MemoryStore> ArchiveAsync(string storeId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, StorePath(storeId) + "/archive", null, null, ProtocolJsonContext.Default.MemoryStore, cancellationToken, beta: MemoryValues.Beta);
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoryStoresArchive, storeId), HttpMethod.Post, StorePath(storeId) + "/archive", null, null, ProtocolJsonContext.Default.MemoryStore, cancellationToken, beta: MemoryValues.Beta);
 
     public Task<DeletedResource> DeleteAsync(string storeId, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Delete, StorePath(storeId), null, null, ProtocolJsonContext.Default.DeletedResource, cancellationToken, beta: MemoryValues.Beta);
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoryStoresDelete, storeId), HttpMethod.Delete, StorePath(storeId), null, null, ProtocolJsonContext.Default.DeletedResource, cancellationToken, beta: MemoryValues.Beta);
 
     /// <summary>One page of memories (and <c>memory_prefix</c> roll-ups when <paramref name="depth"/> is set).</summary>
     public Task<Page<Memory>> ListMemoriesAsync(string storeId, string view = MemoryValues.ViewBasic, int? limit = null, string? page = null,
         string? pathPrefix = null, int? depth = null, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, StorePath(storeId) + "/memories",
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoriesList, storeId), HttpMethod.Get, StorePath(storeId) + "/memories",
             new Query().With("view", view).With("limit", limit).With("page", page).With("path_prefix", pathPrefix).With("depth", depth), null,
             ProtocolJsonContext.Default.PageMemory, cancellationToken, beta: MemoryValues.Beta);
 
@@ -62,18 +62,18 @@ public sealed class MemoryStoresOperations
     }
 
     public Task<Memory> GetMemoryAsync(string storeId, string memoryId, string view = MemoryValues.ViewFull, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, $"{StorePath(storeId)}/memories/{Query.Escape(memoryId)}", new Query().With("view", view), null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoriesRetrieve, storeId, memoryId), HttpMethod.Get, $"{StorePath(storeId)}/memories/{Query.Escape(memoryId)}", new Query().With("view", view), null,
             ProtocolJsonContext.Default.Memory, cancellationToken, beta: MemoryValues.Beta);
 
     public Task<Memory> CreateMemoryAsync(string storeId, string path, string content, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, StorePath(storeId) + "/memories", null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoriesCreate, storeId), HttpMethod.Post, StorePath(storeId) + "/memories", null,
             ProtocolPipeline.Serialize(new MemoryWriteRequest { Path = path, Content = content }, ProtocolJsonContext.Default.MemoryWriteRequest),
             ProtocolJsonContext.Default.Memory, cancellationToken, beta: MemoryValues.Beta);
 
     /// <summary>Updates content and/or path; with <paramref name="expectedSha256"/>, only if the stored content still has that hash (else 409).</summary>
     public Task<Memory> UpdateMemoryAsync(string storeId, string memoryId, string? content, string? path = null, string? expectedSha256 = null,
         CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Post, $"{StorePath(storeId)}/memories/{Query.Escape(memoryId)}", null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoriesUpdate, storeId, memoryId), HttpMethod.Post, $"{StorePath(storeId)}/memories/{Query.Escape(memoryId)}", null,
             ProtocolPipeline.Serialize(new MemoryWriteRequest
             {
                 Content = content,
@@ -84,16 +84,16 @@ public sealed class MemoryStoresOperations
 
     /// <summary>Deletes a memory; with <paramref name="expectedSha256"/>, only if its content still has that hash (else 409).</summary>
     public Task<DeletedResource> DeleteMemoryAsync(string storeId, string memoryId, string? expectedSha256 = null, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Delete, $"{StorePath(storeId)}/memories/{Query.Escape(memoryId)}", new Query().With("expected_content_sha256", expectedSha256), null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoriesDelete, storeId, memoryId), HttpMethod.Delete, $"{StorePath(storeId)}/memories/{Query.Escape(memoryId)}", new Query().With("expected_content_sha256", expectedSha256), null,
             ProtocolJsonContext.Default.DeletedResource, cancellationToken, beta: MemoryValues.Beta);
 
     public Task<Page<MemoryVersion>> ListVersionsAsync(string storeId, string? memoryId = null, int? limit = null, string? page = null,
         string view = MemoryValues.ViewBasic, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, StorePath(storeId) + "/memory_versions",
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoryVersionsList, storeId), HttpMethod.Get, StorePath(storeId) + "/memory_versions",
             new Query().With("memory_id", memoryId).With("limit", limit).With("page", page).With("view", view), null,
             ProtocolJsonContext.Default.PageMemoryVersion, cancellationToken, beta: MemoryValues.Beta);
 
     public Task<MemoryVersion> GetVersionAsync(string storeId, string versionId, string view = MemoryValues.ViewFull, CancellationToken cancellationToken = default) =>
-        _p.SendJsonAsync(HttpMethod.Get, $"{StorePath(storeId)}/memory_versions/{Query.Escape(versionId)}", new Query().With("view", view), null,
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoryVersionsRetrieve, storeId), HttpMethod.Get, $"{StorePath(storeId)}/memory_versions/{Query.Escape(versionId)}", new Query().With("view", view), null,
             ProtocolJsonContext.Default.MemoryVersion, cancellationToken, beta: MemoryValues.Beta);
 }
