@@ -169,18 +169,8 @@ if [ -d /run/systemd/system ] && [ "$unit_dir" = /etc/systemd/system ]; then
   fi
 fi
 
-# Old releases go once nothing runs from them; the current one and the one before stay (a forwarder, or a worker in a
-# sandbox, started by the previous release may still be running it).
-for old in "$prefix"/releases/*/; do
-  old="${old%/}"
-  name="releases/$(basename "$old")"
-  [ "$name" = "releases/$version" ] || [ "$name" = "$previous" ] && continue
-  if grep -qsF "$old/" /proc/[0-9]*/maps 2>/dev/null; then
-    echo "    keeping $old: a process still runs from it"
-    continue
-  fi
-  rm -rf "$old"
-done
+# Old releases go once nothing runs from them and no sandbox names them (scripts/lib/prune-releases.sh).
+scripts/lib/prune-releases.sh "$prefix" "$state" "releases/$version" "$previous"
 
 echo "==> installed $version: $prefix/current/hands (linked from ${bin_dir/none/$prefix/bin}/hands)"
 $prefix/current/hands --version >/dev/null

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Usage: prune-releases.sh PREFIX STATE_DIR CURRENT PREVIOUS   (CURRENT and PREVIOUS as releases/VERSION, PREVIOUS may be empty)
+# Removes PREFIX/releases/* that are neither CURRENT nor PREVIOUS, that no process maps and that no sandbox's bundle under
+# STATE_DIR/engine names. Called by install.sh after it switched PREFIX/current; tested by InstallRulesTests.
+set -euo pipefail
+prefix="$1" state="$2" version_name="$3" previous="${4:-}"
+
+# Old releases go once nothing runs from them and no sandbox names them; the current one and the one before stay (a
+# forwarder, or a worker in a sandbox, started by the previous release may still be running it). A sandbox's bundle
+# binds the daemon and the worker of the release that booted it, and a hibernated sandbox runs nothing (no process maps
+# them) but needs those very files to wake: CRIU restores the binaries it dumped.
+for old in "$prefix"/releases/*/; do
+  old="${old%/}"
+  name="releases/$(basename "$old")"
+  [ "$name" = "$version_name" ] || [ "$name" = "$previous" ] && continue
+  if grep -qsF "$old/" /proc/[0-9]*/maps 2>/dev/null; then
+    echo "    keeping $old: a process still runs from it"
+    continue
+  fi
+  # Only the engine's own bundle files, never a walk of the volume (sandboxes' roots and disks are mounted there).
+  if grep -qsF "$old/" "$state"/engine/volume/sandboxes/*/bundle/config.json 2>/dev/null; then
+    echo "    keeping $old: a sandbox (running, frozen or hibernated) was booted from it"
+    continue
+  fi
+  rm -rf "$old"
+done

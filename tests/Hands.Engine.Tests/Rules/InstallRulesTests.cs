@@ -1,0 +1,66 @@
+using System.Diagnostics;
+
+namespace Hands.Engine.Tests.Rules;
+
+/// <summary>
+/// Which old releases an install removes (scripts/lib/prune-releases.sh): never the current one or the one before, never
+/// one a sandbox's bundle names (a hibernated sandbox runs nothing, yet its CRIU image needs the daemon and worker it was
+/// dumped with), and any other that no process maps.
+/// </summary>
+[Trait("Tier", "Unit")]
+public sealed class InstallRulesTests
+{
+    [Fact]
+    public async Task A_release_a_sandbox_was_booted_from_is_kept_and_one_nothing_names_is_removed()
+    {
+        var root = Directory.CreateTempSubdirectory("hands-prune-test-");
+        try
+        {
+            var prefix = Path.Combine(root.FullName, "opt");
+            var state = Path.Combine(root.FullName, "state");
+            foreach (var version in new[] { "v0", "v1", "v2", "v3" })
+            {
+                Directory.CreateDirectory(Path.Combine(prefix, "releases", version));
+                await File.WriteAllTextAsync(Path.Combine(prefix, "releases", version, "hands-sandboxd"), version);
+            }
+
+            // A hibernated sandbox booted from v1: its bundle binds v1's daemon; no process maps anything here.
+            var bundle = Directory.CreateDirectory(Path.Combine(state, "engine", "volume", "sandboxes", "sb1", "bundle"));
+            await File.WriteAllTextAsync(Path.Combine(bundle.FullName, "config.json"),
+                $$"""{"mounts":[{"source":"{{prefix}}/releases/v1/hands-sandboxd","destination":"/opt/hands/bin/hands-sandboxd"}]}""");
+
+            var script = Path.Combine(Clone(), "scripts", "lib", "prune-releases.sh");
+            var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var arg in new[] { script, prefix, state, "releases/v3", "releases/v2" })
+            {
+                info.ArgumentList.Add(arg);
+            }
+
+            using var process = Process.Start(info)!;
+            var stdout = await process.StandardOutput.ReadToEndAsync();
+            var stderr = await process.StandardError.ReadToEndAsync();
+            await process.WaitForExitAsync();
+            Assert.True(process.ExitCode == 0, stderr);
+
+            Assert.False(Directory.Exists(Path.Combine(prefix, "releases", "v0")), "a release nothing names was kept");
+            Assert.True(Directory.Exists(Path.Combine(prefix, "releases", "v1")), "the release a hibernated sandbox needs was removed");
+            Assert.Contains("releases/v1: a sandbox", stdout, StringComparison.Ordinal);
+            Assert.True(Directory.Exists(Path.Combine(prefix, "releases", "v2")) && Directory.Exists(Path.Combine(prefix, "releases", "v3")));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    private static string Clone()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (!File.Exists(Path.Combine(dir.FullName, "Hands.slnx")))
+        {
+            dir = dir.Parent ?? throw new InvalidOperationException("these tests run from a clone");
+        }
+
+        return dir.FullName;
+    }
+}
