@@ -65,7 +65,7 @@ internal static class DensityBench
             var idle = new List<string>();
             while (idle.Count < count)
             {
-                if (Late() || Host.MemAvailableBytes() < MemoryFloor)
+                if (Late() || HostStats.MemAvailableBytes() < MemoryFloor)
                 {
                     limits.Add($"idle sandboxes: stopped at {idle.Count} ({(Late() ? "time bound" : "host memory floor")})");
                     break;
@@ -107,7 +107,7 @@ internal static class DensityBench
                 Tools = [JsonDocument.Parse("""{"type":"agent_toolset_20260401"}""").RootElement],
             })).Id;
             var sessionCount = 0;
-            while (sessionCount < count && !Late() && Host.MemAvailableBytes() >= MemoryFloor)
+            while (sessionCount < count && !Late() && HostStats.MemAvailableBytes() >= MemoryFloor)
             {
                 await client.Sessions.CreateAsync(new CreateSessionRequest { Agent = JsonSerializer.SerializeToElement(agent, ProtocolJsonContext.Default.String), EnvironmentId = env.Id });
                 sessionCount++;
@@ -136,7 +136,7 @@ internal static class DensityBench
             }
 
             // Every worker attached and past its start-up before the sample.
-            for (var wait = 0; wait < 100 && Host.ProcessesNamed("hands-worker") < sessions.Count; wait++)
+            for (var wait = 0; wait < 100 && HostStats.ProcessesNamed("hands-worker") < sessions.Count; wait++)
             {
                 await Task.Delay(100);
             }
@@ -183,7 +183,7 @@ internal static class DensityBench
                 "",
                 $"`dotnet run -c Release --project bench/Hands.Bench -- density --count {count} --minutes {minutes}`",
                 "",
-                $"{Environment.ProcessorCount} cores, {Gib(Host.MemTotalBytes())} RAM, MemAvailable {Gib(before.MemAvailable)} at the start; image `host`, hardened defaults (seccomp, no_new_privs, daemon token, host firewall, each sandbox's own disk image). "
+                $"{Environment.ProcessorCount} cores, {Gib(HostStats.MemTotalBytes())} RAM, MemAvailable {Gib(before.MemAvailable)} at the start; image `host`, hardened defaults (seccomp, no_new_privs, daemon token, host firewall, each sandbox's own disk image). "
                     + "Per sandbox: the host's MemAvailable drop over the state's baseline, the sandboxes' memory cgroups (v1 `memory.usage_in_bytes`; `total_rss` / `total_cache`), this process's RSS growth (engine, control plane, orchestrator) "
                     + "and each process's PSS inside the sandboxes. Other work on the machine moves MemAvailable by a few MiB; the cgroups and PSS are the sandboxes' own.",
                 "",
@@ -287,7 +287,7 @@ internal static class DensityBench
 
         using var self = Process.GetCurrentProcess();
         self.Refresh();
-        return new Snapshot(Host.MemAvailableBytes(), self.WorkingSet64, new CgroupTotals(usage, anon, cache), pss);
+        return new Snapshot(HostStats.MemAvailableBytes(), self.WorkingSet64, new CgroupTotals(usage, anon, cache), pss);
     }
 
     private static long DirectoryBytes(string path) => Directory.Exists(path)
@@ -313,38 +313,5 @@ internal static class DensityBench
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    /// <summary>What the host's /proc says.</summary>
-    private static class Host
-    {
-        public static long MemAvailableBytes() => MemInfo("MemAvailable:");
-
-        public static long MemTotalBytes() => MemInfo("MemTotal:");
-
-        private static long MemInfo(string field) =>
-            long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith(field, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
-                CultureInfo.InvariantCulture) * 1024;
-
-        public static int ProcessesNamed(string name)
-        {
-            var count = 0;
-            foreach (var dir in Directory.EnumerateDirectories("/proc"))
-            {
-                try
-                {
-                    if (char.IsAsciiDigit(Path.GetFileName(dir)[0]) && File.ReadAllText(Path.Combine(dir, "comm")).AsSpan().Trim().SequenceEqual(name))
-                    {
-                        count++;
-                    }
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    // Gone meanwhile.
-                }
-            }
-
-            return count;
-        }
     }
 }

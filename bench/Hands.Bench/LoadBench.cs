@@ -42,7 +42,7 @@ internal static class LoadBench
         Console.Error.WriteLine($"load: {sessions} sessions × {steps} steps of {stepSeconds} s, concurrency {concurrency}, at most {minutes} min; logs in {logs}");
         using var bounded = new CancellationTokenSource(TimeSpan.FromMinutes(minutes + 15));
         var ct = bounded.Token;
-        var baseline = Host.MemAvailableBytes();
+        var baseline = HostStats.MemAvailableBytes();
         await using var stack = await FaultStack.StartAsync(new FaultStackOptions
         {
             HandsDll = Path.Combine(AppContext.BaseDirectory, "hands.dll"),
@@ -147,7 +147,7 @@ internal static class LoadBench
             "",
             $"`dotnet run -c Release --project bench/Hands.Bench -- load --sessions {sessions} --steps {steps} --step-seconds {stepSeconds.ToString(CultureInfo.InvariantCulture)} --concurrency {concurrency} --sandbox-timeout {sandboxTimeout} --hibernate-after {hibernateAfter} --worker-idle {workerIdle} --lease-ttl {leaseTtl} --max-sandboxes {maxSandboxes}{(resume ? " --resume" : "")}{(release ? " --release" : "")}`",
             "",
-            $"{Environment.ProcessorCount} cores, {Gib(Host.MemTotalBytes())} RAM; the control plane, the engine and the orchestrator as separate processes, every session's worker in its own sandbox (image `host`), orchestrator concurrency {concurrency}, engine `--max-sandboxes {maxSandboxes}`, sandbox idle timeout {sandboxTimeout} s, hibernate after {hibernateAfter} s, worker max idle {workerIdle} s, lease TTL {leaseTtl} s, suspended sessions {(resume ? "resumed" : "replaced")}{(release ? ", each finished session's sandbox deleted once its worker stopped" : ", every sandbox kept to the end")}.",
+            $"{Environment.ProcessorCount} cores, {Gib(HostStats.MemTotalBytes())} RAM; the control plane, the engine and the orchestrator as separate processes, every session's worker in its own sandbox (image `host`), orchestrator concurrency {concurrency}, engine `--max-sandboxes {maxSandboxes}`, sandbox idle timeout {sandboxTimeout} s, hibernate after {hibernateAfter} s, worker max idle {workerIdle} s, lease TTL {leaseTtl} s, suspended sessions {(resume ? "resumed" : "replaced")}{(release ? ", each finished session's sandbox deleted once its worker stopped" : ", every sandbox kept to the end")}.",
             "",
             "| measure | value |",
             "|---|---|",
@@ -258,15 +258,15 @@ internal static class LoadBench
 
         private async Task SampleAsync(CancellationToken cancellationToken)
         {
-            var memAvailable = Host.MemAvailableBytes();
+            var memAvailable = HostStats.MemAvailableBytes();
             var sandboxes = await stack.ListSandboxesAsync(cancellationToken);
             var alive = sandboxes.Where(s => s.Status != SandboxStatus.Terminated).ToList();
             var states = string.Join(", ", alive.GroupBy(s => s.Status + (s.SuspendTier is { } tier ? $" ({tier})" : ""))
                 .OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => $"{g.Key} {g.Count()}"));
-            var sandboxMemory = alive.Sum(s => Host.CgroupMemoryBytes(s.CanonicalId));
-            var workers = Host.ProcessesNamed("hands-worker");
+            var sandboxMemory = alive.Sum(s => HostStats.CgroupMemoryBytes(s.CanonicalId));
+            var workers = HostStats.ProcessesNamed("hands-worker");
             var queue = await stack.EnvironmentClient.Work.StatsAsync(stack.EnvironmentId, cancellationToken);
-            var load = Host.LoadAverage();
+            var load = HostStats.LoadAverage();
             MostAlive = Math.Max(MostAlive, alive.Count);
             MostWorkers = Math.Max(MostWorkers, workers);
             MostQueued = Math.Max(MostQueued, queue.Depth);
@@ -281,66 +281,6 @@ internal static class LoadBench
 
             Latest = string.Create(CultureInfo.InvariantCulture,
                 $"sandboxes {sample.States}; workers {workers}; queued {queue.Depth}, pending {queue.Pending}; MemAvailable {memAvailable >> 20} MiB; load {load:0.0}");
-        }
-    }
-
-    /// <summary>What the host's /proc and cgroup files say.</summary>
-    private static class Host
-    {
-        public static long MemAvailableBytes() => MemInfo("MemAvailable:");
-
-        public static long MemTotalBytes() => MemInfo("MemTotal:");
-
-        private static long MemInfo(string field) =>
-            long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith(field, StringComparison.Ordinal)).Split(' ', StringSplitOptions.RemoveEmptyEntries)[1],
-                CultureInfo.InvariantCulture) * 1024;
-
-        public static double LoadAverage() => double.Parse(File.ReadAllText("/proc/loadavg").Split(' ')[0], CultureInfo.InvariantCulture);
-
-        /// <summary>
-        /// The memory a sandbox's cgroup charges (page cache included): <c>memory.current</c> under cgroup v2
-        /// (/sys/fs/cgroup/hands/ID), <c>memory.usage_in_bytes</c> under v1 (/sys/fs/cgroup/memory/hands/ID); 0 when it has none.
-        /// </summary>
-        public static long CgroupMemoryBytes(string sandboxId)
-        {
-            try
-            {
-                foreach (var file in new[] { Path.Combine("/sys/fs/cgroup/hands", sandboxId, "memory.current"), Path.Combine("/sys/fs/cgroup/memory/hands", sandboxId, "memory.usage_in_bytes") })
-                {
-                    if (File.Exists(file))
-                    {
-                        return long.Parse(File.ReadAllText(file).Trim(), CultureInfo.InvariantCulture);
-                    }
-                }
-
-                return 0;
-            }
-            catch (IOException)
-            {
-                return 0;
-            }
-        }
-
-        /// <summary>Processes on the host whose comm is <paramref name="name"/> (sandboxes' included: one pid namespace tree).</summary>
-        public static int ProcessesNamed(string name)
-        {
-            var count = 0;
-            foreach (var dir in Directory.EnumerateDirectories("/proc"))
-            {
-                try
-                {
-                    if (char.IsAsciiDigit(Path.GetFileName(dir)[0]) && File.ReadAllText(Path.Combine(dir, "comm")).AsSpan().Trim().SequenceEqual(name))
-                    {
-                        count++;
-                    }
-                }
-                catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-                {
-                    // Gone meanwhile.
-                }
-            }
-
-            return count;
         }
     }
 }
