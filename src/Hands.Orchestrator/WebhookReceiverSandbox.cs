@@ -102,20 +102,12 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
     /// </summary>
     public async Task<string?> RunningEndpointAsync(SandboxInfo info, CancellationToken cancellationToken)
     {
-        var proxy = sandboxes.Proxy(info);
-        if (!await WorkerLauncher.IsRunningAsync(proxy, ProcessName, cancellationToken).ConfigureAwait(false))
+        if (!await WorkerLauncher.IsRunningAsync(sandboxes.Proxy(info), ProcessName, cancellationToken).ConfigureAwait(false))
         {
             return null;
         }
 
-        try
-        {
-            return Encoding.UTF8.GetString(await proxy.ReadFileAsync(EndpointFile, cancellationToken).ConfigureAwait(false)).Trim();
-        }
-        catch (TensorlakeException ex) when (ex.IsNotFound)
-        {
-            return "";
-        }
+        return await RecordedEndpointAsync(info, cancellationToken).ConfigureAwait(false) ?? "";
     }
 
     /// <summary>The webhook endpoint id recorded in the receiver's sandbox (<see cref="EndpointFile"/>), running or not; null when there is none.</summary>
@@ -181,22 +173,9 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
         return true;
     }
 
-    private async Task StopReceiverAsync(SandboxProxyClient proxy, CancellationToken cancellationToken)
-    {
-        var pid = (await proxy.GetProcessAsync(ProcessName, cancellationToken).ConfigureAwait(false)).Pid.ToString(CultureInfo.InvariantCulture);
-        await proxy.KillProcessAsync(pid, cancellationToken).ConfigureAwait(false);
-        for (var check = 0; check < 200; check++)
-        {
-            if ((await proxy.GetProcessAsync(pid, cancellationToken).ConfigureAwait(false)).Status != "running")
-            {
-                return;
-            }
-
-            await Task.Delay(TimeSpan.FromMilliseconds(50), _time, cancellationToken).ConfigureAwait(false);
-        }
-
-        throw new OrchestratorException($"the receiver in {name} (pid {pid}) did not stop after SIGKILL");
-    }
+    private async Task StopReceiverAsync(SandboxProxyClient proxy, CancellationToken cancellationToken) =>
+        await WorkerLauncher.KillAndWaitAsync(proxy, (await proxy.GetProcessAsync(ProcessName, cancellationToken).ConfigureAwait(false)).Pid,
+            $"the receiver in {name}", _time, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
 
     private static async Task InstallAsync(SandboxProxyClient proxy, string root, string version, IProgress<string>? progress, CancellationToken cancellationToken)
     {

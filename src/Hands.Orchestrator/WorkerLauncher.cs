@@ -82,22 +82,27 @@ public sealed class WorkerLauncher(OrchestratorOptions options)
         return name;
     }
 
-    private async Task StopAsync(SandboxProxyClient sandbox, ProcessInfo stale, CancellationToken cancellationToken)
+    private Task StopAsync(SandboxProxyClient sandbox, ProcessInfo stale, CancellationToken cancellationToken) =>
+        KillAndWaitAsync(sandbox, stale.Pid, "the worker of an earlier claim", options.TimeProvider, TimeSpan.FromSeconds(5), cancellationToken);
+
+    /// <summary>SIGKILLs a sandbox process by pid and waits (polling every 50 ms, up to <paramref name="budget"/>) until it no longer runs.</summary>
+    internal static async Task KillAndWaitAsync(SandboxProxyClient sandbox, int processId, string what, TimeProvider time, TimeSpan budget,
+        CancellationToken cancellationToken)
     {
-        var pid = stale.Pid.ToString(CultureInfo.InvariantCulture);
+        var pid = processId.ToString(CultureInfo.InvariantCulture);
         await sandbox.KillProcessAsync(pid, cancellationToken).ConfigureAwait(false);
-        for (var check = 0; check < 100; check++)
+        var poll = TimeSpan.FromMilliseconds(50);
+        for (var waited = TimeSpan.Zero; waited < budget; waited += poll)
         {
-            var now = await sandbox.GetProcessAsync(pid, cancellationToken).ConfigureAwait(false);
-            if (now.Status != "running")
+            if ((await sandbox.GetProcessAsync(pid, cancellationToken).ConfigureAwait(false)).Status != "running")
             {
                 return;
             }
 
-            await Task.Delay(TimeSpan.FromMilliseconds(50), options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            await Task.Delay(poll, time, cancellationToken).ConfigureAwait(false);
         }
 
-        throw new OrchestratorException($"the worker of an earlier claim (pid {pid}) did not stop after SIGKILL");
+        throw new OrchestratorException($"{what} (pid {pid}) did not stop after SIGKILL");
     }
 
     private static async Task HandOverSecretAsync(SandboxProxyClient sandbox, string pid, string secret, CancellationToken cancellationToken)
