@@ -33,12 +33,12 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
             new(FaultKind.NetworkCut, FaultPoint.WhileStepRuns, LeaseTtl + TimeSpan.FromSeconds(4), TimeSpan.Zero),
             new(FaultKind.KillControlPlane, FaultPoint.AfterStep, TimeSpan.FromSeconds(1), TimeSpan.Zero),
         ];
-        var logs = Path.Combine(Path.GetTempPath(), "hands-fault-test-logs-" + Guid.NewGuid().ToString("N")[..8]);
+        var logs = NewLogDirectory();
         using var bounded = new CancellationTokenSource(TimeSpan.FromMinutes(6));
         var outcomes = await FaultRun.RunAsync(new FaultStackOptions
         {
-            SandboxDaemonBinary = EngineFixture.Artifact("HANDS_SANDBOXD_BINARY", "hands-sandboxd") ?? throw new InvalidOperationException("publish hands-sandboxd first (scripts/test.sh)"),
-            WorkerBinary = EngineFixture.Artifact("HANDS_WORKER_BINARY", "hands-worker") ?? throw new InvalidOperationException("publish hands-worker first (scripts/test.sh)"),
+            SandboxDaemonBinary = SandboxDaemonBinary(),
+            WorkerBinary = WorkerBinary(),
             LogDirectory = logs,
             Steps = 6,
             LeaseTtl = LeaseTtl,
@@ -79,12 +79,12 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         // SANDBOX_TIMEOUT_SECONDS is an idle timeout, and the engine's idle clock counts inbound traffic: after the spawn a
         // session's sandbox gets none, however busy its worker is. Steps longer than the timeout must still run to the end
         // of the turn, once each, in the sandbox that began them.
-        var logs = Path.Combine(Path.GetTempPath(), "hands-fault-test-logs-" + Guid.NewGuid().ToString("N")[..8]);
+        var logs = NewLogDirectory();
         using var bounded = new CancellationTokenSource(TimeSpan.FromMinutes(4));
         var outcomes = await FaultRun.RunAsync(new FaultStackOptions
         {
-            SandboxDaemonBinary = EngineFixture.Artifact("HANDS_SANDBOXD_BINARY", "hands-sandboxd") ?? throw new InvalidOperationException("publish hands-sandboxd first (scripts/test.sh)"),
-            WorkerBinary = EngineFixture.Artifact("HANDS_WORKER_BINARY", "hands-worker") ?? throw new InvalidOperationException("publish hands-worker first (scripts/test.sh)"),
+            SandboxDaemonBinary = SandboxDaemonBinary(),
+            WorkerBinary = WorkerBinary(),
             LogDirectory = logs,
             Steps = 3,
             StepSleep = _ => TimeSpan.FromSeconds(4),
@@ -107,13 +107,13 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         // The workers reach the control plane through the engine's host-port forwards, which run in a forwarder process
         // of their own: an engine killed while steps run and kept down for longer than the lease TTL must not cost any
         // worker its lease. No worker replaced (one started per session), no call answered "interrupted".
-        var logs = Path.Combine(Path.GetTempPath(), "hands-fault-test-logs-" + Guid.NewGuid().ToString("N")[..8]);
+        var logs = NewLogDirectory();
         using var bounded = new CancellationTokenSource(TimeSpan.FromMinutes(5));
         var workersStarted = -1;
         var outcomes = await FaultRun.RunAsync(new FaultStackOptions
         {
-            SandboxDaemonBinary = EngineFixture.Artifact("HANDS_SANDBOXD_BINARY", "hands-sandboxd") ?? throw new InvalidOperationException("publish hands-sandboxd first (scripts/test.sh)"),
-            WorkerBinary = EngineFixture.Artifact("HANDS_WORKER_BINARY", "hands-worker") ?? throw new InvalidOperationException("publish hands-worker first (scripts/test.sh)"),
+            SandboxDaemonBinary = SandboxDaemonBinary(),
+            WorkerBinary = WorkerBinary(),
             LogDirectory = logs,
             Steps = 6,
             LeaseTtl = LeaseTtl,
@@ -136,4 +136,13 @@ public sealed class FaultInjectionTests(ITestOutputHelper output)
         Assert.True(workersStarted == 3, $"{workersStarted} workers started for 3 sessions: leases were lost and workers replaced\n{why}");
         Directory.Delete(logs, recursive: true);
     }
+
+    private static string SandboxDaemonBinary() =>
+        EngineFixture.Artifact("HANDS_SANDBOXD_BINARY", "hands-sandboxd") ?? throw new InvalidOperationException("publish hands-sandboxd first (scripts/test.sh)");
+
+    private static string WorkerBinary() =>
+        EngineFixture.Artifact("HANDS_WORKER_BINARY", "hands-worker") ?? throw new InvalidOperationException("publish hands-worker first (scripts/test.sh)");
+
+    /// <summary>Where a run's process logs go; deleted when its test passes, kept (and named in the failure) when not.</summary>
+    private static string NewLogDirectory() => Path.Combine(Path.GetTempPath(), "hands-fault-test-logs-" + Guid.NewGuid().ToString("N")[..8]);
 }

@@ -27,7 +27,7 @@ public sealed class ResizeTests(EngineFixture engine)
         Assert.Equal(200_000, CgroupValue("cpu", sandbox.Id, "cpu.cfs_quota_us"));
 
         // The disk grows online where the engine may resize ext4 (CAP_SYS_RESOURCE); elsewhere it is refused, nothing changed.
-        if (EngineHasSysResource())
+        if (Hands.Engine.Storage.SandboxDisk.CanGrowOnline)
         {
             var disk = await engine.Client.ResizeAsync(sandbox.Id, diskMb: 512);
             Assert.True(disk.ResourceResize?.Status == "succeeded", disk.ResourceResize?.ErrorMessage);
@@ -103,11 +103,6 @@ public sealed class ResizeTests(EngineFixture engine)
 
         Assert.Null((await engine.Client.GetAsync(sandbox.Id)).ResourceResize);
     }
-
-    /// <summary>The engine runs in this process: whether it holds CAP_SYS_RESOURCE, which ext4's online resize needs.</summary>
-    private static bool EngineHasSysResource() =>
-        (ulong.Parse(File.ReadLines("/proc/self/status").First(l => l.StartsWith("CapEff:", StringComparison.Ordinal))["CapEff:".Length..].Trim(),
-            NumberStyles.HexNumber, CultureInfo.InvariantCulture) & (1UL << 24)) != 0;
 
     private static long CgroupValue(string controller, string sandboxId, string file) =>
         long.Parse(File.ReadAllText($"/sys/fs/cgroup/{controller}/hands/{sandboxId}/{file}").Trim(), CultureInfo.InvariantCulture);

@@ -1,5 +1,6 @@
 using Hands.Protocol.Client;
 using Hands.Protocol;
+using Hands.Protocol.Models;
 using Hands.Testing;
 using Hands.Worker.Hosting;
 using Hands.Worker.Runner;
@@ -18,16 +19,12 @@ public sealed class LeaseKeeperTests
     public async Task A_failed_heartbeat_is_retried_long_before_the_next_interval()
     {
         await using var cp = await TestControlPlane.StartAsync(o => o.LeaseTtl = TimeSpan.FromSeconds(10));
-        var (env, key) = await cp.CreateEnvironmentAsync();
-        var agent = await cp.CreateAgentAsync();
-        await cp.CreateSessionAsync(env.Id, agent.Id);
-        var item = await cp.Worker(key).Work.PollAsync(env.Id, 500) ?? throw new InvalidOperationException("nothing queued");
-        await cp.Worker(key).Work.AckAsync(env.Id, item.Id);
+        var (env, _, worker, item) = await cp.PolledItemAsync();
+        await worker.Work.AckAsync(env.Id, item.Id);
 
         var heartbeats = new DroppingHandler(dropCall: 2);
         using var http = new HttpClient(heartbeats);
-        using var client = new ManagedAgentsClient(ManagedAgentsCredential.Bearer(WorkSecretCodec.TryDecode(item.Secret)!.SessionsToken!),
-            new ManagedAgentsClientOptions { BaseUrl = cp.Server.BaseAddress, MaxRetries = 0, HttpClient = http });
+        using var client = SessionClient(cp, item, http);
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var keeper = new LeaseKeeper(client, env.Id, item.Id, new WorkerLog(), clock);
         using var stop = new CancellationTokenSource();
@@ -55,11 +52,8 @@ public sealed class LeaseKeeperTests
     public async Task A_heartbeat_outage_ending_just_before_the_lease_does_keeps_it()
     {
         await using var cp = await TestControlPlane.StartAsync(o => o.LeaseTtl = TimeSpan.FromSeconds(10));
-        var (env, key) = await cp.CreateEnvironmentAsync();
-        var agent = await cp.CreateAgentAsync();
-        await cp.CreateSessionAsync(env.Id, agent.Id);
-        var item = await cp.Worker(key).Work.PollAsync(env.Id, 500) ?? throw new InvalidOperationException("nothing queued");
-        await cp.Worker(key).Work.AckAsync(env.Id, item.Id);
+        var (env, _, worker, item) = await cp.PolledItemAsync();
+        await worker.Work.AckAsync(env.Id, item.Id);
 
         var clock = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var start = clock.GetUtcNow();
@@ -67,8 +61,7 @@ public sealed class LeaseKeeperTests
         var heartbeats = new DroppingHandler(dropWhen: () => clock.GetUtcNow() - start is var t && t >= TimeSpan.FromSeconds(4.9) && t < TimeSpan.FromSeconds(9),
             now: clock.GetUtcNow);
         using var http = new HttpClient(heartbeats);
-        using var client = new ManagedAgentsClient(ManagedAgentsCredential.Bearer(WorkSecretCodec.TryDecode(item.Secret)!.SessionsToken!),
-            new ManagedAgentsClientOptions { BaseUrl = cp.Server.BaseAddress, MaxRetries = 0, HttpClient = http });
+        using var client = SessionClient(cp, item, http);
         var keeper = new LeaseKeeper(client, env.Id, item.Id, new WorkerLog(), clock);
         using var stop = new CancellationTokenSource();
         var running = keeper.RunAsync(stop.Token);
@@ -109,6 +102,11 @@ public sealed class LeaseKeeperTests
     [InlineData(20, 10, 5000)]
     public void A_beat_waits_for_its_answer_one_retry_step_at_least_five_seconds_at_most_the_interval(int ttlSeconds, int intervalSeconds, int expectedMs) =>
         Assert.Equal(expectedMs, (int)LeaseKeeper.AttemptTimeout(TimeSpan.FromSeconds(intervalSeconds), TimeSpan.FromSeconds(ttlSeconds)).TotalMilliseconds);
+
+    /// <summary>The item's worker as the real one talks: its sessions token, no client retries (the keeper's schedule is under test).</summary>
+    private static ManagedAgentsClient SessionClient(TestControlPlane cp, WorkItem item, HttpClient http) =>
+        new(ManagedAgentsCredential.Bearer(WorkSecretCodec.TryDecode(item.Secret)!.SessionsToken!),
+            new ManagedAgentsClientOptions { BaseUrl = cp.Server.BaseAddress, MaxRetries = 0, HttpClient = http });
 
     /// <summary>Moves the fake clock in small steps until the handler has seen <paramref name="calls"/> heartbeats; fails past the budget.</summary>
     private static async Task MoveClockUntilAsync(FakeTimeProvider clock, DroppingHandler heartbeats, int calls, TimeSpan budget)
