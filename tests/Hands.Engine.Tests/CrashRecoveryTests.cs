@@ -113,6 +113,13 @@ public sealed class CrashRecoveryTests
                 return id;
             }
 
+            case CrashPoints.ResizeApplied:
+            {
+                var id = await WithFileAsync(client, null);
+                await Assert.ThrowsAnyAsync<Exception>(() => client.ResizeAsync(id, memoryMb: 768));
+                return id;
+            }
+
             default:
                 throw new ArgumentOutOfRangeException(nameof(point), point, "no scenario drives into this crash point");
         }
@@ -158,6 +165,14 @@ public sealed class CrashRecoveryTests
                 Assert.Equal((SandboxStatus.Terminated, "EngineRestarted"), (fork.Status, fork.TerminationReason));
                 await AssertFileAsync(client, sandbox!);
                 break;
+            case CrashPoints.ResizeApplied:
+                // Applied but recorded as pending with the old limits: finished; the record and the kernel agree.
+                var resized = await client.GetAsync(sandbox!);
+                Assert.Equal((1, "succeeded"), (resized.ResourceResize!.Generation, resized.ResourceResize.Status));
+                Assert.Equal(768, resized.Resources!.MemoryMb);
+                Assert.Equal(768L << 20, MemoryLimit(sandbox!));
+                await AssertFileAsync(client, sandbox!);
+                break;
         }
     }
 
@@ -184,6 +199,13 @@ public sealed class CrashRecoveryTests
 
     private static async Task AssertFileAsync(TensorlakeClient client, string sandbox) =>
         Assert.Equal("kept", Encoding.UTF8.GetString(await client.Proxy(await client.GetAsync(sandbox)).ReadFileAsync("/workspace/kept.txt")));
+
+    private static long MemoryLimit(string sandbox)
+    {
+        var memory = Sandboxes.SandboxCgroups.MemoryDirectory(sandbox)!;
+        var v1 = Path.Combine(memory, "memory.limit_in_bytes");
+        return long.Parse(File.ReadAllText(File.Exists(v1) ? v1 : Path.Combine(memory, "memory.max")).Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private static TensorlakeClient Client(Uri api) => new(new TensorlakeClientOptions { ApiUrl = api, ApiKey = EngineFixture.ApiKey, MaxRetries = 0 });
 }

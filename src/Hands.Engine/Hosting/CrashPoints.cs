@@ -28,8 +28,11 @@ internal static partial class CrashPoints
     /// <summary>A memory fork is restored but its inherited processes (the parent's worker) are not yet killed.</summary>
     public const string ForkRestored = "fork.restored";
 
+    /// <summary>A live resize's new limits are in the cgroup and the bundle; its record still says pending, with the old ones.</summary>
+    public const string ResizeApplied = "resize.applied";
+
     /// <summary>Every crash point, for tests that walk them all.</summary>
-    public static readonly IReadOnlyList<string> All = [CreateBooted, DeleteTornDown, HibernateDumped, WakeResumed, SnapshotLayerMoved, ForkRestored];
+    public static readonly IReadOnlyList<string> All = [CreateBooted, DeleteTornDown, HibernateDumped, WakeResumed, SnapshotLayerMoved, ForkRestored, ResizeApplied];
 
     private const int SigKill = 9;
     private static readonly string? Armed = Environment.GetEnvironmentVariable("HANDS_ENGINE_CRASH_AT");

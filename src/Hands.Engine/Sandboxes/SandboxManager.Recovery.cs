@@ -77,6 +77,7 @@ internal sealed partial class SandboxManager
             }
         }
 
+        await FinishInterruptedResizesAsync(cancellationToken).ConfigureAwait(false);
         await RemoveOrphansAsync(containers, cancellationToken).ConfigureAwait(false);
         foreach (var record in store.LiveSandboxes().Where(r => r.Slot > 0 && SandboxNetwork.Exists(PathsOf(r.Id).NetworkNamespace)))
         {

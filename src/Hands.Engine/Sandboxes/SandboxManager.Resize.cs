@@ -73,43 +73,74 @@ internal sealed partial class SandboxManager
                 RequestedMemoryMb = request.MemoryMb ?? record.MemoryMb,
                 RequestedDiskMb = request.DiskMb ?? record.DiskMb,
             };
-            var paths = PathsOf(record.Id);
-            try
-            {
-                if (request.Cpus is not null || request.MemoryMb is not null)
-                {
-                    if (state != SandboxState.Hibernated)
-                    {
-                        await runtime.UpdateResourcesAsync(record.Id, BundleWriter.MemoryBytes(resize.RequestedMemoryMb), BundleWriter.CpuQuota(resize.RequestedCpus),
-                            BundleWriter.CpuPeriod, cancellationToken).ConfigureAwait(false);
-                    }
 
-                    BundleWriter.UpdateResources(paths.Bundle, resize.RequestedCpus, resize.RequestedMemoryMb);
-                    record.Cpus = resize.RequestedCpus;
-                    record.MemoryMb = resize.RequestedMemoryMb;
-                }
-
-                if (request.DiskMb is { } grown && grown > currentDisk)
-                {
-                    await SandboxDisk.GrowAsync(paths.DiskImage, paths.Disk, grown, cancellationToken).ConfigureAwait(false);
-                    record.DiskMb = grown;
-                }
-
-                resize.Status = "succeeded";
-                logger.LogInformation("sandbox {Id} resized (generation {Generation}): {Cpus} CPUs, {Memory} MiB, disk {Disk} MiB",
-                    record.Id, resize.Generation, record.Cpus, record.MemoryMb, record.DiskMb ?? SandboxDisk.DefaultMb);
-            }
-            catch (EngineCommandException ex)
-            {
-                resize.Status = "failed";
-                resize.ErrorMessage = FailedResizeMessage(ex.Message, resize.RequestedMemoryMb);
-                logger.LogWarning("sandbox {Id} resize (generation {Generation}) failed: {Error}", record.Id, resize.Generation, resize.ErrorMessage);
-            }
-
+            // Recorded as pending before anything changes, so that an engine killed half-way finds it on restart and
+            // finishes it (RecoverAsync), instead of reporting limits other than those the cgroup holds.
             record.ResourceResize = resize;
             store.Save(record);
+            await ApplyResizeAsync(record, state, cancellationToken).ConfigureAwait(false);
             return record;
         }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Brings the sandbox to its pending resize's values — cgroup (unless hibernated: it wakes with its bundle's),
+    /// bundle, disk — and records the outcome. Every step sets a value rather than adding to one, so running it again
+    /// after a crash that cut it short gives the same result.
+    /// </summary>
+    private async Task ApplyResizeAsync(SandboxRecord record, SandboxState state, CancellationToken cancellationToken)
+    {
+        var resize = record.ResourceResize!;
+        var paths = PathsOf(record.Id);
+        var currentDisk = record.DiskMb ?? SandboxDisk.DefaultMb;
+        try
+        {
+            if (resize.RequestedCpus != record.Cpus || resize.RequestedMemoryMb != record.MemoryMb)
+            {
+                if (state != SandboxState.Hibernated)
+                {
+                    await runtime.UpdateResourcesAsync(record.Id, BundleWriter.MemoryBytes(resize.RequestedMemoryMb), BundleWriter.CpuQuota(resize.RequestedCpus),
+                        BundleWriter.CpuPeriod, cancellationToken).ConfigureAwait(false);
+                }
+
+                BundleWriter.UpdateResources(paths.Bundle, resize.RequestedCpus, resize.RequestedMemoryMb);
+                record.Cpus = resize.RequestedCpus;
+                record.MemoryMb = resize.RequestedMemoryMb;
+            }
+
+            CrashPoints.Reach(CrashPoints.ResizeApplied);
+            if (resize.RequestedDiskMb is { } grown && grown > currentDisk)
+            {
+                await SandboxDisk.GrowAsync(paths.DiskImage, paths.Disk, grown, cancellationToken).ConfigureAwait(false);
+                record.DiskMb = grown;
+            }
+
+            resize.Status = "succeeded";
+            logger.LogInformation("sandbox {Id} resized (generation {Generation}): {Cpus} CPUs, {Memory} MiB, disk {Disk} MiB",
+                record.Id, resize.Generation, record.Cpus, record.MemoryMb, record.DiskMb ?? SandboxDisk.DefaultMb);
+        }
+        catch (EngineCommandException ex)
+        {
+            resize.Status = "failed";
+            resize.ErrorMessage = FailedResizeMessage(ex.Message, resize.RequestedMemoryMb);
+            logger.LogWarning("sandbox {Id} resize (generation {Generation}) failed: {Error}", record.Id, resize.Generation, resize.ErrorMessage);
+        }
+
+        store.Save(record);
+    }
+
+    /// <summary>After a restart: a resize the crash cut short (still pending) is finished, or recorded as failed.</summary>
+    private async Task FinishInterruptedResizesAsync(CancellationToken cancellationToken)
+    {
+        foreach (var record in store.LiveSandboxes().Where(r => r.ResourceResize?.Status == "pending"))
+        {
+            var state = SandboxLifecycle.StateOf(record);
+            if (state is SandboxState.Running or SandboxState.Frozen or SandboxState.Hibernated)
+            {
+                logger.LogInformation("finishing the resize of sandbox {Id} (generation {Generation}) the restart interrupted", record.Id, record.ResourceResize!.Generation);
+                await ApplyResizeAsync(record, state, cancellationToken).ConfigureAwait(false);
+            }
+        }
     }
 
     private static string FailedResizeMessage(string error, int memoryMb) =>
