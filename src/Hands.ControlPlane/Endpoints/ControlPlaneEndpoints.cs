@@ -95,6 +95,15 @@ public static class ControlPlaneEndpoints
             Results.Json(await sessions.DeleteAsync(Caller.Of(c), id, c.RequestAborted), J.DeletedResource));
         app.MapPost("/v1/sessions/{id}/archive", async (HttpContext c, string id) =>
             Results.Json(await sessions.ArchiveAsync(Caller.Of(c), id, c.RequestAborted), J.Session));
+        app.MapGet("/v1/sessions/{id}/resources", (HttpContext c, string id) =>
+            Results.Json(sessions.ListResources(Caller.Of(c), id, PageQuery.From(c.Request.Query, 20, 100)), J.PageJsonElement));
+        app.MapPost("/v1/sessions/{id}/resources", (HttpContext c, string id) => Results.Json(sessions.AddResource(Caller.Of(c), id), J.JsonElement));
+        app.MapGet("/v1/sessions/{id}/resources/{resourceId}", (HttpContext c, string id, string resourceId) =>
+            Results.Json(sessions.ResourceById(Caller.Of(c), id, resourceId), J.JsonElement));
+        app.MapPost("/v1/sessions/{id}/resources/{resourceId}", (HttpContext c, string id, string resourceId) =>
+            Results.Json(sessions.ResourceById(Caller.Of(c), id, resourceId), J.JsonElement));
+        app.MapDelete("/v1/sessions/{id}/resources/{resourceId}", (HttpContext c, string id, string resourceId) =>
+            Results.Json(sessions.ResourceById(Caller.Of(c), id, resourceId), J.JsonElement));
         app.MapPost("/v1/sessions/{id}/events", async (HttpContext c, string id) =>
             Results.Json(await sessions.SendAsync(Caller.Of(c), id, await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.SessionEventList));
         app.MapGet("/v1/sessions/{id}/events", (HttpContext c, string id) =>

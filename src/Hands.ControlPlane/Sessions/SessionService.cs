@@ -10,7 +10,7 @@ using Hands.Protocol.Models;
 namespace Hands.ControlPlane.Sessions;
 
 /// <summary>Sessions and their events: create, send, list, update, archive, delete; drives the agent loop.</summary>
-public sealed class SessionService(ControlPlaneCore core, MemoryStores.MemoryStoreService memoryStores)
+public sealed partial class SessionService(ControlPlaneCore core, MemoryStores.MemoryStoreService memoryStores)
 {
     private readonly ScriptedAgentLoop _loop = new(core.Scenarios);
 
@@ -255,6 +255,25 @@ public sealed class SessionService(ControlPlaneCore core, MemoryStores.MemorySto
             if (statuses.Count > 0)
             {
                 where.Add($"status IN ({string.Join(",", statuses.Select((_, i) => $"$st{i}"))})");
+            }
+
+            if (query.AgentVersion is { } version)
+            {
+                where.Add("json_extract(json, '$.agent.version')=$agentVersion");
+                args.Add(("$agentVersion", version));
+            }
+
+            if (query.MemoryStoreId is { } store)
+            {
+                where.Add("EXISTS (SELECT 1 FROM json_each(sessions.json, '$.resources') r WHERE json_extract(r.value, '$.memory_store_id')=$store)");
+                args.Add(("$store", store));
+            }
+
+            for (var i = 0; i < query.CreatedAt.Count; i++)
+            {
+                // Stored and bound alike are Timestamps.Format's fixed-width UTC text, so text order is time order, to the microsecond.
+                where.Add($"json_extract(json, '$.created_at') {query.CreatedAt[i].Comparison} $created{i}");
+                args.Add(($"$created{i}", Timestamps.Format(query.CreatedAt[i].Instant)));
             }
 
             if (after is not null)

@@ -46,6 +46,7 @@ namespace Hands.Protocol.Json;
 [JsonSerializable(typeof(MemoryStoreRequest))]
 [JsonSerializable(typeof(Memory))]
 [JsonSerializable(typeof(Page<Memory>))]
+[JsonSerializable(typeof(Page<JsonElement>))]
 [JsonSerializable(typeof(MemoryWriteRequest))]
 [JsonSerializable(typeof(MemoryVersion))]
 [JsonSerializable(typeof(Page<MemoryVersion>))]
