@@ -85,6 +85,13 @@ public sealed class MemoryStoreConformanceTests
         Assert.Equal(["modified:/prefs/drinks.md:api_actor", "modified:/prefs/food.md:api_actor", "created:/prefs/food.md:api_actor"],
             r.GetProperty("versions").EnumerateArray().Select(e => e.GetString()));
         Assert.Equal("likes tea", r.GetProperty("firstVersionContent").GetString());
+        var redact = r.GetProperty("redact");
+        Assert.True(redact.GetProperty("nulls").GetBoolean());
+        Assert.Equal("api_actor", redact.GetProperty("by").GetString());
+        Assert.True(redact.GetProperty("at").GetBoolean());
+        Assert.True(redact.GetProperty("rereadNull").GetBoolean());
+        Assert.True(redact.GetProperty("again").GetBoolean());
+        Assert.Equal((409, 404), (redact.GetProperty("current").GetInt32(), redact.GetProperty("unknown").GetInt32()));
 
         var resources = r.GetProperty("sessionResources").EnumerateArray().ToList();
         Assert.Equal("read_write", resources[0].GetProperty("access").GetString());
@@ -115,6 +122,7 @@ public sealed class MemoryStoreConformanceTests
         Assert.Equal(404, tokenRun.GetProperty("listReadOnly").GetInt32()); // deleted store
         Assert.Equal(403, tokenRun.GetProperty("listForeign").GetInt32());
         Assert.Equal(403, tokenRun.GetProperty("createStore").GetInt32());
+        Assert.Equal(403, tokenRun.GetProperty("redactAttached").GetInt32()); // an agent may not erase its store's history
 
         var agent = await cp.CreateAgentAsync("scripted:hello");
         var session2 = await cp.App.Sessions.CreateAsync(new()

@@ -105,6 +105,17 @@ async function main() {
   out.versions = versions.map((v) => `${v.operation}:${v.path}:${v.created_by && v.created_by.type}`);
   const oneVersion = await ms.memoryVersions.retrieve(versions[versions.length - 1].id, { memory_store_id: store.id });
   out.firstVersionContent = oneVersion.content;
+  // Redaction: an old version loses its content for good and still reads; the current one is refused; again is a no-op.
+  const redacted = await ms.memoryVersions.redact(oneVersion.id, { memory_store_id: store.id });
+  const reread = await ms.memoryVersions.retrieve(oneVersion.id, { memory_store_id: store.id });
+  const again = await ms.memoryVersions.redact(oneVersion.id, { memory_store_id: store.id });
+  out.redact = {
+    nulls: [redacted.content, redacted.path, redacted.content_sha256, redacted.content_size_bytes].every((v) => v === null),
+    by: redacted.redacted_by && redacted.redacted_by.type, at: typeof redacted.redacted_at === 'string',
+    rereadNull: reread.content === null && reread.redacted_at === redacted.redacted_at, again: again.redacted_at === redacted.redacted_at,
+    current: (await status(ms.memoryVersions.redact(versions[0].id, { memory_store_id: store.id }))).status,
+    unknown: (await status(ms.memoryVersions.redact('memver_nope', { memory_store_id: store.id }))).status,
+  };
 
   // A session attaching the store read_write and another read_only; their tokens, and the environment key.
   const env = await client.beta.environments.create({ name: 'memory-conformance', config: { type: 'self_hosted' } });

@@ -25,6 +25,7 @@ async function main() {
     createReadOnly: await status(m.create(ro, { path: '/nope.md', content: 'x' })),
     listForeign: await status(m.list(foreign)),
     createStore: await status(client.beta.memoryStores.create({ name: 'x' })),
+    redactAttached: await status(client.beta.memoryStores.memoryVersions.redact('memver_any', { memory_store_id: rw })),
   }));
 }
 

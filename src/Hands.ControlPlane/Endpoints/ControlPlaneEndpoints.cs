@@ -164,6 +164,9 @@ public static class ControlPlaneEndpoints
         app.MapGet("/v1/memory_stores/{id}/memory_versions/{versionId}", (HttpContext c, string id, string versionId) =>
             Results.Json(memory.GetVersion(Caller.Of(c), id, versionId, MemoryListQuery.ParseView(c.Request.Query, MemoryValues.ViewFull)), J.MemoryVersion));
 
+        app.MapPost("/v1/memory_stores/{id}/memory_versions/{versionId}/redact", async (HttpContext c, string id, string versionId) =>
+            Results.Json(await memory.RedactVersionAsync(Caller.Of(c), id, versionId, c.RequestAborted), J.MemoryVersion));
+
         // webhook endpoints (local extension)
         app.MapPost("/v1/webhook_endpoints", async (HttpContext c, CancellationToken _) =>
             Results.Json(await hooks.CreateAsync(Caller.Of(c), await JsonBody.ReadAsync(c.Request), c.RequestAborted), J.WebhookEndpoint));

@@ -364,6 +364,44 @@ public sealed class MemoryStoreService(ControlPlaneCore core)
         });
     }
 
+    /// <summary>
+    /// Redacts a version, as <c>memoryVersions.redact</c> calls it: its <c>content</c>, <c>path</c>,
+    /// <c>content_sha256</c> and <c>content_size_bytes</c> become null for good, <c>redacted_at</c> and
+    /// <c>redacted_by</c> say when and by whom; reading it still answers 200. Decisions where the SDK is silent: the API
+    /// key alone may redact (a sessions token gets 403: an agent must not erase the history of what it wrote); redacting
+    /// again answers the redacted version unchanged; a memory's current version is refused with 409 (its content is
+    /// the memory's own: change or delete the memory first, then redact the old version).
+    /// </summary>
+    public async Task<MemoryVersion> RedactVersionAsync(Caller caller, string storeId, string versionId, CancellationToken ct)
+    {
+        caller.RequireApiKey("redact memory versions");
+        return await core.WriteAsync(scope =>
+        {
+            GetStore(scope.Sql, storeId);
+            var version = scope.Sql.One("SELECT json FROM memory_versions WHERE store_id=$s AND id=$id",
+                r => Store.Deserialize(r.GetString(0), J.MemoryVersion), ("$s", storeId), ("$id", versionId))
+                ?? throw ApiException.NotFound($"memory version {versionId} not found in memory store {storeId}");
+            if (version.RedactedAt is not null)
+            {
+                return version;
+            }
+
+            if (scope.Sql.One("SELECT id FROM memories WHERE store_id=$s AND version_id=$v", r => r.GetString(0), ("$s", storeId), ("$v", versionId)) is { } memoryId)
+            {
+                throw ApiException.Conflict($"memory version {versionId} is the current content of memory {memoryId}; update or delete the memory first, then redact this version");
+            }
+
+            version.Content = null;
+            version.Path = null;
+            version.ContentSha256 = null;
+            version.ContentSizeBytes = null;
+            version.RedactedAt = scope.NowText;
+            version.RedactedBy = new MemoryActor { Type = "api_actor", ApiKeyId = ApiKeyActorId };
+            scope.Sql.Exec("UPDATE memory_versions SET json=$j WHERE id=$id", ("$id", versionId), ("$j", Store.Serialize(version, J.MemoryVersion)));
+            return version;
+        }, ct);
+    }
+
     // session attachment
 
     /// <summary>

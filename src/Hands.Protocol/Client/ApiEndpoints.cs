@@ -75,6 +75,8 @@ internal static class ApiEndpoints
         [MemoryStore], ["limit", "memory_id", "page", "view"]);
     public static readonly ApiEndpoint MemoryVersionsRetrieve = new("anthropic.memory_stores.memory_versions.retrieve",
         "/v1/memory_stores/{memory_store_id}/memory_versions/{memory_version_id}", [MemoryStore], ["view"]);
+    public static readonly ApiEndpoint MemoryVersionsRedact = new("anthropic.memory_stores.memory_versions.redact",
+        "/v1/memory_stores/{memory_store_id}/memory_versions/{memory_version_id}/redact", [MemoryStore]);
 
     public static readonly ApiEndpoint SkillsCreate = new("anthropic.skills.create", "/v1/skills");
     public static readonly ApiEndpoint SkillsRetrieve = new("anthropic.skills.retrieve", "/v1/skills/{skill_id}", [Skill]);

@@ -96,4 +96,9 @@ public sealed class MemoryStoresOperations
     public Task<MemoryVersion> GetVersionAsync(string storeId, string versionId, string view = MemoryValues.ViewFull, CancellationToken cancellationToken = default) =>
         _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoryVersionsRetrieve, storeId), HttpMethod.Get, $"{StorePath(storeId)}/memory_versions/{Query.Escape(versionId)}", new Query().With("view", view), null,
             ProtocolJsonContext.Default.MemoryVersion, cancellationToken, beta: MemoryValues.Beta);
+
+    /// <summary>Redacts a version for good (API key only): its content, path and hash become null; reading it still answers.</summary>
+    public Task<MemoryVersion> RedactVersionAsync(string storeId, string versionId, CancellationToken cancellationToken = default) =>
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.MemoryVersionsRedact, storeId), HttpMethod.Post, $"{StorePath(storeId)}/memory_versions/{Query.Escape(versionId)}/redact", null, null,
+            ProtocolJsonContext.Default.MemoryVersion, cancellationToken, beta: MemoryValues.Beta);
 }
