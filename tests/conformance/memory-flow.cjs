@@ -6,18 +6,9 @@
 // Env: HANDS_BASE_URL, HANDS_API_KEY. Prints one JSON summary line on stdout.
 const crypto = require('node:crypto');
 const Anthropic = require('@anthropic-ai/sdk').default;
+const { outcomeOf: status } = require('./sdk-errors.cjs');
 
 const sha = (s) => crypto.createHash('sha256').update(s, 'utf-8').digest('hex');
-
-async function status(promise) {
-  try {
-    await promise;
-    return { status: 200 };
-  } catch (e) {
-    const err = e.error && e.error.error;
-    return { status: e.status, type: err ? err.type : undefined, conflictingPath: err ? err.conflicting_path : undefined };
-  }
-}
 
 async function main() {
   const baseURL = process.env.HANDS_BASE_URL;

@@ -2,15 +2,7 @@
 // Env: HANDS_BASE_URL, HANDS_TOKEN, HANDS_STORE_ID (attached read_write), HANDS_READONLY_STORE_ID (attached
 // read_only), HANDS_FOREIGN_STORE_ID (not attached). Prints one JSON line of statuses.
 const Anthropic = require('@anthropic-ai/sdk').default;
-
-async function status(promise) {
-  try {
-    await promise;
-    return 200;
-  } catch (e) {
-    return e.status;
-  }
-}
+const { statusOf: status } = require('./sdk-errors.cjs');
 
 async function main() {
   const client = new Anthropic({ baseURL: process.env.HANDS_BASE_URL, apiKey: null, authToken: process.env.HANDS_TOKEN, maxRetries: 0 });

@@ -3,15 +3,7 @@
 // delete and add on a self-hosted session.
 // Env: HANDS_BASE_URL, HANDS_API_KEY. Prints one JSON summary line on stdout.
 const Anthropic = require('@anthropic-ai/sdk').default;
-
-async function status(promise) {
-  try {
-    await promise;
-    return 200;
-  } catch (e) {
-    return e.status;
-  }
-}
+const { statusOf: status } = require('./sdk-errors.cjs');
 
 async function ids(page) {
   const out = [];

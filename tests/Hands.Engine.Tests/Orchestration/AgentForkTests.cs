@@ -31,24 +31,12 @@ public sealed class AgentForkTests(EngineFixture engine)
     public async Task An_agent_forks_its_own_sandbox_through_the_custom_tool_and_through_hands_fork()
     {
         await using var cp = await LocalControlPlane.StartAsync(engine, "agent-fork", Scenario);
-        var agent = await cp.Client.Agents.CreateAsync(new CreateAgentRequest
-        {
-            Name = "forking-agent",
-            Model = JsonSerializer.SerializeToElement("scripted:agent-fork", ProtocolJsonContext.Default.String),
-            Tools =
-            [
-                JsonDocument.Parse("""{"type":"agent_toolset_20260401"}""").RootElement,
-                JsonDocument.Parse($$"""{"type":"custom","name":"{{ForkExploreToolDefinition.Name}}","description":"{{ForkExploreToolDefinition.Description}}","input_schema":{{ForkExploreToolDefinition.InputSchema}}}""").RootElement,
-            ],
-        });
+        var agent = await cp.CreateAgentAsync("forking-agent", "agent-fork",
+            [$$"""{"type":"custom","name":"{{ForkExploreToolDefinition.Name}}","description":"{{ForkExploreToolDefinition.Description}}","input_schema":{{ForkExploreToolDefinition.InputSchema}}}"""]);
         await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options(o => o.ForkAccess = WorkerForkAccess.Bash));
         using var stop = new CancellationTokenSource();
         var polling = orchestrator.RunPollingAsync(999, stop.Token);
-        var session = (await cp.Client.Sessions.CreateAsync(new CreateSessionRequest
-        {
-            Agent = JsonSerializer.SerializeToElement(agent.Id, ProtocolJsonContext.Default.String),
-            EnvironmentId = cp.EnvironmentId,
-        })).Id;
+        var session = await cp.CreateSessionAsync(agent);
         var name = SandboxNames.ForSession(session);
         try
         {

@@ -88,11 +88,24 @@ internal sealed class LocalControlPlane : IAsyncDisposable
         };
     }
 
-    public async Task<string> CreateSessionAsync() => (await Client.Sessions.CreateAsync(new CreateSessionRequest
-    {
-        Agent = JsonSerializer.SerializeToElement(AgentId, ProtocolJsonContext.Default.String),
-        EnvironmentId = EnvironmentId,
-    })).Id;
+    /// <summary>A session of <paramref name="agentId"/> (default: the plane's scripted agent) with <paramref name="resources"/>.</summary>
+    public async Task<string> CreateSessionAsync(string? agentId = null, IEnumerable<JsonElement>? resources = null) =>
+        (await Client.Sessions.CreateAsync(new CreateSessionRequest
+        {
+            Agent = JsonSerializer.SerializeToElement(agentId ?? AgentId, ProtocolJsonContext.Default.String),
+            EnvironmentId = EnvironmentId,
+            Resources = resources?.ToList(),
+        })).Id;
+
+    /// <summary>Another agent on <paramref name="scenario"/>: the agent toolset, plus <paramref name="customTools"/> and <paramref name="skills"/>.</summary>
+    public async Task<string> CreateAgentAsync(string name, string scenario, IEnumerable<string>? customTools = null, List<AgentSkill>? skills = null) =>
+        (await Client.Agents.CreateAsync(new CreateAgentRequest
+        {
+            Name = name,
+            Model = JsonSerializer.SerializeToElement("scripted:" + scenario, ProtocolJsonContext.Default.String),
+            Tools = [JsonDocument.Parse("""{"type":"agent_toolset_20260401"}""").RootElement, .. (customTools ?? []).Select(t => JsonDocument.Parse(t).RootElement)],
+            Skills = skills,
+        })).Id;
 
     /// <summary>Sends a message and waits (bounded) for the idle that ends the turn; returns its stop reason.</summary>
     public async Task<string> RunTurnAsync(string sessionId, string text, TimeSpan? timeout = null)

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using Hands.Orchestrator;
-using Hands.Protocol.Json;
 using Hands.Protocol.Models;
 
 namespace Hands.Engine.Tests.Orchestration;
@@ -30,22 +29,11 @@ public sealed class MemoryStoreSessionTests(EngineFixture engine)
         var plan = await cp.Client.MemoryStores.CreateMemoryAsync(notes.Id, "/plan.md", "step 1: write it\n");
         var rules = await cp.Client.MemoryStores.CreateAsync(new MemoryStoreRequest { Name = "house-rules" });
         var rule = await cp.Client.MemoryStores.CreateMemoryAsync(rules.Id, "/rules.md", "be kind\n");
-        var agent = await cp.Client.Agents.CreateAsync(new CreateAgentRequest
-        {
-            Name = "remembers",
-            Model = JsonSerializer.SerializeToElement("scripted:memory", ProtocolJsonContext.Default.String),
-            Tools = [JsonDocument.Parse("""{"type":"agent_toolset_20260401"}""").RootElement],
-        });
-        var session = (await cp.Client.Sessions.CreateAsync(new CreateSessionRequest
-        {
-            Agent = JsonSerializer.SerializeToElement(agent.Id, ProtocolJsonContext.Default.String),
-            EnvironmentId = cp.EnvironmentId,
-            Resources =
-            [
-                JsonDocument.Parse($$"""{"type":"memory_store","memory_store_id":"{{notes.Id}}","access":"read_write"}""").RootElement,
-                JsonDocument.Parse($$"""{"type":"memory_store","memory_store_id":"{{rules.Id}}","access":"read_only"}""").RootElement,
-            ],
-        })).Id;
+        var session = await cp.CreateSessionAsync(resources:
+        [
+            JsonDocument.Parse($$"""{"type":"memory_store","memory_store_id":"{{notes.Id}}","access":"read_write"}""").RootElement,
+            JsonDocument.Parse($$"""{"type":"memory_store","memory_store_id":"{{rules.Id}}","access":"read_only"}""").RootElement,
+        ]);
         await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options());
         using var stop = new CancellationTokenSource();
         var polling = orchestrator.RunPollingAsync(999, stop.Token);

@@ -35,18 +35,8 @@ public sealed class SkillStagingTests(EngineFixture engine)
         }
 
         var skill = await cp.Client.Skills.UploadAsync(buffer.ToArray());
-        var agent = await cp.Client.Agents.CreateAsync(new CreateAgentRequest
-        {
-            Name = "skilled",
-            Model = JsonSerializer.SerializeToElement("scripted:use-skill", ProtocolJsonContext.Default.String),
-            Tools = [JsonDocument.Parse("""{"type":"agent_toolset_20260401"}""").RootElement],
-            Skills = [new AgentSkill { SkillId = skill.SkillId, Version = "latest" }],
-        });
-        var session = (await cp.Client.Sessions.CreateAsync(new CreateSessionRequest
-        {
-            Agent = JsonSerializer.SerializeToElement(agent.Id, ProtocolJsonContext.Default.String),
-            EnvironmentId = cp.EnvironmentId,
-        })).Id;
+        var agent = await cp.CreateAgentAsync("skilled", "use-skill", skills: [new AgentSkill { SkillId = skill.SkillId, Version = "latest" }]);
+        var session = await cp.CreateSessionAsync(agent);
         await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options());
         using var stop = new CancellationTokenSource();
         var polling = orchestrator.RunPollingAsync(999, stop.Token);
