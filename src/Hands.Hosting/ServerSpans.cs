@@ -46,7 +46,7 @@ public static class ServerSpans
         else
         {
             Activity.Current = null;
-            parent = Extract(request.Headers);
+            parent = CallerContext(request.Headers);
         }
 
         using var span = HandsTelemetry.Source.StartActivity(request.Method, ActivityKind.Server, parent);
@@ -100,7 +100,8 @@ public static class ServerSpans
         }
     }
 
-    private static ActivityContext Extract(IHeaderDictionary headers)
+    /// <summary>The caller's span context from <c>traceparent</c>/<c>tracestate</c>, or default when it sent none.</summary>
+    public static ActivityContext CallerContext(IHeaderDictionary headers)
     {
         DistributedContextPropagator.Current.ExtractTraceIdAndState(headers, static (carrier, name, out value, out values) =>
         {

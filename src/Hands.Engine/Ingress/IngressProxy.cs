@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
@@ -38,6 +39,19 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
 
     public async Task HandleAsync(HttpContext ctx)
     {
+        using var span = IngressSpan.Start(ctx);
+        try
+        {
+            await ProxyAsync(ctx, span).ConfigureAwait(false);
+        }
+        finally
+        {
+            IngressSpan.Finish(span, ctx.Response);
+        }
+    }
+
+    private async Task ProxyAsync(HttpContext ctx, Activity? span)
+    {
         var target = IngressTarget.Parse(ctx.Request.Headers["X-Tensorlake-Sandbox-Id"], ctx.Request.Headers["X-Tensorlake-Sandbox-Port"], ctx.Request.Host.Value ?? "");
         if (target is not { } t)
         {
@@ -66,8 +80,14 @@ internal sealed class IngressProxy(SandboxManager sandboxes, SandboxActivity act
             return;
         }
 
+        IngressSpan.Target(span, record.Id, port, ctx.Request.Path.Value ?? "/");
         using var open = activity.Open(record.Id);
         var wasAsleep = record.Status != SandboxStatus.Running;
+        if (wasAsleep)
+        {
+            IngressSpan.Woke(span, record.SuspendTier);
+        }
+
         try
         {
             record = await sandboxes.EnsureRunningAsync(record, ctx.RequestAborted).ConfigureAwait(false);
