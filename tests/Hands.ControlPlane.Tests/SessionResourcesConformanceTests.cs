@@ -43,6 +43,30 @@ public sealed class SessionResourcesConformanceTests
              r.GetProperty("add").GetInt32(), r.GetProperty("unknownSession").GetInt32()));
     }
 
+    [Fact]
+    public async Task The_hands_client_filters_by_memory_store_and_creation_time_and_lists_resources()
+    {
+        await using var cp = await TestControlPlane.StartAsync();
+        var (env, _) = await cp.CreateEnvironmentAsync();
+        var agent = await cp.CreateAgentAsync();
+        var store = await cp.App.MemoryStores.CreateAsync(new() { Name = "Team Notes" });
+        var before = await cp.CreateSessionAsync(env.Id, agent.Id);
+        var attached = await cp.App.Sessions.CreateAsync(new()
+        {
+            Agent = JsonSerializer.SerializeToElement(agent.Id, Hands.Protocol.Json.ProtocolJsonContext.Default.String),
+            EnvironmentId = env.Id,
+            Resources = [TestControlPlane.Json($$"""{"type":"memory_store","memory_store_id":"{{store.Id}}"}""")],
+        });
+
+        Assert.Equal([attached.Id], (await cp.App.Sessions.ListAsync(memoryStoreId: store.Id)).Data.Select(s => s.Id));
+        var from = DateTimeOffset.Parse(attached.CreatedAt, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Equal([attached.Id], (await cp.App.Sessions.ListAsync(createdAfter: from)).Data.Select(s => s.Id));
+        Assert.Equal([before.Id], (await cp.App.Sessions.ListAsync(createdBefore: from.AddTicks(-10))).Data.Select(s => s.Id));
+        var resource = Assert.Single((await cp.App.Sessions.ListResourcesAsync(attached.Id)).Data);
+        Assert.Equal("/mnt/memory/team-notes", resource.GetProperty("mount_path").GetString());
+        Assert.Empty((await cp.App.Sessions.ListResourcesAsync(before.Id)).Data);
+    }
+
     private static string Id(JsonElement r, string name) => r.GetProperty(name).GetString()!;
 
     private static List<string> Ids(JsonElement r, string name) => [.. r.GetProperty(name).EnumerateArray().Select(e => e.GetString()!)];

@@ -48,6 +48,8 @@ internal static class ApiEndpoints
         "agent_id", "agent_version", "created_at[gt]", "created_at[gte]", "created_at[lt]", "created_at[lte]", "deployment_id",
         "include_archived", "limit", "memory_store_id", "order", "page", "statuses",
     ]);
+    public static readonly ApiEndpoint SessionResourcesList = new("anthropic.sessions.resources.list", "/v1/sessions/{session_id}/resources", [Session],
+        ["limit", "page"]);
     public static readonly ApiEndpoint SessionsArchive = new("anthropic.sessions.archive", "/v1/sessions/{session_id}/archive", [Session]);
     public static readonly ApiEndpoint SessionsDelete = new("anthropic.sessions.delete", "/v1/sessions/{session_id}", [Session]);
 

@@ -57,12 +57,27 @@ public sealed class SessionsOperations
         _p.SendJsonAsync(new ApiCall(ApiEndpoints.SessionsRetrieve, sessionId), HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}", null, null,
             ProtocolJsonContext.Default.Session, cancellationToken);
 
+    /// <summary>
+    /// A page of sessions; the filters are the SDK's <c>SessionListParams</c>: <paramref name="memoryStoreId"/> keeps those
+    /// with that store attached, <paramref name="agentVersion"/> those on that version, <paramref name="createdAfter"/>
+    /// and <paramref name="createdBefore"/> bound <c>created_at</c> (inclusive: <c>created_at[gte]</c>, <c>[lte]</c>).
+    /// </summary>
     public Task<Page<Session>> ListAsync(int? limit = null, string? page = null, string? agentId = null,
-        IEnumerable<string>? statuses = null, bool? includeArchived = null, string? order = null, CancellationToken cancellationToken = default) =>
+        IEnumerable<string>? statuses = null, bool? includeArchived = null, string? order = null, string? memoryStoreId = null,
+        int? agentVersion = null, DateTimeOffset? createdAfter = null, DateTimeOffset? createdBefore = null, CancellationToken cancellationToken = default) =>
         _p.SendJsonAsync(ApiEndpoints.SessionsList, HttpMethod.Get, "/v1/sessions",
             new Query().With("limit", limit).With("page", page).With("agent_id", agentId).WithArray("statuses", statuses)
-                .With("include_archived", includeArchived).With("order", order), null,
+                .With("include_archived", includeArchived).With("order", order).With("memory_store_id", memoryStoreId)
+                .With("agent_version", agentVersion).With("created_at[gte]", Rfc3339(createdAfter)).With("created_at[lte]", Rfc3339(createdBefore)), null,
             ProtocolJsonContext.Default.PageSession, cancellationToken);
+
+    /// <summary>A page of the session's resources (on a self-hosted environment, its memory stores), in attachment order.</summary>
+    public Task<Page<JsonElement>> ListResourcesAsync(string sessionId, int? limit = null, string? page = null, CancellationToken cancellationToken = default) =>
+        _p.SendJsonAsync(new ApiCall(ApiEndpoints.SessionResourcesList, sessionId), HttpMethod.Get, $"/v1/sessions/{Query.Escape(sessionId)}/resources",
+            new Query().With("limit", limit).With("page", page), null, ProtocolJsonContext.Default.PageJsonElement, cancellationToken);
+
+    private static string? Rfc3339(DateTimeOffset? value) =>
+        value?.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
 
     public Task<Session> ArchiveAsync(string sessionId, CancellationToken cancellationToken = default) =>
         _p.SendJsonAsync(new ApiCall(ApiEndpoints.SessionsArchive, sessionId), HttpMethod.Post, $"/v1/sessions/{Query.Escape(sessionId)}/archive", null, null,
