@@ -209,14 +209,10 @@ internal sealed partial class SandboxManager
         if (SandboxLifecycle.StateOf(record) == SandboxState.Hibernated)
         {
             var paths = PathsOf(record.Id);
-            if (!SandboxNetwork.Exists(paths.NetworkNamespace))
-            {
-                // After a host reboot the namespace is gone; the sandbox gets a fresh one with the same address.
-                await CreateNetworkAsync(record, cancellationToken).ConfigureAwait(false);
-            }
-
-            // After a host reboot the disk and root are unmounted; the disk image and upper layer are kept.
-            await MountRootAsync(record, paths, cancellationToken).ConfigureAwait(false);
+            // After a host reboot the namespace is gone (the sandbox gets a fresh one with the same address), and the
+            // disk and root are unmounted (the disk image and upper layer are kept); both are made at the same time.
+            var network = SandboxNetwork.Exists(paths.NetworkNamespace) ? Task.CompletedTask : CreateNetworkAsync(record, cancellationToken);
+            await AllOfAsync(network, MountRootAsync(record, paths, cancellationToken)).ConfigureAwait(false);
             phases.Mark("root");
             SandboxCgroups.EnsureMemoryDirectory(record.Id);
             await runtime.RestoreAsync(record.Id, paths.Bundle, paths.Hibernation, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);

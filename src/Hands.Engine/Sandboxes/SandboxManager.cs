@@ -248,21 +248,25 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         phases ??= new BootPhases(options.TimeProvider);
         var paths = PathsOf(record.Id);
         var slot = SlotOf(record);
-        await MountRootAsync(record, paths, cancellationToken).ConfigureAwait(false);
-        phases.Mark("root");
-
-        if (checkpoint is null)
-        {
-            var tokenFile = SandboxDaemonClient.WriteTokenFile(paths.RootFs, record.DaemonToken);
-            // The daemon, as sandbox root, reads and deletes it: both the file and its directory are sandbox root's.
-            identity.Own(Path.GetDirectoryName(tokenFile)!);
-            identity.Own(tokenFile);
-        }
-
         // A memory fork boots disconnected: the processes it must not inherit are killed before a byte can leave.
         var quarantine = checkpoint is not null;
-        await CreateNetworkAsync(record, cancellationToken, connect: !quarantine).ConfigureAwait(false);
-        phases.Mark("network");
+        // The root (disk image, loop mount, overlay) and the network (namespace, veth, rules) share nothing and both
+        // mostly wait on child processes, so they are made at the same time. Both are awaited before anything fails
+        // out, so a failure tears down whatever either one made.
+        var root = phases.TimeAsync(async () =>
+        {
+            await MountRootAsync(record, paths, cancellationToken).ConfigureAwait(false);
+            if (checkpoint is null)
+            {
+                var tokenFile = SandboxDaemonClient.WriteTokenFile(paths.RootFs, record.DaemonToken);
+                // The daemon, as sandbox root, reads and deletes it: both the file and its directory are sandbox root's.
+                identity.Own(Path.GetDirectoryName(tokenFile)!);
+                identity.Own(tokenFile);
+            }
+        });
+        var network = phases.TimeAsync(() => CreateNetworkAsync(record, cancellationToken, connect: !quarantine));
+        await AllOfAsync(root, network).ConfigureAwait(false);
+        phases.MarkConcurrent(("root", await root.ConfigureAwait(false)), ("network", await network.ConfigureAwait(false)));
         WriteHostsFile(paths, slot);
         WriteBundle(record, image.Binds, checkpoint is not null);
         SandboxCgroups.EnsureMemoryDirectory(record.Id);
@@ -310,6 +314,22 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         if (record.Entrypoint is { Count: > 0 } entrypoint)
         {
             await SandboxDaemonClient.StartEntrypointAsync(slot.SandboxAddress, record.DaemonToken, entrypoint, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Waits for every one of <paramref name="tasks"/> (none is left running behind a failure) and rethrows the first
+    /// failure as itself, not wrapped, so callers' exception filters see what they see from one step.
+    /// </summary>
+    private static async Task AllOfAsync(params Task[] tasks)
+    {
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        catch (Exception) when (tasks.FirstOrDefault(t => t.IsFaulted) is { Exception.InnerException: { } first })
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(first);
         }
     }
 
