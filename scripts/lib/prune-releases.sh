@@ -13,13 +13,13 @@ for old in "$prefix"/releases/*/; do
   old="${old%/}"
   name="releases/$(basename "$old")"
   [ "$name" = "$version_name" ] || [ "$name" = "$previous" ] && continue
-  if grep -qsF "$old/" /proc/[0-9]*/maps 2>/dev/null; then
-    echo "    keeping $old: a process still runs from it"
-    continue
-  fi
   # Only the engine's own bundle files, never a walk of the volume (sandboxes' roots and disks are mounted there).
   if grep -qsF "$old/" "$state"/engine/volume/sandboxes/*/bundle/config.json 2>/dev/null; then
     echo "    keeping $old: a sandbox (running, frozen or hibernated) was booted from it"
+    continue
+  fi
+  if grep -qsF "$old/" /proc/[0-9]*/maps 2>/dev/null; then
+    echo "    keeping $old: a process still runs from it"
     continue
   fi
   rm -rf "$old"
