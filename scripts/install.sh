@@ -75,7 +75,7 @@ if [ "$prerequisites" -eq 1 ]; then
 fi
 
 if [ "$mode" != activate ]; then
-  [ -e "$release" ] && { echo "install.sh: $release exists; pass another --version" >&2; exit 1; }
+  [ -e "$release" ] && { echo "install.sh: $release exists; pass another --version, or --activate $version to make it current" >&2; exit 1; }
   stage="$prefix/releases/.$version.partial"
   rm -rf "$stage"
   mkdir -p "$stage"

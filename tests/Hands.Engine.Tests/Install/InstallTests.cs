@@ -65,6 +65,12 @@ public sealed class InstallTests
             await RunAsync("git", ["clone", "--quiet", "--no-checkout", RepositoryRoot(), clone]);
             await RunAsync("git", ["-C", clone, "checkout", "--quiet", head]);
 
+            // CRIU as install.sh provisions it (lib/criu.sh downloads it; the test reaches no network but loopback, so it
+            // is --no-prerequisites with the host's provisioned copy linked where the engine unit's --criu points).
+            Assert.True(File.Exists("/opt/hands/criu/criu"), "CRIU is not provisioned in /opt/hands/criu (scripts/lib/criu.sh)");
+            Directory.CreateDirectory(prefix);
+            Directory.CreateSymbolicLink(Path.Combine(prefix, "criu"), "/opt/hands/criu");
+
             // v1 installed from the clone; v2 packaged from it; v3 built beside them (the slow parts, done up front).
             await RunAsync(Path.Combine(clone, "scripts/install.sh"), [.. locations, "--no-prerequisites", "--version", "v1"]);
             var package = (await RunAsync(Path.Combine(clone, "scripts/package.sh"), ["--version", "v2", "--output", Path.Combine(root, "dist")])).Output.Split('\n').Single(line => line.EndsWith(".tar.gz", StringComparison.Ordinal));
