@@ -94,6 +94,8 @@ fi
 
 echo "==> activating $version"
 previous=$(readlink "$prefix/current" 2>/dev/null || true)
+# Marks it as once current: pruning spares a release built for later (--build-only) until it has been (prune-releases.sh).
+touch "$release/.activated"
 ln -sfn "releases/$version" "$prefix/current.new"
 mv -T "$prefix/current.new" "$prefix/current"
 mkdir -p "$prefix/bin"

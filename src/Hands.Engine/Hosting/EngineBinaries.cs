@@ -46,7 +46,7 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
         ("mount", "mount", "loop mounts of the volume and disks", true),
         ("mkfs.ext4", "e2fsprogs", "formatting the volume and disks", true),
         ("resize2fs", "e2fsprogs", "growing the volume and disks", true),
-        ("debootstrap", "debootstrap", "building the 'debian' image (the 'host' image needs none)", false),
+        ("debootstrap", "debootstrap", "building the 'debian' image; the 'host' image needs none", false),
     ];
 
     /// <summary>Looks up the OCI runtime, the sandbox init and every tool of <see cref="RequiredTools"/>.</summary>
