@@ -1,17 +1,31 @@
 #!/usr/bin/env bash
-# Installs Hands from this clone as a self-contained bundle: `hands` (self-contained .NET, no runtime needed on the
-# server), `hands-worker` and `hands-sandboxd` (NativeAOT) in one release directory, PREFIX/releases/VERSION, made
-# current by switching the PREFIX/current link; systemd units for the engine and one orchestrator per environment;
-# the engine's prerequisites (apt-get, only what is missing; CRIU 4.2 into PREFIX/criu). Run it again from a newer
-# clone to upgrade in place: the new release is built beside the running one, then `current` switches and running
-# services restart; sandboxes, their workers and the host-port forwarder keep running (docs/install.md).
+# Installs Hands as a self-contained bundle: `hands` (self-contained .NET, no runtime needed on the server), its
+# NativeAOT binaries (hands-worker, hands-sandboxd; scripts/lib/release.sh lists them) in one release directory,
+# PREFIX/releases/VERSION, made current by switching the PREFIX/current link; systemd units for the engine, one
+# orchestrator per environment (long-poll) and one webhook receiver per environment; the engine's prerequisites
+# (apt-get, only what is missing; CRIU 4.2 into PREFIX/criu). The same script runs from a clone (scripts/install.sh:
+# builds the release, needs the .NET SDK) and from a package made by scripts/package.sh (./install.sh: copies the
+# release it carries, needs no SDK). Run it again from a newer clone or package to upgrade in place: the new release
+# is put beside the running one, then `current` switches and running services restart; sandboxes, their workers and the
+# host-port forwarder keep running (docs/install.md).
 #
 # Usage: sudo scripts/install.sh [--prefix /opt/hands] [--state-dir /var/lib/hands] [--config-dir /etc/hands]
 #          [--unit-dir /etc/systemd/system] [--bin-dir /usr/local/bin|none] [--version V]
 #          [--build-only | --activate V] [--no-prerequisites] [--no-restart]
 set -euo pipefail
-cd "$(dirname "$0")/.."
-repo="$PWD"
+here="$(cd "$(dirname "$0")" && pwd)"
+lib="$here/lib"
+source "$lib/release.sh"
+# From a package (install.sh beside release/) or from a clone (scripts/install.sh, the solution one level up).
+package="" repo=""
+if [ -f "$here/release/VERSION" ]; then
+  package="$here/release"
+elif [ -f "$here/../Hands.slnx" ]; then
+  repo="$(cd "$here/.." && pwd)"
+else
+  echo "install.sh: neither a package (no $here/release/VERSION) nor a clone (no $here/../Hands.slnx)" >&2
+  exit 1
+fi
 
 prefix=/opt/hands state=/var/lib/hands config=/etc/hands unit_dir=/etc/systemd/system bin_dir=/usr/local/bin
 version="" mode=all prerequisites=1 restart=1
@@ -27,7 +41,7 @@ while [ $# -gt 0 ]; do
     --activate) mode=activate; version="$2"; shift 2 ;;
     --no-prerequisites) prerequisites=0; shift ;;
     --no-restart) restart=0; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown option '$1' (--help lists them)" >&2; exit 2 ;;
   esac
 done
@@ -40,35 +54,38 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 umask 022
 
-if [ -z "$version" ]; then
-  base=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props)
-  commit=$(git rev-parse --short=10 HEAD 2>/dev/null || echo nogit)
-  git diff --quiet HEAD 2>/dev/null || commit="$commit-dirty"
-  version="$base-$commit-$(date -u +%Y%m%d%H%M%S)"
+if [ -n "$package" ] && [ "$mode" != activate ]; then
+  packaged=$(cat "$package/VERSION")
+  if [ -n "$version" ] && [ "$version" != "$packaged" ]; then
+    echo "install.sh: this package holds release $packaged, not $version" >&2
+    exit 2
+  fi
+  version="$packaged"
 fi
-case "$version" in *[!A-Za-z0-9._-]*|"") echo "install.sh: version '$version' may hold only letters, digits, '.', '_' and '-'" >&2; exit 2 ;; esac
+[ -n "$version" ] || version=$(release_default_version "$repo")
+release_check_version "$version" || exit 2
 release="$prefix/releases/$version"
 
 if [ "$prerequisites" -eq 1 ]; then
-  source scripts/lib/prerequisites.sh
-  install_engine_prerequisites "$prefix/criu"
+  source "$lib/prerequisites.sh"
+  # Building from a clone needs the NativeAOT toolchain too; a package's release is built already.
+  building=0
+  [ -n "$repo" ] && [ "$mode" != activate ] && building=1
+  install_engine_prerequisites "$prefix/criu" "$building"
 fi
 
 if [ "$mode" != activate ]; then
-  [ -e "$release" ] && { echo "install.sh: $release exists; pass another --version" >&2; exit 1; }
+  [ -e "$release" ] && { echo "install.sh: $release exists; pass another --version, or --activate $version to make it current" >&2; exit 1; }
   stage="$prefix/releases/.$version.partial"
   rm -rf "$stage"
   mkdir -p "$stage"
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' EXIT
-  echo "==> building release $version (hands self-contained; hands-worker and hands-sandboxd NativeAOT)"
-  dotnet publish src/Hands.Cli --configuration Release --runtime linux-x64 --self-contained --output "$stage" --nologo -v quiet -p:InformationalVersion="$version"
-  dotnet publish src/Hands.Worker --configuration Release --runtime linux-x64 --output "$work/worker" --nologo -v quiet -p:InformationalVersion="$version"
-  dotnet publish src/Hands.SandboxDaemon --configuration Release --runtime linux-x64 --output "$work/sandboxd" --nologo -v quiet -p:InformationalVersion="$version"
-  install -m 755 "$work/worker/hands-worker" "$stage/hands-worker"
-  install -m 755 "$work/sandboxd/hands-sandboxd" "$stage/hands-sandboxd"
-  install -m 755 scripts/uninstall.sh "$stage/uninstall.sh"
-  echo "$version" > "$stage/VERSION"
+  if [ -n "$package" ]; then
+    echo "==> copying release $version from $here"
+    cp -a "$package/." "$stage/"
+  else
+    release_build "$repo" "$version" "$stage"
+  fi
+  release_is_complete "$stage" || { echo "install.sh: release $version is incomplete (${release_native_binaries[*]%% *}, hands, uninstall.sh, VERSION)" >&2; exit 1; }
   mv -T "$stage" "$release"
   echo "    $release"
 fi
@@ -77,6 +94,8 @@ fi
 
 echo "==> activating $version"
 previous=$(readlink "$prefix/current" 2>/dev/null || true)
+# Marks it as once current: pruning spares a release built for later (--build-only) until it has been (prune-releases.sh).
+touch "$release/.activated"
 ln -sfn "releases/$version" "$prefix/current.new"
 mv -T "$prefix/current.new" "$prefix/current"
 mkdir -p "$prefix/bin"
@@ -138,6 +157,8 @@ Description=Hands orchestrator (long-poll) for environment %i
 Documentation=file://$prefix/current/README.md
 After=network-online.target hands-engine.service
 Wants=network-online.target
+# One orchestrator per environment: this and the webhook receiver share the environment's lock.
+Conflicts=hands-webhook@%i.service
 
 [Service]
 Type=simple
@@ -156,21 +177,53 @@ TimeoutStopSec=90
 [Install]
 WantedBy=multi-user.target
 UNIT
-mv "$unit_dir/hands-engine.service.new" "$unit_dir/hands-engine.service"
-mv "$unit_dir/hands-orchestrator@.service.new" "$unit_dir/hands-orchestrator@.service"
-cp README.md "$release/README.md" 2>/dev/null || true
+cat > "$unit_dir/hands-webhook@.service.new" <<UNIT
+# Written by Hands' scripts/install.sh ($version); the next install rewrites it. The webhook mode of an orchestrator,
+# instead of hands-orchestrator@ (long-poll), for one self_hosted environment: hands-webhook@ENVIRONMENT_ID.service.
+# Settings: $config/orchestrator/%i.env, as the long-poll unit's, plus HANDS_WEBHOOK_URLS (where it listens, http only:
+# a TLS proxy in front of it takes Anthropic's deliveries). Secrets (root only): $config/credentials/%i/
+# ANTHROPIC_ENVIRONMENT_KEY and ANTHROPIC_WEBHOOK_SIGNING_KEY (the endpoint's whsec_... secret).
+[Unit]
+Description=Hands orchestrator (webhook receiver) for environment %i
+Documentation=file://$prefix/current/README.md
+After=network-online.target hands-engine.service
+Wants=network-online.target
+# One orchestrator per environment: this and the long-poll unit share the environment's lock.
+Conflicts=hands-orchestrator@%i.service
+
+[Service]
+Type=simple
+Environment=ANTHROPIC_ENVIRONMENT_ID=%i HANDS_ENGINE_DATA=$state/engine ORCHESTRATOR_LOCK_FILE=$state/orchestrator/%i.lock HANDS_WEBHOOK_URLS=http://127.0.0.1:5051
+EnvironmentFile=$config/orchestrator/%i.env
+LoadCredential=ANTHROPIC_ENVIRONMENT_KEY:$config/credentials/%i/ANTHROPIC_ENVIRONMENT_KEY
+LoadCredential=ANTHROPIC_WEBHOOK_SIGNING_KEY:$config/credentials/%i/ANTHROPIC_WEBHOOK_SIGNING_KEY
+WorkingDirectory=$state/orchestrator
+UMask=0077
+ExecStart=$prefix/current/hands webhook --urls \${HANDS_WEBHOOK_URLS}
+# SIGTERM finishes the drain under way; what is cut is settled by the next start (its claims file).
+KillMode=mixed
+Restart=on-failure
+RestartSec=2
+TimeoutStopSec=90
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+for unit in hands-engine.service hands-orchestrator@.service hands-webhook@.service; do
+  mv "$unit_dir/$unit.new" "$unit_dir/$unit"
+done
 
 if [ -d /run/systemd/system ] && [ "$unit_dir" = /etc/systemd/system ]; then
   systemctl daemon-reload
   if [ "$restart" -eq 1 ]; then
     # Only what runs is restarted (try-restart), on the new release: the engine first, then each orchestrator.
     systemctl try-restart hands-engine.service
-    systemctl try-restart 'hands-orchestrator@*.service'
+    systemctl try-restart 'hands-orchestrator@*.service' 'hands-webhook@*.service'
   fi
 fi
 
 # Old releases go once nothing runs from them and no sandbox names them (scripts/lib/prune-releases.sh).
-scripts/lib/prune-releases.sh "$prefix" "$state" "releases/$version" "$previous"
+"$lib/prune-releases.sh" "$prefix" "$state" "releases/$version" "$previous"
 
 echo "==> installed $version: $prefix/current/hands (linked from ${bin_dir/none/$prefix/bin}/hands)"
-$prefix/current/hands --version >/dev/null
+"$prefix/current/hands" --version >/dev/null

@@ -36,7 +36,7 @@ systemd_owned=0
 if [ -d /run/systemd/system ] && [ "$unit_dir" = /etc/systemd/system ]; then
   systemd_owned=1
   echo "==> stopping and disabling the units"
-  mapfile -t orchestrators < <(systemctl list-units --all --plain --no-legend 'hands-orchestrator@*.service' | awk '{print $1}')
+  mapfile -t orchestrators < <(systemctl list-units --all --plain --no-legend 'hands-orchestrator@*.service' 'hands-webhook@*.service' | awk '{print $1}')
   systemctl disable --now "${orchestrators[@]}" hands-engine.service 2>/dev/null || true
 fi
 
@@ -51,8 +51,8 @@ if [ -d "$state/engine" ] && { [ -x "$hands" ] || findmnt -rn -o TARGET | grep -
 fi
 
 echo "==> removing the units, links and $prefix"
-rm -f "$unit_dir/hands-engine.service" "$unit_dir/hands-orchestrator@.service"
-rm -rf "$unit_dir"/hands-engine.service.d "$unit_dir"/hands-orchestrator@*.d
+rm -f "$unit_dir/hands-engine.service" "$unit_dir/hands-orchestrator@.service" "$unit_dir/hands-webhook@.service"
+rm -rf "$unit_dir"/hands-engine.service.d "$unit_dir"/hands-orchestrator@*.d "$unit_dir"/hands-webhook@*.d
 if [ "$systemd_owned" -eq 1 ]; then
   systemctl daemon-reload
   systemctl reset-failed 'hands-*' 2>/dev/null || true

@@ -32,13 +32,15 @@ install_prerequisites() {
   install_criu
 }
 
-# What the local sandbox engine runs (and what building the NativeAOT binaries needs), for scripts/install.sh: only
-# the missing packages, then CRIU >= 4.2 into ${1:-/opt/hands/criu}. The same list `hands engine` and `hands doctor`
-# name when something is missing.
+# What the local sandbox engine runs (and, when $2 is 1, what building the NativeAOT binaries needs: a package's
+# install builds nothing), for install.sh: only the missing packages, then CRIU >= 4.2 into ${1:-/opt/hands/criu}. The
+# same list `hands engine` and `hands doctor` name when something is missing.
 install_engine_prerequisites() {
   local need=()
-  command -v clang >/dev/null 2>&1 || need+=(clang)
-  dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  if [ "${2:-1}" -eq 1 ]; then
+    command -v clang >/dev/null 2>&1 || need+=(clang)
+    dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
+  fi
   command -v runc >/dev/null 2>&1 || need+=(runc)
   command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
   [ -x /usr/bin/tini-static ] || need+=(tini)
@@ -61,7 +63,7 @@ install_criu() {
   fi
   local prefix="${1:-/opt/hands/criu}"
   echo "==> provisioning CRIU >= 4.2 in $prefix"
-  scripts/lib/criu.sh "$prefix" >/dev/null
+  "$(dirname "${BASH_SOURCE[0]}")/criu.sh" "$prefix" >/dev/null
 }
 
 # Installs the official SDK (conformance peer) and publishes the NativeAOT binaries.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Usage: prune-releases.sh PREFIX STATE_DIR CURRENT PREVIOUS   (CURRENT and PREVIOUS as releases/VERSION, PREVIOUS may be empty)
-# Removes PREFIX/releases/* that are neither CURRENT nor PREVIOUS, that no process maps and that no sandbox's bundle under
-# STATE_DIR/engine names. Called by install.sh after it switched PREFIX/current; tested by InstallRulesTests.
+# Removes PREFIX/releases/* that are neither CURRENT nor PREVIOUS, that were activated once (install.sh leaves .activated
+# in a release it makes current), that no process maps and that no sandbox's bundle under STATE_DIR/engine names. Called by install.sh after it switched PREFIX/current; tested by InstallRulesTests.
 set -euo pipefail
 prefix="$1" state="$2" version_name="$3" previous="${4:-}"
 
@@ -13,13 +13,18 @@ for old in "$prefix"/releases/*/; do
   old="${old%/}"
   name="releases/$(basename "$old")"
   [ "$name" = "$version_name" ] || [ "$name" = "$previous" ] && continue
-  if grep -qsF "$old/" /proc/[0-9]*/maps 2>/dev/null; then
-    echo "    keeping $old: a process still runs from it"
+  # A release built for later (install.sh --build-only) and never made current is the operator's to activate.
+  if [ ! -e "$old/.activated" ]; then
+    echo "    keeping $old: built, never activated (install.sh --activate $(basename "$old"))"
     continue
   fi
   # Only the engine's own bundle files, never a walk of the volume (sandboxes' roots and disks are mounted there).
   if grep -qsF "$old/" "$state"/engine/volume/sandboxes/*/bundle/config.json 2>/dev/null; then
     echo "    keeping $old: a sandbox (running, frozen or hibernated) was booted from it"
+    continue
+  fi
+  if grep -qsF "$old/" /proc/[0-9]*/maps 2>/dev/null; then
+    echo "    keeping $old: a process still runs from it"
     continue
   fi
   rm -rf "$old"

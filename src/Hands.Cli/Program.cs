@@ -3,6 +3,13 @@ using Hands.Cli;
 using Hands.Cli.Commands;
 using Hands.Common;
 
+// What started hands may have left a descriptor open (a lock of flock, a supervisor's socket); the children hands starts
+// (the engine's forwarder and sandboxes, which outlive it) must not keep it alive.
+if (OperatingSystem.IsLinux())
+{
+    Hands.Engine.Hosting.InheritedDescriptors.KeepFromChildren();
+}
+
 try
 {
     Hands.Cli.Configuration.DotEnv.Load(Directory.GetCurrentDirectory());

@@ -87,6 +87,8 @@ public sealed class EngineServer : IAsyncDisposable
     public static async Task<EngineServer> StartAsync(EngineOptions options, Action<ILoggingBuilder>? logging = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // Its forwarder and sandboxes outlive it: none may hold a lock or socket this process was started with.
+        InheritedDescriptors.KeepFromChildren();
         var binaries = await EngineBinaries.ProbeAsync(options, cancellationToken).ConfigureAwait(false);
         options.DataDirectory = Path.GetFullPath(options.DataDirectory);
         Directory.CreateDirectory(options.DataDirectory);

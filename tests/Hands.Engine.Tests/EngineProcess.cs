@@ -36,10 +36,14 @@ internal sealed class EngineProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts it on <paramref name="dataDirectory"/> and waits until it serves.</summary>
-    public static async Task<EngineProcess> StartAsync(string dataDirectory, string? crashAt, IReadOnlyList<int>? hostPorts = null)
+    /// <summary>
+    /// Starts it on <paramref name="dataDirectory"/> and waits until it serves. With <paramref name="inheritedFile"/>, the
+    /// engine starts holding that file open on descriptor 7, not close-on-exec, as a lock or socket of whatever started it
+    /// would be (<c>flock FILE hands engine</c>): a shell opens it and execs the engine, so the engine keeps its pid.
+    /// </summary>
+    public static async Task<EngineProcess> StartAsync(string dataDirectory, string? crashAt, IReadOnlyList<int>? hostPorts = null, string? inheritedFile = null)
     {
-        var (engine, ready) = Launch(dataDirectory, crashAt, hostPorts);
+        var (engine, ready) = Launch(dataDirectory, crashAt, hostPorts, inheritedFile);
         var finished = await Task.WhenAny(ready, engine._process.WaitForExitAsync(), Task.Delay(TimeSpan.FromSeconds(120)));
         if (finished != ready)
         {
@@ -69,16 +73,24 @@ internal sealed class EngineProcess : IAsyncDisposable
         }
     }
 
-    private static (EngineProcess Engine, Task Ready) Launch(string dataDirectory, string? crashAt, IReadOnlyList<int>? hostPorts = null)
+    private static (EngineProcess Engine, Task Ready) Launch(string dataDirectory, string? crashAt, IReadOnlyList<int>? hostPorts = null, string? inheritedFile = null)
     {
         var api = new Uri($"http://127.0.0.1:{EngineFixture.FreePort()}");
         var options = EngineFixture.Options(dataDirectory);
-        var psi = new ProcessStartInfo("dotnet")
+        var psi = new ProcessStartInfo(inheritedFile is null ? "dotnet" : "/bin/sh")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (inheritedFile is not null)
+        {
+            foreach (var argument in new[] { "-c", "exec 7>>\"$0\" && exec \"$@\"", inheritedFile, "dotnet" })
+            {
+                psi.ArgumentList.Add(argument);
+            }
+        }
+
         foreach (var argument in new[]
         {
             Path.Combine(AppContext.BaseDirectory, "hands.dll"), "engine", "--data", dataDirectory, "--urls", api.ToString(),

@@ -85,5 +85,66 @@ public sealed class HostPortForwarderTests
         }
     }
 
+    [Fact]
+    public async Task A_descriptor_the_engine_was_started_with_reaches_neither_its_forwarder_nor_its_sandboxes()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "hands-engine-fds-" + Guid.NewGuid().ToString("N")[..8]);
+        var held = Path.Combine(Path.GetTempPath(), "hands-held-" + Guid.NewGuid().ToString("N")[..8]);
+        var hostPort = EngineFixture.FreePort();
+        await using var host = await HostRecorder.StartAsync(hostPort);
+        try
+        {
+            await using (var engine = await EngineProcess.StartAsync(data, null, [hostPort], inheritedFile: held))
+            {
+                using var client = Client(engine.ApiAddress);
+                var sandbox = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
+                await client.Proxy(sandbox).StartProcessAsync(new StartProcessRequest { Command = "sleep", Args = ["600"], Name = "long-lived" });
+                await Eventually.TrueAsync(() => Leftovers.ForwarderProcesses(data).Count == 1, "the host-port forwarder to start", Bound);
+
+                // The engine holds it (so there was something to inherit); nothing it started does: not the forwarder,
+                // not runc's container, its init, daemon or the process started in it.
+                Assert.Equal([engine.Pid], Holders(held));
+                await client.DeleteAsync(sandbox.CanonicalId);
+                await engine.StopAsync();
+            }
+
+            await Eventually.TrueAsync(() => Leftovers.ForwarderProcesses(data).Count == 0, "the forwarder to exit with the engine after its last sandbox", Bound);
+            Assert.Empty(Holders(held));
+            Leftovers.AssertNone(data);
+        }
+        finally
+        {
+            Leftovers.Remove(data);
+            File.Delete(held);
+        }
+    }
+
+    /// <summary>The pids of every process with <paramref name="file"/> open (a link to it in /proc/PID/fd).</summary>
+    private static List<int> Holders(string file)
+    {
+        var holders = new List<int>();
+        foreach (var process in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(process), out var pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (Directory.EnumerateFileSystemEntries(Path.Combine(process, "fd")).Any(fd => new FileInfo(fd).LinkTarget == file))
+                {
+                    holders.Add(pid);
+                }
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                // Gone meanwhile, or a kernel thread.
+            }
+        }
+
+        return holders;
+    }
+
     private static TensorlakeClient Client(Uri api) => new(new TensorlakeClientOptions { ApiUrl = api, ApiKey = EngineFixture.ApiKey, MaxRetries = 0 });
 }

@@ -132,19 +132,40 @@ internal static class DoctorCommand
             : new Finding(false, "engine API key", $"{file} not readable: the engine makes it on first start; run hands as root, or export HANDS_ENGINE_API_KEY=$(sudo cat {file}) (HANDS_ENGINE_DATA names another data directory)", Fatal: false);
     }
 
+    /// <summary>
+    /// Every prerequisite of the local engine on a line of its own: root, each host program (found where, or the package
+    /// that has it), hands-sandboxd, hands-worker, CRIU, the engine's key; then the one command that installs what is
+    /// missing. Not fatal: a host that uses Tensorlake's cloud needs none of it.
+    /// </summary>
     [System.Runtime.Versioning.SupportedOSPlatform("linux")]
     private static async Task<IEnumerable<Finding>> CheckEngineAsync(CancellationToken ct)
     {
         var check = await Hands.Engine.EnginePrerequisites.CheckAsync(new Hands.Engine.EngineOptions(), ct);
-        return
-        [
-            check.Problem is null ? new Finding(true, "local engine", "root, runc, network tools, tini and hands-sandboxd found") : new Finding(false, "local engine", check.Problem, Fatal: false),
-            check.Problem is not null ? new Finding(false, "CRIU", "not checked (the engine cannot start here)", Fatal: false)
-                : check.CriuProblem is null ? new Finding(true, "CRIU", "criu check passes: memory snapshots and hibernation on")
-                : new Finding(false, "CRIU", check.CriuProblem, Fatal: false),
-            check.Worker is not null ? new Finding(true, "hands-worker", check.Worker)
-                : new Finding(false, "hands-worker", $"not found beside hands ({string.Join(", ", Hands.Engine.Hosting.BinaryLocator.Directories("hands-worker"))}): install Hands with scripts/install.sh, or publish it (dotnet publish src/Hands.Worker -c Release -r linux-x64 -o artifacts/hands-worker) or set HANDS_WORKER_BINARY", Fatal: false),
-            EngineKeyFinding(),
-        ];
+        var findings = new List<Finding>
+        {
+            check.Root ? new Finding(true, "root", "the engine runs as root") : new Finding(false, "root", "the engine needs root (runc, mounts, network namespaces): sudo hands engine; sudo hands doctor checks the rest", Fatal: false),
+        };
+        foreach (var program in check.Programs)
+        {
+            findings.Add(program.Found
+                ? new Finding(true, program.Name, $"{program.Path} ({program.Use})")
+                : new Finding(false, program.Name, $"missing{(program.Required ? "" : ", optional")}: {program.Use}; apt-get install {program.Package}", Fatal: false));
+        }
+
+        findings.Add(check.SandboxDaemon is not null ? new Finding(true, "hands-sandboxd", check.SandboxDaemon)
+            : new Finding(false, "hands-sandboxd", $"not found beside hands ({string.Join(", ", Hands.Engine.Hosting.BinaryLocator.Directories("hands-sandboxd"))}): install Hands (install.sh), or publish it (dotnet publish src/Hands.SandboxDaemon -c Release -r linux-x64 -o artifacts/hands-sandboxd) or set HANDS_SANDBOXD_BINARY", Fatal: false));
+        findings.Add(check.Worker is not null ? new Finding(true, "hands-worker", check.Worker)
+            : new Finding(false, "hands-worker", $"not found beside hands ({string.Join(", ", Hands.Engine.Hosting.BinaryLocator.Directories("hands-worker"))}): install Hands (install.sh), or publish it (dotnet publish src/Hands.Worker -c Release -r linux-x64 -o artifacts/hands-worker) or set HANDS_WORKER_BINARY", Fatal: false));
+        findings.Add(check.Criu is not null ? new Finding(true, "CRIU", $"{check.Criu}: criu check passes, memory snapshots and hibernation on")
+            : new Finding(false, "CRIU", check.CriuProblem ?? "not checked", Fatal: false));
+        findings.Add(EngineKeyFinding());
+        if (check.InstallCommand is { } install)
+        {
+            findings.Add(new Finding(false, "to install what is missing", "sudo " + install, Fatal: false));
+        }
+
+        findings.Add(check.Problem is null ? new Finding(true, "local engine", "can start here")
+            : new Finding(false, "local engine", "cannot start here: " + check.Problem, Fatal: false));
+        return findings;
     }
 }

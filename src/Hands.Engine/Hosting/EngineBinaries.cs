@@ -13,48 +13,69 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
         }
 
         // Every missing piece is named with the Debian package that has it, all at once, so one apt-get line fixes them.
-        var missing = new List<(string What, string Package)>();
-        var runtime = await CommandRunner.RunAsync("/bin/sh", ["-c", "command -v \"$0\"", options.RuntimeBinary], cancellationToken: cancellationToken).ConfigureAwait(false);
-        if (runtime.ExitCode != 0)
-        {
-            missing.Add(($"the OCI runtime '{options.RuntimeBinary}' (or pass --runtime PATH)", "runc"));
-        }
-
-        foreach (var (tool, package) in RequiredTools)
-        {
-            var found = await CommandRunner.RunAsync("/bin/sh", ["-c", "command -v \"$0\"", tool], cancellationToken: cancellationToken).ConfigureAwait(false);
-            if (found.ExitCode != 0)
-            {
-                missing.Add(($"'{tool}'", package));
-            }
-        }
-
-        if (!File.Exists(options.InitBinary))
-        {
-            missing.Add(($"the sandbox init '{options.InitBinary}' (or pass --init PATH)", "tini"));
-        }
-
+        var missing = (await FindHostProgramsAsync(options, cancellationToken).ConfigureAwait(false)).Where(p => p.Required && !p.Found).ToList();
         if (missing.Count > 0)
         {
-            var packages = string.Join(' ', missing.Select(m => m.Package).Distinct(StringComparer.Ordinal));
-            throw new EngineException(500, $"missing {string.Join(", ", missing.Select(m => $"{m.What} from {m.Package}"))}; install them: apt-get install {packages}");
+            throw new EngineException(500, $"missing {string.Join(", ", missing.Select(m => $"'{m.Name}' ({m.Use}) from {m.Package}"))}; install them: {InstallCommand(missing)}");
         }
 
         var daemon = Find(options.SandboxDaemonBinary, "HANDS_SANDBOXD_BINARY", "hands-sandboxd")
             ?? throw new EngineException(500, $"the in-sandbox daemon hands-sandboxd was not found (looked beside hands: {string.Join(", ", BinaryLocator.Directories("hands-sandboxd"))}); install Hands (scripts/install.sh puts it beside hands), or publish it (dotnet publish src/Hands.SandboxDaemon -r linux-x64 -o artifacts/hands-sandboxd) and pass --sandboxd PATH or set HANDS_SANDBOXD_BINARY");
-        var worker = Find(options.WorkerBinary, "HANDS_WORKER_BINARY", "hands-worker");
+        var worker = FindWorker(options);
         var (criu, problem) = options.UserNamespace
             ? (null, "off with --userns: CRIU cannot restore a sandbox in a user namespace into the engine's network namespace (docs/engine.md#user-namespaces)")
             : await ProbeCriuAsync(options.CriuBinary, cancellationToken).ConfigureAwait(false);
         return new EngineBinaries(daemon, worker, options.InitBinary, criu, problem);
     }
 
-    /// <summary>The tools the engine runs, each with the Debian package that has it.</summary>
-    internal static readonly (string Tool, string Package)[] RequiredTools =
+    /// <summary>The one command that installs <paramref name="missing"/> (each package once).</summary>
+    public static string InstallCommand(IEnumerable<HostProgram> missing) =>
+        "apt-get install " + string.Join(' ', missing.Select(m => m.Package).Distinct(StringComparer.Ordinal));
+
+    /// <summary>The programs the engine runs besides its own binaries and CRIU, each with the Debian package that has it.</summary>
+    internal static readonly (string Tool, string Package, string Use, bool Required)[] RequiredTools =
     [
-        ("ip", "iproute2"), ("unshare", "util-linux"), ("nsenter", "util-linux"), ("losetup", "util-linux"), ("fallocate", "util-linux"),
-        ("findmnt", "util-linux"), ("mkfs.ext4", "e2fsprogs"), ("resize2fs", "e2fsprogs"), ("iptables-restore", "iptables"),
+        ("ip", "iproute2", "network namespaces and veths", true),
+        ("iptables", "iptables", "the host firewall chains", true),
+        ("iptables-restore", "iptables", "each sandbox's egress rules", true),
+        ("nsenter", "util-linux", "entering a sandbox's network namespace", true),
+        ("unshare", "util-linux", "network namespaces", true),
+        ("losetup", "util-linux", "growing the data volume and disks", true),
+        ("fallocate", "util-linux", "the data volume and each sandbox's disk", true),
+        ("findmnt", "util-linux", "finding the data volume's device", true),
+        ("mount", "mount", "loop mounts of the volume and disks", true),
+        ("mkfs.ext4", "e2fsprogs", "formatting the volume and disks", true),
+        ("resize2fs", "e2fsprogs", "growing the volume and disks", true),
+        ("debootstrap", "debootstrap", "building the 'debian' image; the 'host' image needs none", false),
     ];
+
+    /// <summary>Looks up the OCI runtime, the sandbox init and every tool of <see cref="RequiredTools"/>.</summary>
+    public static async Task<IReadOnlyList<HostProgram>> FindHostProgramsAsync(EngineOptions options, CancellationToken cancellationToken)
+    {
+        var programs = new List<HostProgram>
+        {
+            new(options.RuntimeBinary, "runc", await WhichAsync(options.RuntimeBinary, cancellationToken).ConfigureAwait(false), "the OCI runtime; or pass --runtime PATH"),
+            new("tini", "tini", File.Exists(options.InitBinary) ? options.InitBinary : null, $"each sandbox's init, {options.InitBinary}; or pass --init PATH"),
+        };
+        foreach (var (tool, package, use, required) in RequiredTools)
+        {
+            programs.Add(new HostProgram(tool, package, await WhichAsync(tool, cancellationToken).ConfigureAwait(false), use, required));
+        }
+
+        return programs;
+    }
+
+    private static async Task<string?> WhichAsync(string program, CancellationToken cancellationToken)
+    {
+        var found = await CommandRunner.RunAsync("/bin/sh", ["-c", "command -v \"$0\"", program], cancellationToken: cancellationToken).ConfigureAwait(false);
+        return found.ExitCode == 0 ? found.Stdout.Trim() : null;
+    }
+
+    /// <summary>Where the engine would find <c>hands-sandboxd</c> (null when nowhere), as <see cref="ProbeAsync"/> looks.</summary>
+    public static string? FindSandboxDaemon(EngineOptions options) => Find(options.SandboxDaemonBinary, "HANDS_SANDBOXD_BINARY", "hands-sandboxd");
+
+    /// <summary>Where the engine would find <c>hands-worker</c> (null when nowhere), as <see cref="ProbeAsync"/> looks.</summary>
+    public static string? FindWorker(EngineOptions options) => Find(options.WorkerBinary, "HANDS_WORKER_BINARY", "hands-worker");
 
     private static string? Find(string? configured, string variable, string fileName)
     {
@@ -72,7 +93,7 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
     }
 
     /// <summary>CRIU must pass <c>criu check</c>; Debian 12's 3.17 fails on kernels >= 6.13, so the reason is kept for the error.</summary>
-    private static async Task<(string? Criu, string? Problem)> ProbeCriuAsync(string? configured, CancellationToken cancellationToken)
+    public static async Task<(string? Criu, string? Problem)> ProbeCriuAsync(string? configured, CancellationToken cancellationToken)
     {
         var candidates = configured is not null ? [configured] : new[] { "/opt/hands/criu/criu", "criu" };
         string? lastProblem = null;
@@ -94,6 +115,6 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
             }
         }
 
-        return (null, $"{lastProblem}; memory snapshots and hibernation need CRIU >= 4.1: run scripts/lib/criu.sh (Debian 13's criu in a private prefix) or pass --criu PATH");
+        return (null, $"{lastProblem}; memory snapshots and hibernation need CRIU >= 4.2 (kernels >= 6.16): install.sh provisions it, or run lib/criu.sh /opt/hands/criu (scripts/lib/criu.sh in a clone: Debian's criu with its libraries in a private prefix), or pass --criu PATH");
     }
 }

@@ -4,7 +4,7 @@ namespace Hands.Engine.Tests.Rules;
 
 /// <summary>
 /// Which old releases an install removes (scripts/lib/prune-releases.sh): never the current one or the one before, never
-/// one a sandbox's bundle names (a hibernated sandbox runs nothing, yet its CRIU image needs the daemon and worker it was
+/// one built for later and not yet activated, never one a sandbox's bundle names (a hibernated sandbox runs nothing, yet its CRIU image needs the daemon and worker it was
 /// dumped with), and any other that no process maps.
 /// </summary>
 [Trait("Tier", "Unit")]
@@ -18,10 +18,15 @@ public sealed class InstallRulesTests
         {
             var prefix = Path.Combine(root.FullName, "opt");
             var state = Path.Combine(root.FullName, "state");
-            foreach (var version in new[] { "v0", "v1", "v2", "v3" })
+            foreach (var version in new[] { "v0", "v1", "v2", "v3", "v4" })
             {
                 Directory.CreateDirectory(Path.Combine(prefix, "releases", version));
                 await File.WriteAllTextAsync(Path.Combine(prefix, "releases", version, "hands-sandboxd"), version);
+                if (version != "v4")
+                {
+                    // Each was current once; v4 was only built (install.sh --build-only) for a later --activate.
+                    await File.WriteAllTextAsync(Path.Combine(prefix, "releases", version, ".activated"), "");
+                }
             }
 
             // A hibernated sandbox booted from v1: its bundle binds v1's daemon; no process maps anything here.
@@ -46,6 +51,7 @@ public sealed class InstallRulesTests
             Assert.True(Directory.Exists(Path.Combine(prefix, "releases", "v1")), "the release a hibernated sandbox needs was removed");
             Assert.Contains("releases/v1: a sandbox", stdout, StringComparison.Ordinal);
             Assert.True(Directory.Exists(Path.Combine(prefix, "releases", "v2")) && Directory.Exists(Path.Combine(prefix, "releases", "v3")));
+            Assert.True(Directory.Exists(Path.Combine(prefix, "releases", "v4")), "a release built for later and never activated was removed");
         }
         finally
         {
