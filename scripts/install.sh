@@ -85,6 +85,10 @@ if [ "$mode" != activate ]; then
   else
     release_build "$repo" "$version" "$stage"
   fi
+  # Root's from here on, whoever unpacked the package or owns the clone: the engine runs these binaries as root and
+  # binds hands-sandboxd and hands-worker into every sandbox, so a user who could write them would own both.
+  chown -R root:root "$stage"
+  chmod -R go-w "$stage"
   release_is_complete "$stage" || { echo "install.sh: release $version is incomplete (${release_native_binaries[*]%% *}, hands, uninstall.sh, VERSION)" >&2; exit 1; }
   mv -T "$stage" "$release"
   echo "    $release"

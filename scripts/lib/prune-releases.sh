@@ -9,6 +9,14 @@ prefix="$1" state="$2" version_name="$3" previous="${4:-}"
 # forwarder, or a worker in a sandbox, started by the previous release may still be running it). A sandbox's bundle
 # binds the daemon and the worker of the release that booted it, and a hibernated sandbox runs nothing (no process maps
 # them) but needs those very files to wake: CRIU restores the binaries it dumped.
+# The bundles are inside the engine's data volume. With the volume's image there but not mounted (after a reboot,
+# before the engine started, or when it failed to start, which is when people upgrade) no bundle can be read, and a
+# release a hibernated sandbox needs would look unused: keep every release until the engine has mounted it again.
+if [ -e "$state/engine/volume.img" ] && ! mountpoint -q "$state/engine/volume" 2>/dev/null; then
+  echo "    keeping every old release: the engine's data volume ($state/engine/volume.img) is not mounted, so which releases its sandboxes need cannot be read; the next install prunes"
+  exit 0
+fi
+
 for old in "$prefix"/releases/*/; do
   old="${old%/}"
   name="releases/$(basename "$old")"

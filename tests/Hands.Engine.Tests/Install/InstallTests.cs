@@ -81,8 +81,12 @@ public sealed class InstallTests
             var unpacked = Path.Combine(root, "unpacked");
             Directory.CreateDirectory(unpacked);
             await RunAsync("tar", ["-xzf", package, "-C", unpacked]);
+            // As a user unpacks it before `sudo ./install.sh`: the files are that user's; the installed release must not be.
+            await RunAsync("chown", ["-R", "nobody:nogroup", unpacked]);
             var packageInstall = Path.Combine(unpacked, "hands-v2-linux-x64", "install.sh");
             await RunWithoutDotnetAsync(packageInstall, [.. locations, "--no-prerequisites", "--build-only"]);
+            var notRoots = (await RunAsync("find", [Path.Combine(prefix, "releases", "v2"), "(", "!", "-user", "root", "-o", "-perm", "/022", ")", "-print"])).Output.Trim();
+            Assert.True(notRoots.Length == 0, "installed files a user other than root could write:\n" + notRoots);
             Assert.Contains("v2", (await RunWithoutDotnetAsync(Path.Combine(prefix, "releases/v2/hands"), ["--version"])).Output);
 
             var current = Path.Combine(prefix, "current");

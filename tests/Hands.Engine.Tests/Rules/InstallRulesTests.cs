@@ -34,18 +34,8 @@ public sealed class InstallRulesTests
             await File.WriteAllTextAsync(Path.Combine(bundle.FullName, "config.json"),
                 $$"""{"mounts":[{"source":"{{prefix}}/releases/v1/hands-sandboxd","destination":"/opt/hands/bin/hands-sandboxd"}]}""");
 
-            var script = Path.Combine(Clone(), "scripts", "lib", "prune-releases.sh");
-            var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var arg in new[] { script, prefix, state, "releases/v3", "releases/v2" })
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            using var process = Process.Start(info)!;
-            var stdout = await process.StandardOutput.ReadToEndAsync();
-            var stderr = await process.StandardError.ReadToEndAsync();
-            await process.WaitForExitAsync();
-            Assert.True(process.ExitCode == 0, stderr);
+            var (exit, stdout, stderr) = await PruneAsync(prefix, state, "releases/v3", "releases/v2");
+            Assert.True(exit == 0, stderr);
 
             Assert.False(Directory.Exists(Path.Combine(prefix, "releases", "v0")), "a release nothing names was kept");
             Assert.True(Directory.Exists(Path.Combine(prefix, "releases", "v1")), "the release a hibernated sandbox needs was removed");
@@ -57,6 +47,56 @@ public sealed class InstallRulesTests
         {
             root.Delete(recursive: true);
         }
+    }
+
+    [Fact]
+    public async Task Every_release_is_kept_while_the_engines_volume_is_not_mounted()
+    {
+        var root = Directory.CreateTempSubdirectory("hands-prune-test-");
+        try
+        {
+            var prefix = Path.Combine(root.FullName, "opt");
+            var state = Path.Combine(root.FullName, "state");
+            foreach (var version in new[] { "v0", "v1", "v2" })
+            {
+                Directory.CreateDirectory(Path.Combine(prefix, "releases", version));
+                await File.WriteAllTextAsync(Path.Combine(prefix, "releases", version, ".activated"), "");
+            }
+
+            // The volume's image exists, unmounted (a reboot): its bundles cannot be read, so v0 may be a hibernated sandbox's.
+            Directory.CreateDirectory(Path.Combine(state, "engine", "volume"));
+            await File.WriteAllTextAsync(Path.Combine(state, "engine", "volume.img"), "");
+            var (exit, stdout, stderr) = await PruneAsync(prefix, state, "releases/v2", "releases/v1");
+            Assert.True(exit == 0, stderr);
+            Assert.True(Directory.Exists(Path.Combine(prefix, "releases", "v0")), "a release was pruned while the volume that says who needs it was unmounted");
+            Assert.Contains("not mounted", stdout, StringComparison.Ordinal);
+
+            // No volume at all (no engine ever ran here): nothing can need v0, and it goes.
+            File.Delete(Path.Combine(state, "engine", "volume.img"));
+            (exit, _, stderr) = await PruneAsync(prefix, state, "releases/v2", "releases/v1");
+            Assert.True(exit == 0, stderr);
+            Assert.False(Directory.Exists(Path.Combine(prefix, "releases", "v0")));
+        }
+        finally
+        {
+            root.Delete(recursive: true);
+        }
+    }
+
+    private static async Task<(int Exit, string Stdout, string Stderr)> PruneAsync(params string[] args)
+    {
+        var info = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(Clone(), "scripts", "lib", "prune-releases.sh"));
+        foreach (var arg in args)
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout, await stderr);
     }
 
     private static string Clone()
