@@ -74,6 +74,12 @@ if [ "$prerequisites" -eq 1 ]; then
   install_engine_prerequisites "$prefix/criu" "$building"
 fi
 
+if [ "$mode" != activate ] && [ -n "$package" ] && [ -e "$release" ] && diff -rq --exclude=.activated "$package" "$release" >/dev/null 2>&1; then
+  # The same package again (a retry, or a repair of the units): its release is in place already, byte for byte.
+  echo "==> release $version is installed already, unchanged"
+  [ "$mode" = build ] && exit 0
+  mode=activate
+fi
 if [ "$mode" != activate ]; then
   [ -e "$release" ] && { echo "install.sh: $release exists; pass another --version, or --activate $version to make it current" >&2; exit 1; }
   stage="$prefix/releases/.$version.partial"
@@ -226,8 +232,11 @@ if [ -d /run/systemd/system ] && [ "$unit_dir" = /etc/systemd/system ]; then
   fi
 fi
 
-# Old releases go once nothing runs from them and no sandbox names them (scripts/lib/prune-releases.sh).
-"$lib/prune-releases.sh" "$prefix" "$state" "releases/$version" "$previous"
+# Old releases go once nothing runs from them and no sandbox names them (scripts/lib/prune-releases.sh). Activating the
+# release that was current already names no previous one, so nothing is pruned then: the rollback target stays.
+if [ "$previous" != "releases/$version" ]; then
+  "$lib/prune-releases.sh" "$prefix" "$state" "releases/$version" "$previous"
+fi
 
 echo "==> installed $version: $prefix/current/hands (linked from ${bin_dir/none/$prefix/bin}/hands)"
 "$prefix/current/hands" --version >/dev/null
