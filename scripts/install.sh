@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Hands from this clone as a self-contained bundle: `hands` (self-contained .NET, no runtime needed on the
-# server), `hands-worker` and `hands-sandboxd` (NativeAOT) in one release directory, PREFIX/releases/VERSION, made
+# server), `hands-worker`, `hands-sandboxd` and `hands-receiver` (NativeAOT) in one release directory, PREFIX/releases/VERSION, made
 # current by switching the PREFIX/current link; systemd units for the engine and one orchestrator per environment;
 # the engine's prerequisites (apt-get, only what is missing; CRIU 4.2 into PREFIX/criu). Run it again from a newer
 # clone to upgrade in place: the new release is built beside the running one, then `current` switches and running
@@ -61,12 +61,15 @@ if [ "$mode" != activate ]; then
   mkdir -p "$stage"
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  echo "==> building release $version (hands self-contained; hands-worker and hands-sandboxd NativeAOT)"
+  echo "==> building release $version (hands self-contained; hands-worker, hands-sandboxd and hands-receiver NativeAOT)"
   dotnet publish src/Hands.Cli --configuration Release --runtime linux-x64 --self-contained --output "$stage" --nologo -v quiet -p:InformationalVersion="$version"
   dotnet publish src/Hands.Worker --configuration Release --runtime linux-x64 --output "$work/worker" --nologo -v quiet -p:InformationalVersion="$version"
   dotnet publish src/Hands.SandboxDaemon --configuration Release --runtime linux-x64 --output "$work/sandboxd" --nologo -v quiet -p:InformationalVersion="$version"
   install -m 755 "$work/worker/hands-worker" "$stage/hands-worker"
   install -m 755 "$work/sandboxd/hands-sandboxd" "$stage/hands-sandboxd"
+  # What `hands webhook-sandbox` copies into the receiver's sandbox (found beside hands).
+  dotnet publish src/Hands.Receiver --configuration Release --runtime linux-x64 --output "$work/receiver" --nologo -v quiet -p:InformationalVersion="$version"
+  install -m 755 "$work/receiver/hands-receiver" "$stage/hands-receiver"
   install -m 755 scripts/uninstall.sh "$stage/uninstall.sh"
   echo "$version" > "$stage/VERSION"
   mv -T "$stage" "$release"

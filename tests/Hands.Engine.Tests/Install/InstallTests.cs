@@ -58,7 +58,7 @@ public sealed class InstallTests
             await RunAsync(Path.Combine(repo, "scripts/install.sh"), [.. locations, "--no-prerequisites", "--version", "v2", "--build-only"]);
             var current = Path.Combine(prefix, "current");
             Assert.Equal("releases/v1", new FileInfo(current).LinkTarget);
-            foreach (var binary in new[] { "hands", "hands-worker", "hands-sandboxd", "uninstall.sh" })
+            foreach (var binary in new[] { "hands", "hands-worker", "hands-sandboxd", "hands-receiver", "uninstall.sh" })
             {
                 Assert.True(File.Exists(Path.Combine(prefix, "releases/v1", binary)), $"{binary} is not in the release");
             }
