@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Hands as a self-contained bundle: `hands` (self-contained .NET, no runtime needed on the server), its
-# NativeAOT binaries (hands-worker, hands-sandboxd; scripts/lib/release.sh lists them) in one release directory,
+# NativeAOT binaries (hands-worker, hands-sandboxd, hands-receiver; scripts/lib/release.sh lists them) in one release directory,
 # PREFIX/releases/VERSION, made current by switching the PREFIX/current link; systemd units for the engine, one
 # orchestrator per environment (long-poll) and one webhook receiver per environment; the engine's prerequisites
 # (apt-get, only what is missing; CRIU 4.2 into PREFIX/criu). The same script runs from a clone (scripts/install.sh:

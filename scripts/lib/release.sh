@@ -7,6 +7,7 @@
 release_native_binaries=(
   "hands-worker src/Hands.Worker"
   "hands-sandboxd src/Hands.SandboxDaemon"
+  "hands-receiver src/Hands.Receiver"
 )
 
 # The installer's own files a package carries (paths relative to scripts/ in a clone, to the package's root in one).

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using Hands.Protocol.Client;
 using Hands.Sandboxes.Client;
@@ -21,8 +22,14 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
     /// <summary>The receiver's process name inside its sandbox.</summary>
     public const string ProcessName = "hands-webhook";
 
-    /// <summary>Where the <c>hands</c> program is copied inside the sandbox.</summary>
-    public const string InstallDirectory = "/opt/hands/cli";
+    /// <summary>Where the native receiver (<c>hands-receiver</c>) is copied inside the sandbox.</summary>
+    public const string InstallDirectory = "/opt/hands/receiver";
+
+    /// <summary>The native receiver's file name, beside <c>hands</c> in a release and in <c>artifacts/hands-receiver/</c> of a clone.</summary>
+    public const string BinaryName = "hands-receiver";
+
+    /// <summary>Where the native receiver runs from inside the sandbox.</summary>
+    public const string BinaryPath = InstallDirectory + "/" + BinaryName;
 
     /// <summary>
     /// The id (never the secret) of the webhook endpoint whose signing secret the running receiver was started with, so a
@@ -125,13 +132,14 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
     }
 
     /// <summary>
-    /// Starts the receiver unless it runs already, after installing the <c>hands</c> program from
-    /// <paramref name="programDirectory"/> (once per <paramref name="programVersion"/>; the image then needs only the .NET
-    /// runtime). Returns whether it started it. With <paramref name="replace"/> a running receiver is stopped first and
-    /// started again with <paramref name="environment"/> (a new signing key); <paramref name="endpointId"/> is recorded
-    /// in <see cref="EndpointFile"/> (none: the file is removed).
+    /// Starts the receiver unless it runs already, after copying the native <c>hands-receiver</c> at
+    /// <paramref name="receiverBinary"/> into the sandbox (once per build: its content's hash is the version; the image
+    /// needs no .NET runtime, only glibc 2.34+ and <c>chmod</c>, docs/orchestrator.md). Returns whether it started it.
+    /// With <paramref name="replace"/> a running receiver is stopped first and started again with
+    /// <paramref name="environment"/> (a new signing key); <paramref name="endpointId"/> is recorded in
+    /// <see cref="EndpointFile"/> (none: the file is removed).
     /// </summary>
-    public async Task<bool> EnsureReceiverAsync(SandboxInfo info, string programDirectory, string programVersion, IReadOnlyDictionary<string, string> environment,
+    public async Task<bool> EnsureReceiverAsync(SandboxInfo info, string receiverBinary, IReadOnlyDictionary<string, string> environment,
         IProgress<string>? progress, CancellationToken cancellationToken, string? endpointId = null, bool replace = false)
     {
         var proxy = sandboxes.Proxy(info);
@@ -146,7 +154,7 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
             await StopReceiverAsync(proxy, cancellationToken).ConfigureAwait(false);
         }
 
-        await InstallAsync(proxy, programDirectory, programVersion, progress, cancellationToken).ConfigureAwait(false);
+        await InstallAsync(proxy, receiverBinary, progress, cancellationToken).ConfigureAwait(false);
         if (endpointId is { Length: > 0 })
         {
             await proxy.WriteFileAsync(EndpointFile, Encoding.UTF8.GetBytes(endpointId), cancellationToken).ConfigureAwait(false);
@@ -164,8 +172,9 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
 
         await proxy.StartProcessAsync(new StartProcessRequest
         {
-            Command = "dotnet",
-            Args = [$"{InstallDirectory}/hands.dll", "webhook", "--urls", $"http://0.0.0.0:{Port.ToString(CultureInfo.InvariantCulture)}"],
+            Command = BinaryPath,
+            // Only where to listen rides argv; every credential is in the process's environment.
+            Args = ["--urls", $"http://0.0.0.0:{Port.ToString(CultureInfo.InvariantCulture)}"],
             Env = new Dictionary<string, string>(environment),
             Name = ProcessName,
             WorkingDir = "/",
@@ -177,8 +186,14 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
         await WorkerLauncher.KillAndWaitAsync(proxy, (await proxy.GetProcessAsync(ProcessName, cancellationToken).ConfigureAwait(false)).Pid,
             $"the receiver in {name}", _time, TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
 
-    private static async Task InstallAsync(SandboxProxyClient proxy, string root, string version, IProgress<string>? progress, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies the binary in unless the copy there has the same content (<c>.installed</c> holds its SHA-256), then marks
+    /// it executable: the sandbox's file API writes plain files, so <c>chmod</c> runs in the sandbox.
+    /// </summary>
+    private static async Task InstallAsync(SandboxProxyClient proxy, string binary, IProgress<string>? progress, CancellationToken cancellationToken)
     {
+        var content = await File.ReadAllBytesAsync(binary, cancellationToken).ConfigureAwait(false);
+        var version = Convert.ToHexStringLower(SHA256.HashData(content));
         var marker = $"{InstallDirectory}/.installed";
         try
         {
@@ -191,13 +206,14 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
         {
         }
 
-        var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).ToList();
-        progress?.Report($"installing hands into the sandbox ({files.Count} files)...");
-        await Parallel.ForEachAsync(files, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (file, token) =>
+        progress?.Report($"installing {BinaryName} into the sandbox ({content.Length / (1024 * 1024)} MiB)...");
+        await proxy.WriteFileAsync(BinaryPath, content, cancellationToken).ConfigureAwait(false);
+        var chmod = await proxy.RunAsync(new RunProcessRequest { Command = "chmod", Args = ["755", BinaryPath] }, cancellationToken).ConfigureAwait(false);
+        if (chmod.ExitCode != 0)
         {
-            var relative = Path.GetRelativePath(root, file).Replace('\\', '/');
-            await proxy.WriteFileAsync($"{InstallDirectory}/{relative}", await File.ReadAllBytesAsync(file, token).ConfigureAwait(false), token).ConfigureAwait(false);
-        }).ConfigureAwait(false);
+            throw new OrchestratorException($"could not make {BinaryPath} executable in the receiver's sandbox (chmod exited {chmod.ExitCode}: {chmod.Stderr.Trim()}); its image needs chmod (coreutils or busybox)");
+        }
+
         await proxy.WriteFileAsync(marker, Encoding.UTF8.GetBytes(version), cancellationToken).ConfigureAwait(false);
     }
 
@@ -226,8 +242,6 @@ public sealed class WebhookReceiverSandbox(TensorlakeClient sandboxes, string na
             ["HANDS_MAX_CONCURRENT_SPAWNS"] = options.MaxConcurrentSpawns.ToString(CultureInfo.InvariantCulture),
             // No config-file watchers: an inotify watch is state CRIU cannot carry through hibernation.
             ["DOTNET_hostBuilder__reloadConfigOnChange"] = "false",
-            ["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1",
-            ["DOTNET_NOLOGO"] = "1",
         };
         if (sandboxApi.ApiKey is { } key)
         {

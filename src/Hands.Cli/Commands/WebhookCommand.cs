@@ -25,29 +25,8 @@ internal static class WebhookCommand
             var signingKey = Settings.Require("ANTHROPIC_WEBHOOK_SIGNING_KEY", "the endpoint's signing secret (whsec_...), shown once when the endpoint was registered");
             var url = Uri.TryCreate(parse.GetValue(urls), UriKind.Absolute, out var u) && u.Scheme == "http"
                 ? u : throw new CliException($"--urls: '{parse.GetValue(urls)}' is not an http:// URL.");
-            using var held = OrchestratorLock.Acquire(options.EnvironmentId, "webhook");
-            using var environment = OrchestratorSettings.EnvironmentClient(options);
             using var sandboxes = SandboxClientFactory.Create();
-            // As in poll: claims are recorded beside the lock, and a killed predecessor's are settled before any drain.
-            var orchestrator = new WorkQueueOrchestrator(environment, sandboxes, options, held);
-            await orchestrator.RecoverClaimsAsync(ct);
-            await using var receiver = await WebhookReceiver.StartAsync(orchestrator, new WebhookReceiverOptions
-            {
-                Url = url,
-                SigningKey = signingKey,
-                FallbackDrainInterval = TimeSpan.FromSeconds(Settings.Int("WEBHOOK_DRAIN_SECONDS", 30, 1, 86400)),
-            }, OrchestratorSettings.ConfigureLogging, ct);
-            await using var janitor = new SandboxJanitor(sandboxes, logger).Start(OrchestratorSettings.JanitorInterval());
-            logger.LogInformation("webhook receiver for environment {Environment} on {Address} (health: {Address}healthz)", options.EnvironmentId, receiver.Address, receiver.Address);
-            try
-            {
-                await Task.Delay(Timeout.Infinite, ct);
-            }
-            catch (OperationCanceledException)
-            {
-                logger.LogInformation("stopping: finishing the drain under way");
-            }
-
+            await WebhookMode.RunAsync(options, signingKey, url, sandboxes, logger, ct);
             return 0;
         });
         return command;

@@ -83,14 +83,33 @@ internal static class WebhookSandboxCommand
             .Where(s => s.Value is not null)
             .ToDictionary(s => s.setting, s => s.Value!);
         var environment = WebhookReceiverSandbox.ReceiverEnvironment(options, signingKey!, SandboxClientFactory.Options(), passThrough);
-        // The receiver runs this very program, so the version that decides a reinstall is this build's.
-        var version = typeof(WebhookSandboxCommand).Assembly.ManifestModule.ModuleVersionId.ToString();
-        if (await receiver.EnsureReceiverAsync(info, AppContext.BaseDirectory, version, environment, progress, ct, endpointId, replace))
+        if (await receiver.EnsureReceiverAsync(info, ReceiverBinary(), environment, progress, ct, endpointId, replace))
         {
             Console.WriteLine($"started the receiver in {receiver.Name}");
         }
 
         return await PrintStatusAsync(receiver, wake: true, ct);
+    }
+
+    /// <summary>
+    /// The native receiver copied into the sandbox: <c>HANDS_RECEIVER_BINARY</c>, else <c>hands-receiver</c> beside this
+    /// program (an installed release) or in the clone's <c>artifacts/hands-receiver/</c>, as hands-worker is found.
+    /// </summary>
+    private static string ReceiverBinary()
+    {
+        if (Settings.Get("HANDS_RECEIVER_BINARY") is { } configured)
+        {
+            return File.Exists(configured) ? Path.GetFullPath(configured) : throw new CliException($"HANDS_RECEIVER_BINARY: '{configured}' does not exist.");
+        }
+
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new CliException($"set HANDS_RECEIVER_BINARY to the linux-x64 {WebhookReceiverSandbox.BinaryName} to copy into the receiver's sandbox.");
+        }
+
+        return Hands.Engine.Hosting.BinaryLocator.Find(WebhookReceiverSandbox.BinaryName)
+            ?? throw new CliException($"{WebhookReceiverSandbox.BinaryName} was not found (looked in {string.Join(", ", Hands.Engine.Hosting.BinaryLocator.Directories(WebhookReceiverSandbox.BinaryName))}): "
+                + "install Hands with scripts/install.sh, or publish it (dotnet publish src/Hands.Receiver -c Release -r linux-x64 -o artifacts/hands-receiver) or set HANDS_RECEIVER_BINARY");
     }
 
     /// <summary>

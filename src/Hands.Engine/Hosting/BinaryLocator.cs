@@ -1,8 +1,8 @@
 namespace Hands.Engine.Hosting;
 
 /// <summary>
-/// Finds the native binaries that ship with <c>hands</c> (<c>hands-sandboxd</c>, <c>hands-worker</c>) when neither a flag
-/// nor a variable names them: beside the running program (an installed release keeps all three in one directory,
+/// Finds the native binaries that ship with <c>hands</c> (<c>hands-sandboxd</c>, <c>hands-worker</c>, <c>hands-receiver</c>)
+/// when neither a flag nor a variable names them: beside the running program (an installed release keeps them all in one directory,
 /// <c>scripts/install.sh</c>), then in the <c>artifacts/</c> of the source tree it was built in (what
 /// <c>scripts/lib/prerequisites.sh</c>'s <c>publish_binaries</c> makes), so a clone works with no variable either.
 /// </summary>

@@ -6,7 +6,7 @@ namespace Hands.Worker.Hosting;
 /// Makes a process that holds credentials non-dumpable (<c>prctl(PR_SET_DUMPABLE, 0)</c>): its <c>/proc/PID/environ</c>
 /// and memory are then readable only with <c>CAP_SYS_PTRACE</c>, which sandboxes do not grant, and it leaves no core
 /// dump. Tool commands run as the worker's user; without this, any bash command could read the work secret and the
-/// fork key out of the worker. The <c>hands</c> commands that hold an environment's credentials use it too.
+/// fork key out of the worker. (The orchestrator processes have their own, Hands.Orchestrator.CredentialHolder.)
 /// </summary>
 public static partial class ProcessHardening
 {

@@ -93,7 +93,7 @@ public sealed class InstallTests
             Assert.Equal("releases/v1", new FileInfo(current).LinkTarget);
             foreach (var version in new[] { "v1", "v2", "v3" })
             {
-                foreach (var binary in new[] { "hands", "hands-worker", "hands-sandboxd", "uninstall.sh", "VERSION" })
+                foreach (var binary in new[] { "hands", "hands-worker", "hands-sandboxd", "hands-receiver", "uninstall.sh", "VERSION" })
                 {
                     Assert.True(File.Exists(Path.Combine(prefix, "releases", version, binary)), $"{binary} is not in release {version}");
                 }

@@ -5,8 +5,8 @@ using Hands.Sandboxes.Models;
 namespace Hands.Engine.Tests.Orchestration;
 
 /// <summary>
-/// The recommended mode, as a user runs it: <c>hands webhook-sandbox --register</c> puts the receiver in its own
-/// sandbox behind the engine's ingress; the control plane's deliveries reach it at its public-style URL, it creates
+/// The recommended mode, as a user runs it: <c>hands webhook-sandbox --register</c> puts the native receiver
+/// (<c>hands-receiver</c>, found in the clone's <c>artifacts/</c>) in its own sandbox behind the engine's ingress; the control plane's deliveries reach it at its public-style URL, it creates
 /// the session sandboxes through the engine API, and a suspended receiver wakes on the next delivery and handles it.
 /// </summary>
 [Collection(EngineCollection.Name)]
@@ -53,12 +53,23 @@ public sealed class WebhookSandboxTests(EngineFixture engine)
             Assert.DoesNotContain(cp.EnvironmentKey, logs, StringComparison.Ordinal);
             Assert.DoesNotContain("refused a webhook delivery", logs, StringComparison.Ordinal);
 
-            // It holds the environment key in its own environment: nothing else in its sandbox, root included, can read it.
+            // What runs is the native receiver, copied in alone: no .NET runtime and no JIT program in the sandbox.
             var receiver = await engine.Client.GetAsync(ReceiverName);
+            var layout = await engine.Client.Proxy(receiver).RunAsync(new RunProcessRequest
+            {
+                Command = "bash",
+                Args = ["-c", "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -v '^ *$'; echo '--'; find /opt -name 'hands.d*ll'; find /opt/hands/receiver -type f"],
+            });
+            Assert.Contains($"{WebhookReceiverSandbox.BinaryPath} --urls http://0.0.0.0:{WebhookReceiverSandbox.Port}", layout.Stdout, StringComparison.Ordinal);
+            Assert.DoesNotContain("hands.dll", layout.Stdout, StringComparison.Ordinal);
+            Assert.Equal([$"{WebhookReceiverSandbox.InstallDirectory}/.installed", WebhookReceiverSandbox.BinaryPath],
+                layout.Stdout[(layout.Stdout.IndexOf("--\n", StringComparison.Ordinal) + 3)..].Split('\n', StringSplitOptions.RemoveEmptyEntries).Order(StringComparer.Ordinal));
+
+            // It holds the environment key in its own environment: nothing else in its sandbox, root included, can read it.
             var peek = await engine.Client.Proxy(receiver).RunAsync(new RunProcessRequest
             {
                 Command = "bash",
-                Args = ["-c", "for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q webhook; then echo \"pid ${p#/proc/}\"; tr '\\0' '\\n' < $p/environ; fi; done 2>&1"],
+                Args = ["-c", "for p in /proc/[0-9]*; do if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q hands-receiver; then echo \"pid ${p#/proc/}\"; tr '\\0' '\\n' < $p/environ; fi; done 2>&1"],
             });
             // Its /proc/PID/environ refuses even the sandbox's root (the receiver is non-dumpable).
             Assert.Contains("Permission denied", peek.Stdout, StringComparison.Ordinal);
