@@ -68,6 +68,18 @@ if [ "$mode" != activate ]; then
   install -m 755 "$work/worker/hands-worker" "$stage/hands-worker"
   install -m 755 "$work/sandboxd/hands-sandboxd" "$stage/hands-sandboxd"
   install -m 755 scripts/uninstall.sh "$stage/uninstall.sh"
+  # The Aspire dashboard of `hands up/demo --dashboard` (125 MB unpacked): kept once per prefix, beside the releases,
+  # not in each one (releases are kept while a sandbox names them), from the NuGet packages folder where publishing
+  # hands restored it. hands looks for it at $prefix/dashboard/<version>/Aspire.Dashboard.
+  dashboard_version=$(sed -n 's:.*PackageVersion = "\(.*\)";.*:\1:p' src/Hands.Cli/Dashboard/AspireDashboard.cs)
+  dashboard_source="${NUGET_PACKAGES:-$HOME/.nuget/packages}/aspire.dashboard.sdk.linux-x64/$dashboard_version/tools"
+  if [ ! -x "$prefix/dashboard/$dashboard_version/Aspire.Dashboard" ] && [ -x "$dashboard_source/Aspire.Dashboard" ]; then
+    rm -rf "$prefix/dashboard/.$dashboard_version.partial"
+    mkdir -p "$prefix/dashboard"
+    cp -a "$dashboard_source" "$prefix/dashboard/.$dashboard_version.partial"
+    mv -T "$prefix/dashboard/.$dashboard_version.partial" "$prefix/dashboard/$dashboard_version"
+    echo "    $prefix/dashboard/$dashboard_version"
+  fi
   echo "$version" > "$stage/VERSION"
   mv -T "$stage" "$release"
   echo "    $release"
