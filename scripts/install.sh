@@ -99,6 +99,22 @@ if [ "$mode" != activate ]; then
   mv -T "$stage" "$release"
   echo "    $release"
 fi
+if [ -n "$repo" ] && [ "$mode" != activate ]; then
+  # The Aspire dashboard of `hands up/demo --dashboard` (125 MB unpacked): kept once per prefix, beside the releases,
+  # not in each one (releases are kept while a sandbox names them), from the NuGet packages folder where building hands
+  # restored it; hands looks for it at $prefix/dashboard/<version>/Aspire.Dashboard. A package leaves it out to stay
+  # small (docs/observability.md: HANDS_DASHBOARD_BINARY points hands at one).
+  dashboard_version=$(sed -n 's:.*PackageVersion = "\(.*\)";.*:\1:p' "$repo/src/Hands.Cli/Dashboard/AspireDashboard.cs")
+  dashboard_source="${NUGET_PACKAGES:-$HOME/.nuget/packages}/aspire.dashboard.sdk.linux-x64/$dashboard_version/tools"
+  if [ -n "$dashboard_version" ] && [ ! -x "$prefix/dashboard/$dashboard_version/Aspire.Dashboard" ] && [ -x "$dashboard_source/Aspire.Dashboard" ]; then
+    rm -rf "$prefix/dashboard/.$dashboard_version.partial"
+    mkdir -p "$prefix/dashboard"
+    cp -R --no-preserve=ownership "$dashboard_source" "$prefix/dashboard/.$dashboard_version.partial"
+    chmod -R go-w "$prefix/dashboard/.$dashboard_version.partial"
+    mv -T "$prefix/dashboard/.$dashboard_version.partial" "$prefix/dashboard/$dashboard_version"
+    echo "    $prefix/dashboard/$dashboard_version"
+  fi
+fi
 [ "$mode" = build ] && exit 0
 [ -x "$release/hands" ] || { echo "install.sh: $release is not a built release (install.sh --build-only --version $version first)" >&2; exit 1; }
 

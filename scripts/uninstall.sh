@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Uninstalls Hands installed by scripts/install.sh (installed beside it as PREFIX/current/uninstall.sh, linked as
 # PREFIX/bin/hands-uninstall): stops the units, deletes every sandbox and pool ('hands engine teardown': no container,
-# mount, namespace, veth, cgroup or forwarder left), removes the units, the links and PREFIX (releases and CRIU). The
+# mount, namespace, veth, cgroup or forwarder left), removes the units, the links and PREFIX (releases, CRIU and the dashboard). The
 # state (STATE_DIR: the engine's database, snapshots, images, volume; the orchestrators' claims) and the configuration
 # (CONFIG_DIR: settings and credentials) are kept unless --purge.
 #
@@ -60,7 +60,7 @@ fi
 if [ "$bin_dir" != none ] && [ -L "$bin_dir/hands" ] && [[ "$(readlink "$bin_dir/hands")" == "$prefix/"* ]]; then
   rm -f "$bin_dir/hands"
 fi
-rm -rf "$prefix/releases" "$prefix/current" "$prefix/bin" "$prefix/criu"
+rm -rf "$prefix/releases" "$prefix/current" "$prefix/bin" "$prefix/criu" "$prefix/dashboard"
 rmdir "$prefix" 2>/dev/null || true
 
 if [ "$purge" -eq 1 ]; then

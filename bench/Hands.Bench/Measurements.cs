@@ -15,6 +15,9 @@ internal sealed class Measurements(string name)
 
     public void Add(long startTimestamp) => Add(Stopwatch.GetElapsedTime(startTimestamp));
 
+    /// <summary>Adds every sample of <paramref name="other"/> (runs of the same operation, interleaved with another variant's).</summary>
+    public void Add(Measurements other) => _ms.AddRange(other._ms);
+
     public double Percentile(double p)
     {
         if (_ms.Count == 0)

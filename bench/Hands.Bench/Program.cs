@@ -1,7 +1,8 @@
 using System.Globalization;
 using Hands.Bench;
 
-// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine|pool|orchestrator|fork ...] [--iterations N]
+// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine|pool|orchestrator|fork|tracing ...] [--iterations N]
+// ("tracing" is not in the default set: it measures the OTLP exporter's cost, per sandbox create and per worker tool call.)
 // ("pool" is also part of "engine": it runs the pool rows alone, beside a cold create.)
 // The engine suite needs root, runc, CRIU and artifacts/hands-sandboxd (scripts/bench.sh prepares them); it caps N at 30.
 // The worker suite needs artifacts/hands-worker (NativeAOT) and tests/conformance/node_modules: scripts/bench.sh prepares both.
@@ -78,11 +79,14 @@ foreach (var suite in suites)
         "fork" when OperatingSystem.IsLinux() => Section("fork: fork-and-explore from a memory snapshot, N = 1, 2, 4, 8, 16, 32 at once, and up to 8 one at a time...",
             "Fork-and-explore (Hands.Forking on the local engine; memory checkpoint of a parent serving an in-memory counter)", "target / note",
             () => ForkBench.RunAsync(Math.Min(iterations, 20), RepoRoot())),
+        "tracing" when OperatingSystem.IsLinux() => Section("tracing: sandbox create and worker tool call with the OTLP exporter to a loopback receiver vs unset...",
+            "Tracing on vs off (OTLP/HTTP protobuf to a receiver on loopback vs no OTEL_* set; create: this process's spans and metrics; call: hands-worker's)", "note",
+            () => TracingBench.RunAsync(Math.Min(iterations, 30), RepoRoot())),
         _ => null,
     };
     if (section is null)
     {
-        Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, pool, orchestrator, fork");
+        Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, pool, orchestrator, fork, tracing");
         return 2;
     }
 

@@ -48,7 +48,7 @@ internal static class WorkerBench
         return rows;
     }
 
-    private static string Ratio(string name, Measurements numerator, Measurements denominator) => string.Create(CultureInfo.InvariantCulture,
+    internal static string Ratio(string name, Measurements numerator, Measurements denominator) => string.Create(CultureInfo.InvariantCulture,
         $"| {name} | | {numerator.Percentile(50) / denominator.Percentile(50):0.00}x | {numerator.Percentile(95) / denominator.Percentile(95):0.00}x | ratio of p50s, of p95s |");
 
     private static async Task<Measurements> StartToFirstRequestAsync(string name, int runs, Func<ProcessStartInfo> create)
@@ -91,7 +91,8 @@ internal static class WorkerBench
         return m;
     }
 
-    private static async Task<Measurements> PerCallAsync(string name, int calls, string binary, string conformance, bool official)
+    internal static async Task<Measurements> PerCallAsync(string name, int calls, string binary, string conformance, bool official,
+        IReadOnlyDictionary<string, string>? environment = null)
     {
         var data = Path.Combine(Path.GetTempPath(), "hands-bench-worker-" + Guid.NewGuid().ToString("N")[..8]);
         var scenarios = Path.Combine(data, "scenarios");
@@ -143,6 +144,11 @@ internal static class WorkerBench
                 psi.Environment["ANTHROPIC_SESSION_ID"] = session.Id;
                 psi.Environment["ANTHROPIC_WORK_ID"] = item.Id;
                 psi.Environment["ANTHROPIC_WORK_SECRET"] = item.Secret;
+            }
+
+            foreach (var (variable, value) in environment ?? new Dictionary<string, string>())
+            {
+                psi.Environment[variable] = value;
             }
 
             psi.UseShellExecute = false;

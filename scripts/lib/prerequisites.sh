@@ -1,7 +1,8 @@
 # Sourced by scripts/*.sh: installs the Debian packages Hands' tests, benchmarks and installs need, only those missing
 # (idempotent, non-interactive). Node.js/npm run the official SDK; clang and zlib1g-dev build the NativeAOT worker;
 # ripgrep is the grep tool's fast path; runc, iptables, tini, debootstrap and e2fsprogs are the local sandbox engine's parts,
-# and CRIU >= 4.2 is provisioned into /opt/hands/criu by scripts/lib/criu.sh.
+# and CRIU >= 4.2 is provisioned into /opt/hands/criu by scripts/lib/criu.sh. Debian's Chromium is the headless browser
+# the dashboard's test drives with Playwright (never Playwright's own browser downloads).
 install_prerequisites() {
   local need=()
   command -v node >/dev/null 2>&1 || need+=(nodejs)
@@ -17,6 +18,7 @@ install_prerequisites() {
   # The data volume and each sandbox's disk: mkfs.ext4/resize2fs (e2fsprogs), fallocate/losetup/findmnt (util-linux).
   command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
   command -v fallocate >/dev/null 2>&1 || need+=(util-linux)
+  [ -x /usr/bin/chromium ] || need+=(chromium)
   if [ ${#need[@]} -eq 0 ]; then
     install_criu
     return 0

@@ -56,6 +56,33 @@ internal sealed class HostTelemetry : IDisposable
         }
     }
 
+    /// <summary>
+    /// Traces and metrics of this process to one OTLP/HTTP receiver (<c>http/protobuf</c>), whatever <c>OTEL_*</c>
+    /// says: what <c>--dashboard</c> starts, beside any export the environment asked for.
+    /// </summary>
+    public static HostTelemetry ToOtlpHttp(string command, Uri endpoint)
+    {
+        var resource = ResourceBuilder.CreateEmpty()
+            .AddService("hands-" + command, serviceVersion: HandsTelemetry.Version)
+            .AddTelemetrySdk();
+        // Set in code, the exporter's endpoint is used as given: the signal's path is not appended for us.
+        var tracer = Sdk.CreateTracerProviderBuilder().SetResourceBuilder(resource).AddSource(HandsTelemetry.SourceName)
+            .AddOtlpExporter(o => Http(o, new Uri(endpoint, "v1/traces"))).Build();
+        var meter = Sdk.CreateMeterProviderBuilder().SetResourceBuilder(resource).AddMeter(HandsTelemetry.SourceName)
+            .AddOtlpExporter(o => Http(o, new Uri(endpoint, "v1/metrics"))).Build();
+        return new HostTelemetry(tracer, meter);
+    }
+
+    private static void Http(OpenTelemetry.Exporter.OtlpExporterOptions options, Uri endpoint)
+    {
+        options.Protocol = OpenTelemetry.Exporter.OtlpExportProtocol.HttpProtobuf;
+        options.Endpoint = endpoint;
+    }
+
+    /// <summary>Sends what is buffered now (bounded by <paramref name="timeoutMilliseconds"/>); answers whether all of it went.</summary>
+    public bool Flush(int timeoutMilliseconds = 5000) =>
+        (_traces?.ForceFlush(timeoutMilliseconds) ?? true) & (_metrics?.ForceFlush(timeoutMilliseconds) ?? true);
+
     /// <summary>Whether the environment asks for this signal (<c>TRACES</c>, <c>METRICS</c>) to be exported over OTLP.</summary>
     internal static bool Wanted(Func<string, string?> read, string signal)
     {

@@ -41,15 +41,19 @@ internal sealed class LocalStack : IAsyncDisposable
     public string EngineApiKey { get; } = "tl_apiKey_" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
     public string EnvironmentId { get; private set; } = "";
 
-    /// <summary>Starts everything; <paramref name="progress"/> hears one line per step.</summary>
+    /// <summary>
+    /// Starts everything; <paramref name="progress"/> hears one line per step. With <paramref name="workerOtlpEndpoint"/>
+    /// (an OTLP/HTTP receiver on this host's loopback, such as the dashboard's), every worker exports its traces there
+    /// over <c>http/protobuf</c>: the engine forwards that port into sandboxes as <c>host.hands.internal</c>.
+    /// </summary>
     public static async Task<LocalStack> StartAsync(string? dataDirectory, int controlPlanePort, int enginePort, int ingressPort, TimeSpan workerMaxIdle,
-        Action<string> progress, Action<ILoggingBuilder>? logging, CancellationToken ct)
+        Action<string> progress, Action<ILoggingBuilder>? logging, CancellationToken ct, Uri? workerOtlpEndpoint = null)
     {
         var ephemeral = dataDirectory is null;
         var stack = new LocalStack(dataDirectory ?? Path.Combine(Path.GetTempPath(), "hands-local-" + Guid.NewGuid().ToString("N")[..8]), ephemeral);
         try
         {
-            await stack.StartCoreAsync(controlPlanePort, enginePort, ingressPort, workerMaxIdle, progress, logging, ct);
+            await stack.StartCoreAsync(controlPlanePort, enginePort, ingressPort, workerMaxIdle, progress, logging, workerOtlpEndpoint, ct);
             return stack;
         }
         catch
@@ -60,7 +64,7 @@ internal sealed class LocalStack : IAsyncDisposable
     }
 
     private async Task StartCoreAsync(int controlPlanePort, int enginePort, int ingressPort, TimeSpan workerMaxIdle, Action<string> progress,
-        Action<ILoggingBuilder>? logging, CancellationToken ct)
+        Action<ILoggingBuilder>? logging, Uri? workerOtlpEndpoint, CancellationToken ct)
     {
         // The engine must know the ports to forward before it starts, so free ones are picked up front.
         controlPlanePort = controlPlanePort == 0 ? FreePort() : controlPlanePort;
@@ -82,7 +86,7 @@ internal sealed class LocalStack : IAsyncDisposable
             ApiUrl = new Uri($"http://127.0.0.1:{enginePort}"),
             IngressUrl = new Uri($"http://127.0.0.1:{ingressPort}"),
             ApiKey = EngineApiKey,
-            HostPorts = [controlPlanePort, enginePort, ingressPort],
+            HostPorts = workerOtlpEndpoint is null ? [controlPlanePort, enginePort, ingressPort] : [controlPlanePort, enginePort, ingressPort, workerOtlpEndpoint.Port],
             // A throw-away stack needs little; a kept one gets the engine's default (half the free disk, at most 16 GiB).
             VolumeMb = _ephemeral ? 4096 : null,
         }, logging ?? (_ => { }), ct);
@@ -102,6 +106,8 @@ internal sealed class LocalStack : IAsyncDisposable
             BaseUrl = ControlPlane.BaseAddress,
             WorkerMaxIdle = workerMaxIdle,
             Logger = _logging.CreateLogger("Hands.Orchestrator"),
+            WorkerOtlpEndpoint = workerOtlpEndpoint,
+            WorkerOtlpProtocol = workerOtlpEndpoint is null ? null : "http/protobuf",
         };
         // No orchestrator lock and no claims record: every start of the stack serves a new environment, so no later
         // orchestrator could settle this one's claims.

@@ -33,6 +33,23 @@ public sealed class ForkExplorer(TensorlakeClient sandboxes)
         ValidateBranches(branches);
 
         var clock = Stopwatch.StartNew();
+        ForkExploreResult? result = null;
+        try
+        {
+            result = await ExploreCoreAsync(parent, branches, options, clock, cancellationToken).ConfigureAwait(false);
+            return result;
+        }
+        finally
+        {
+            var outcome = result is not null ? (result.Winner is null ? "no_winner" : "winner")
+                : cancellationToken.IsCancellationRequested ? "cancelled" : "error";
+            ForkTelemetry.RecordRun(outcome, options.SnapshotType, result?.Elapsed ?? clock.Elapsed, result?.Branches);
+        }
+    }
+
+    private async Task<ForkExploreResult> ExploreCoreAsync(string parent, IReadOnlyList<ForkBranch> branches, ForkExploreOptions options, Stopwatch clock,
+        CancellationToken cancellationToken)
+    {
         var (parentInfo, resumed) = await ReadyParentAsync(parent, options, cancellationToken).ConfigureAwait(false);
         var parentId = parentInfo.CanonicalId;
         options.OnProgress?.Invoke($"checkpointing {parentId} ({options.SnapshotType})");

@@ -21,6 +21,7 @@ run.SetAction(async (parse, ct) =>
     // The orchestrator's trace context, when it started this worker (a Hands extension: the SDK reads none).
     options.ParentContext = WorkSpan.ParentFromEnvironment();
     using var traces = TraceExport.Start(options.Tracing, log);
+    using var metrics = MetricExport.Start(options.Tracing, log);
     var session = WorkerCommandLine.Value(parse, sessionId, "ANTHROPIC_SESSION_ID") ?? throw new UsageException("--session-id (or ANTHROPIC_SESSION_ID) is required");
     var work = WorkerCommandLine.Value(parse, workId, "ANTHROPIC_WORK_ID") ?? throw new UsageException("--work-id (or ANTHROPIC_WORK_ID) is required");
     var secret = Environment.GetEnvironmentVariable("ANTHROPIC_WORK_SECRET");
@@ -72,6 +73,7 @@ poll.SetAction(async (parse, ct) =>
     }
 
     using var traces = TraceExport.Start(options.Tracing, log);
+    using var metrics = MetricExport.Start(options.Tracing, log);
     var script = parse.GetValue(onWork);
     var worker = new EnvironmentWorker(options);
     try

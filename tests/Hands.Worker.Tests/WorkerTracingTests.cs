@@ -316,6 +316,18 @@ public sealed class WorkerTracingTests
         Assert.DoesNotContain(item.Secret!, body, StringComparison.Ordinal);
         Assert.DoesNotContain("sk-ant", body, StringComparison.Ordinal);
         Assert.DoesNotContain("hi from the sandbox", body, StringComparison.Ordinal); // the write's content: metadata only by default
+
+        // The tool-call duration histogram, by tool and outcome, exported once more at exit (the reader's interval is 60 s).
+        var metricExports = collector.Requests.Where(r => r.Method == "POST" && r.PathAndQuery == "/v1/metrics").ToList();
+        Assert.NotEmpty(metricExports);
+        var metrics = string.Concat(metricExports.Select(r => r.Body));
+        foreach (var expected in new[] { "hands.worker.tool.duration", "gen_ai.tool.name", "write", "read", "hands.outcome", "ok", "hands-worker" })
+        {
+            Assert.Contains(expected, metrics, StringComparison.Ordinal);
+        }
+
+        Assert.DoesNotContain(item.Secret!, metrics, StringComparison.Ordinal);
+        Assert.DoesNotContain("hi from the sandbox", metrics, StringComparison.Ordinal);
     }
 
     [Fact]

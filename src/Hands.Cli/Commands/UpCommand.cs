@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Hands.Cli.Dashboard;
 
 namespace Hands.Cli.Commands;
 
@@ -15,14 +16,18 @@ internal static class UpCommand
         var controlPlanePort = new Option<int>("--port") { Description = "Control plane port", DefaultValueFactory = _ => 8787 };
         var enginePort = new Option<int>("--engine-port") { Description = "Sandbox engine API port", DefaultValueFactory = _ => 8900 };
         var ingressPort = new Option<int>("--ingress-port") { Description = "Sandbox ingress port", DefaultValueFactory = _ => 9443 };
+        var dashboardOption = DashboardLaunch.CreateOption();
         var command = new Command("up", "Start the local control plane, sandbox engine and a polling orchestrator together (needs root, like the engine)")
         {
-            controlPlanePort, enginePort, ingressPort,
+            controlPlanePort, enginePort, ingressPort, dashboardOption,
         };
         command.SetAction(async (parse, ct) =>
         {
+            void Progress(string line) => Console.WriteLine("· " + line);
+            // Started first and stopped last, so it receives the stack's spans up to its removal.
+            await using var dashboard = parse.GetValue(dashboardOption) ? await DashboardLaunch.StartAsync("up", Progress, ct) : null;
             await using var stack = await LocalStack.StartAsync(null, parse.GetValue(controlPlanePort), parse.GetValue(enginePort), parse.GetValue(ingressPort),
-                TimeSpan.FromSeconds(300), line => Console.WriteLine("· " + line), null, ct);
+                TimeSpan.FromSeconds(300), Progress, null, ct, dashboard?.Dashboard.OtlpHttpEndpoint);
             var agent = await stack.CreateScriptedAgentAsync("local-demo", "demo", ct);
             Console.WriteLine();
             Console.WriteLine("Ready. In another shell:");
@@ -32,8 +37,19 @@ internal static class UpCommand
             Console.WriteLine($"  export HANDS_AGENT_ID={agent}");
             Console.WriteLine($"  export TENSORLAKE_API_URL={stack.Engine.ApiAddress.ToString().TrimEnd('/')}");
             Console.WriteLine($"  export HANDS_ENGINE_API_KEY={stack.EngineApiKey}");
+            if (dashboard is not null)
+            {
+                Console.WriteLine($"  export OTEL_EXPORTER_OTLP_ENDPOINT={dashboard.Dashboard.OtlpHttpEndpoint.ToString().TrimEnd('/')}");
+                Console.WriteLine("  export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf");
+            }
+
             Console.WriteLine("  hands session \"Create hello.txt containing 'hi from the sandbox', then read it back.\"");
             Console.WriteLine();
+            if (dashboard is not null)
+            {
+                Console.WriteLine($"Dashboard: {dashboard.Dashboard.Url} (each session is a trace: claim, sandbox, worker, tool calls)");
+            }
+
             await CliContext.ServeUntilCancelledAsync("Press Ctrl-C to stop (the stack and its sandboxes are removed).", ct);
             return 0;
         });

@@ -481,6 +481,7 @@ public sealed class SessionToolRunner
         journal?.Started(call.Id!, call.Name!);
         _log.Info("executing tool", ("session_id", _sessionId), ("tool", call.Name), ("tool_use_id", call.Id));
         var span = ToolSpan.Start(_client.Tracing, call, tool, _sessionId, ConversationId(call), _spanParent);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
         timeout.CancelAfter(ToolTimeout(call));
         try
@@ -504,6 +505,7 @@ public sealed class SessionToolRunner
             output = ToolOutput.Text("Error: " + ex.Message, isError: true);
         }
 
+        ToolMetrics.Record(call.Name!, started, output.IsError, ct.IsCancellationRequested);
         journal?.Finished(call.Id!, output);
         // Ended before the result is posted: the post is the span's sibling. A run the runner's stop cut short is a cancellation.
         span?.End(call.Input, output, Normalize(output.Content), runnerStopped: ct.IsCancellationRequested);

@@ -60,14 +60,17 @@ internal sealed class TraceExport : IDisposable
     /// specification's default of <c>otlp</c>, nothing set means off: a worker in every sandbox must not try a collector
     /// that is not there.
     /// </summary>
-    internal static bool Wanted(Func<string, string?> read, WorkerLog? log = null)
+    internal static bool Wanted(Func<string, string?> read, WorkerLog? log = null) => Wanted(read, "TRACES", log);
+
+    /// <summary>The same rule for one signal (<c>TRACES</c>, <c>METRICS</c>): <c>OTEL_{signal}_EXPORTER</c> and <c>OTEL_EXPORTER_OTLP_{signal}_ENDPOINT</c>.</summary>
+    internal static bool Wanted(Func<string, string?> read, string signal, WorkerLog? log)
     {
         if (string.Equals(read("OTEL_SDK_DISABLED")?.Trim(), "true", StringComparison.OrdinalIgnoreCase))
         {
             return false;
         }
 
-        if (read("OTEL_TRACES_EXPORTER") is { Length: > 0 } exporters)
+        if (read($"OTEL_{signal}_EXPORTER") is { Length: > 0 } exporters)
         {
             var names = exporters.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
             if (names.Contains("none", StringComparer.OrdinalIgnoreCase))
@@ -77,7 +80,7 @@ internal sealed class TraceExport : IDisposable
 
             foreach (var name in names.Where(n => !n.Equals("otlp", StringComparison.OrdinalIgnoreCase)))
             {
-                log?.Warn("OTEL_TRACES_EXPORTER: only otlp and none are supported; ignoring this one", ("exporter", name));
+                log?.Warn($"OTEL_{signal}_EXPORTER: only otlp and none are supported; ignoring this one", ("exporter", name));
             }
 
             if (names.Contains("otlp", StringComparer.OrdinalIgnoreCase))
@@ -86,7 +89,7 @@ internal sealed class TraceExport : IDisposable
             }
         }
 
-        return !string.IsNullOrWhiteSpace(read("OTEL_EXPORTER_OTLP_ENDPOINT")) || !string.IsNullOrWhiteSpace(read("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"));
+        return !string.IsNullOrWhiteSpace(read("OTEL_EXPORTER_OTLP_ENDPOINT")) || !string.IsNullOrWhiteSpace(read($"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT"));
     }
 
     /// <summary>Sends what is still buffered (within <see cref="FlushBudget"/>) and stops the SDK.</summary>

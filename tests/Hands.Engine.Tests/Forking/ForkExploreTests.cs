@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using Hands.Forking;
+using Hands.Testing;
 using Hands.Sandboxes.Client;
 using Hands.Sandboxes.Models;
 
@@ -100,9 +101,17 @@ public sealed class ForkExploreTests(EngineFixture engine)
             },
         };
 
+        using var metrics = new MetricCapture("hands.fork.runs", "hands.fork.run.duration", "hands.fork.branches");
         var result = await Explorer.ExploreAsync(parent.Id, branches, options);
 
         Assert.Equal([BranchState.Passed, BranchState.Failed, BranchState.TimedOut, BranchState.Failed], result.Branches.Select(b => b.State));
+        // The run and each branch, counted as they ended (this collection runs one test at a time, so nothing else forks).
+        var run = Assert.Single(metrics.Of("hands.fork.runs"));
+        Assert.Equal(("winner", "filesystem"), (run.Tags["hands.outcome"], run.Tags["hands.snapshot.type"]));
+        Assert.Equal(result.Elapsed.TotalSeconds, Assert.Single(metrics.Of("hands.fork.run.duration", ("hands.outcome", "winner"))).Value, 6);
+        Assert.Equal(1, metrics.Sum("hands.fork.branches", ("hands.fork.branch.state", "passed")));
+        Assert.Equal(2, metrics.Sum("hands.fork.branches", ("hands.fork.branch.state", "failed")));
+        Assert.Equal(1, metrics.Sum("hands.fork.branches", ("hands.fork.branch.state", "timed_out")));
         Assert.Equal(3, result.Branches[1].ExitCode);
         Assert.Contains("broken", result.Branches[1].Stderr, StringComparison.Ordinal);
         Assert.Contains("timeout", result.Branches[2].Error, StringComparison.Ordinal);
@@ -143,11 +152,14 @@ public sealed class ForkExploreTests(EngineFixture engine)
     public async Task Bad_input_is_refused_and_a_suspended_parent_is_resumed_first()
     {
         await using var parent = await engine.CreateAsync(new CreateSandboxRequest { Name = SandboxWorkloads.UniqueName("parent") });
+        using var metrics = new MetricCapture("hands.fork.runs");
         await Assert.ThrowsAsync<ArgumentException>(() => Explorer.ExploreAsync(parent.Id, []));
         await Assert.ThrowsAsync<ArgumentException>(() => Explorer.ExploreAsync(parent.Id, [new("a", "true"), new("a", "false")]));
         await Assert.ThrowsAsync<ArgumentException>(() => Explorer.ExploreAsync(parent.Id, [new("a", "true")], new ForkExploreOptions { MaxParallelism = 0 }));
         var missing = await Assert.ThrowsAsync<ForkExploreException>(() => Explorer.ExploreAsync("no-such-sandbox", [new("a", "true")]));
         Assert.Equal(404, missing.Status);
+        // Refused input is no run; a run whose parent is missing is one, ended in error.
+        Assert.Equal("error", Assert.Single(metrics.Of("hands.fork.runs")).Tags["hands.outcome"]);
 
         Assert.True(await engine.Client.SuspendAsync(parent.Id));
         await engine.Client.WaitForStatusAsync(parent.Id, [SandboxStatus.Suspended], TimeSpan.FromSeconds(30), TimeSpan.FromMilliseconds(50));

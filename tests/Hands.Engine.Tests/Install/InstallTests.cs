@@ -99,6 +99,10 @@ public sealed class InstallTests
                 }
             }
 
+            // The dashboard of --dashboard, once per prefix, where the installed hands looks for it.
+            Assert.True(File.Exists(Path.Combine(prefix, "dashboard", Hands.Cli.Dashboard.AspireDashboard.PackageVersion, "Aspire.Dashboard")), "the dashboard is not installed");
+            Assert.Equal(Path.Combine(prefix, "dashboard", Hands.Cli.Dashboard.AspireDashboard.PackageVersion, "Aspire.Dashboard"),
+                Hands.Cli.Dashboard.AspireDashboard.Locate(_ => null, Path.Combine(prefix, "releases/v1") + "/"));
             Assert.Contains("v1", (await RunAsync(Path.Combine(prefix, "bin/hands"), ["--version"])).Output);
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(state));
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(config));
