@@ -142,6 +142,8 @@ internal static class DoctorCommand
             check.Problem is not null ? new Finding(false, "CRIU", "not checked (the engine cannot start here)", Fatal: false)
                 : check.CriuProblem is null ? new Finding(true, "CRIU", "criu check passes: memory snapshots and hibernation on")
                 : new Finding(false, "CRIU", check.CriuProblem, Fatal: false),
+            check.ConntrackProblem is null ? new Finding(true, "network telemetry", "conntrack found: connections and policy refusals are recorded")
+                : new Finding(false, "network telemetry", check.ConntrackProblem, Fatal: false),
             check.Worker is not null ? new Finding(true, "hands-worker", check.Worker)
                 : new Finding(false, "hands-worker", $"not found beside hands ({string.Join(", ", Hands.Engine.Hosting.BinaryLocator.Directories("hands-worker"))}): install Hands with scripts/install.sh, or publish it (dotnet publish src/Hands.Worker -c Release -r linux-x64 -o artifacts/hands-worker) or set HANDS_WORKER_BINARY", Fatal: false),
             EngineKeyFinding(),
