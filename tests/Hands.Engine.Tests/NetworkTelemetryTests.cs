@@ -106,6 +106,63 @@ public sealed class NetworkTelemetryTests(EngineFixture engine)
         listener.Stop();
     }
 
+    /// <summary>
+    /// The telemetry is the engine's durable state: after a restart the events are all there, none repeated (the refusal
+    /// counters already counted are stored), and a new refusal counts only its own packet, in a new capture session.
+    /// </summary>
+    [Fact]
+    public async Task A_restarted_engine_keeps_the_events_and_repeats_none()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "hands-engine-net-restart-" + Guid.NewGuid().ToString("N")[..8]);
+        var engineNow = await EngineFixture.StartEngineAsync(data);
+        var client = EngineFixture.NewClient(engineNow);
+        string? sandbox = null;
+        try
+        {
+            sandbox = (await client.CreateAsync(new CreateSandboxRequest { Image = "host", Network = new NetworkPolicy { DenyOut = [Denied] } })).CanonicalId;
+            await RefuseOnceAsync(client, sandbox);
+            var before = (await client.GetNetworkEventsAsync(sandbox, new NetworkQuery { Limit = 500 })).Events;
+            var first = Assert.Single(before, e => e.EventKind == NetworkEventKinds.Policy && e.DestinationIp == Denied);
+
+            client.Dispose();
+            await engineNow.DisposeAsync();
+            engineNow = await EngineFixture.StartEngineAsync(data);
+            client = EngineFixture.NewClient(engineNow);
+
+            var after = (await client.GetNetworkEventsAsync(sandbox, new NetworkQuery { Limit = 500 })).Events;
+            Assert.Equal(before.Select(e => e.Sequence), after.Select(e => e.Sequence));
+            await RefuseOnceAsync(client, sandbox);
+            var refusals = (await client.GetNetworkEventsAsync(sandbox, new NetworkQuery { Limit = 500 })).Events
+                .Where(e => e.EventKind == NetworkEventKinds.Policy && e.DestinationIp == Denied).ToList();
+            Assert.Equal(2, refusals.Count);
+            Assert.Equal(first.OriginalPackets, refusals[1].OriginalPackets);
+            Assert.NotEqual(first.CaptureSession, refusals[1].CaptureSession);
+        }
+        finally
+        {
+            if (sandbox is not null)
+            {
+                await client.DeleteAsync(sandbox);
+            }
+
+            client.Dispose();
+            await engineNow.DisposeAsync();
+            Leftovers.AssertNone(data);
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
+    private static async Task RefuseOnceAsync(TensorlakeClient client, string sandbox)
+    {
+        var proxy = client.Proxy(await client.GetAsync(sandbox));
+        var run = await proxy.RunAsync(new RunProcessRequest
+        {
+            Command = "python3",
+            Args = ["-c", $"import socket\ntry:\n    socket.create_connection(('{Denied}', 9), timeout=5)\n    print('reached')\nexcept OSError:\n    print('refused')"],
+        });
+        Assert.Equal("refused", run.Stdout.Trim());
+    }
+
     private async Task<List<NetworkEvent>> AllEventsAsync(string sandboxId)
     {
         var events = new List<NetworkEvent>();
