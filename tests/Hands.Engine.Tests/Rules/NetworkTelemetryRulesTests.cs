@@ -42,6 +42,83 @@ public sealed class NetworkTelemetryRulesTests : IDisposable
     }
 
     [Fact]
+    public void A_table_over_the_cap_reads_only_the_cap_records_one_gap_and_ends_nothing_unseen()
+    {
+        using var telemetry = new NetworkTelemetry(_database, _time, TimeSpan.FromSeconds(5), NullLogger.Instance);
+        var record = new SandboxRecord { Id = Sandbox, Namespace = "default", Status = SandboxStatus.Running, Slot = 3 };
+        var address = System.Net.IPAddress.Parse("10.200.0.6");
+        // What the collector's head leaves of a 5000-entry table: the cap plus one flow, the document not closed.
+        var full = Output(5000, NetworkTelemetry.MaxFlowsPerCollection + 1, closed: false);
+
+        telemetry.Ingest(record, address, full);
+        var all = AllEvents(telemetry, record);
+        Assert.Equal(NetworkTelemetry.MaxFlowsPerCollection, all.Count(e => e.EventKind == NetworkEventKinds.ConnectionNew));
+        var gap = Assert.Single(all, e => e.EventKind == NetworkEventKinds.Gap);
+        Assert.Equal(("conntrack_over_cap", 5000L), (gap.Detail, gap.ObservedConnections));
+
+        // Still over the cap, nothing moved: no second gap, and the flows past the cap are not taken for ended.
+        _time.Advance(TimeSpan.FromSeconds(5));
+        telemetry.Ingest(record, address, Output(5000, NetworkTelemetry.MaxFlowsPerCollection + 1, closed: false));
+        Assert.Equal(all.Count, AllEvents(telemetry, record).Count);
+
+        // Back under the cap: what is not there has ended.
+        _time.Advance(TimeSpan.FromSeconds(5));
+        telemetry.Ingest(record, address, Output(2, 2, closed: true));
+        var after = AllEvents(telemetry, record);
+        Assert.Equal(NetworkTelemetry.MaxFlowsPerCollection - 2, after.Count(e => e.EventKind == NetworkEventKinds.ConnectionDestroy));
+        Assert.Single(after, e => e.EventKind == NetworkEventKinds.Gap);
+    }
+
+    [Fact]
+    public void A_flow_with_a_repeated_direction_is_read_with_the_first_not_refused()
+    {
+        const string xml = """
+            <conntrack>
+            <flow><meta direction="original"><layer3 protonum="2" protoname="ipv4"><src>10.200.0.6</src><dst>10.200.0.5</dst></layer3><layer4 protonum="6" protoname="tcp"><sport>1</sport><dport>2</dport></layer4></meta><meta direction="original"><layer3 protonum="2" protoname="ipv4"><src>9.9.9.9</src><dst>9.9.9.9</dst></layer3></meta><meta direction="independent"><id>5</id></meta></flow>
+            </conntrack>
+            """;
+
+        var flow = Assert.Single(ConntrackTable.Parse(xml));
+        Assert.Equal(("10.200.0.6", "10.200.0.5"), (flow.SourceIp, flow.DestinationIp));
+    }
+
+    /// <summary>What the collect script prints: the table size, the XML (<paramref name="shown"/> flows), the policy marker, no rules.</summary>
+    private static string Output(int tableSize, int shown, bool closed)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append(NetworkTelemetry.CountMarker).Append(tableSize).Append('\n');
+        text.Append("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n");
+        for (var i = 0; i < shown; i++)
+        {
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"<flow><meta direction=\"original\"><layer3 protonum=\"2\" protoname=\"ipv4\"><src>10.200.0.6</src><dst>10.200.0.5</dst></layer3><layer4 protonum=\"6\" protoname=\"tcp\"><sport>{1024 + (i % 60000)}</sport><dport>80</dport></layer4><counters><packets>1</packets><bytes>60</bytes></counters></meta><meta direction=\"independent\"><state>ESTABLISHED</state><id>{1 + i}</id></meta></flow>\n");
+        }
+
+        if (closed)
+        {
+            text.Append("</conntrack>\n");
+        }
+
+        return text.Append(NetworkTelemetry.PolicyMarker).Append('\n').ToString();
+    }
+
+    private static List<NetworkEvent> AllEvents(NetworkTelemetry telemetry, SandboxRecord record)
+    {
+        var events = new List<NetworkEvent>();
+        long after = 0;
+        while (true)
+        {
+            var page = telemetry.Events(record, new NetworkQueryParameters(0, long.MaxValue / 2, 500, after)).Events;
+            if (page.Count == 0)
+            {
+                return events;
+            }
+
+            events.AddRange(page);
+            after = page[^1].Sequence;
+        }
+    }
+
+    [Fact]
     public void Only_tagged_refusals_are_counted_and_one_rule_listed_twice_is_summed()
     {
         const string save = """

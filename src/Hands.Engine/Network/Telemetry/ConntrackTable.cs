@@ -12,33 +12,58 @@ namespace Hands.Engine.Network.Telemetry;
 internal static class ConntrackTable
 {
     /// <summary>The flows in <paramref name="xml"/>; an empty or absent document is an empty table.</summary>
-    public static IReadOnlyList<TrackedFlow> Parse(string xml)
+    public static IReadOnlyList<TrackedFlow> Parse(string xml) => Parse(xml, int.MaxValue, out _);
+
+    /// <summary>
+    /// At most <paramref name="maxFlows"/> flows of <paramref name="xml"/>, read one <c>flow</c> at a time (a sandbox can
+    /// fill the host's table, so the document is never built whole); <paramref name="more"/> says another one followed.
+    /// The document may be cut after the last flow wanted (the collector stops reading there), so its end is not required.
+    /// </summary>
+    public static IReadOnlyList<TrackedFlow> Parse(string xml, int maxFlows, out bool more)
     {
+        more = false;
         var start = xml.IndexOf("<conntrack", StringComparison.Ordinal);
         if (start < 0)
         {
             return [];
         }
 
-        var end = xml.LastIndexOf("</conntrack>", StringComparison.Ordinal);
-        var body = end > start ? xml[start..(end + "</conntrack>".Length)] : xml[start..];
-        XElement root;
+        var flows = new List<TrackedFlow>();
         try
         {
-            root = XElement.Parse(body);
+            using var text = new StringReader(xml[start..]);
+            using var reader = XmlReader.Create(text, new XmlReaderSettings { DtdProcessing = DtdProcessing.Prohibit, XmlResolver = null, IgnoreWhitespace = true });
+            reader.MoveToContent();
+            if (reader.IsEmptyElement)
+            {
+                return flows;
+            }
+
+            reader.Read();
+            while (!reader.EOF && reader.NodeType != XmlNodeType.EndElement)
+            {
+                if (reader.NodeType != XmlNodeType.Element || reader.Name != "flow")
+                {
+                    reader.Skip();
+                    continue;
+                }
+
+                if (flows.Count >= maxFlows)
+                {
+                    more = true;
+                    break;
+                }
+
+                // ReadFrom consumes exactly this flow, so memory is one flow's tree however large the table.
+                if (XNode.ReadFrom(reader) is XElement flow && Parse(flow) is { } parsed)
+                {
+                    flows.Add(parsed);
+                }
+            }
         }
         catch (XmlException ex)
         {
             throw new FormatException($"conntrack printed XML that does not parse: {ex.Message}", ex);
-        }
-
-        var flows = new List<TrackedFlow>();
-        foreach (var flow in root.Elements("flow"))
-        {
-            if (Parse(flow) is { } parsed)
-            {
-                flows.Add(parsed);
-            }
         }
 
         return flows;
@@ -46,7 +71,13 @@ internal static class ConntrackTable
 
     private static TrackedFlow? Parse(XElement flow)
     {
-        var metas = flow.Elements("meta").ToDictionary(m => (string?)m.Attribute("direction") ?? "", m => m, StringComparer.Ordinal);
+        // The first meta of each direction: a repeated one must not make one odd flow fail the whole collection.
+        var metas = new Dictionary<string, XElement>(StringComparer.Ordinal);
+        foreach (var meta in flow.Elements("meta"))
+        {
+            metas.TryAdd((string?)meta.Attribute("direction") ?? "", meta);
+        }
+
         if (!metas.TryGetValue("original", out var original) || !metas.TryGetValue("independent", out var independent))
         {
             return null;

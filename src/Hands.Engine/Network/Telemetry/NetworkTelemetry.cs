@@ -17,16 +17,33 @@ namespace Hands.Engine.Network.Telemetry;
 /// </summary>
 internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, TimeSpan interval, ILogger logger) : IDisposable
 {
-    private const string PolicyMarker = "@@hands-policy@@";
+    internal const string PolicyMarker = "@@hands-policy@@";
     private const string NoConntrackMarker = "@@hands-no-conntrack@@";
     private const string ConntrackFailedMarker = "@@hands-conntrack-failed@@";
+    internal const string CountMarker = "@@hands-conntrack-count@@";
 
-    /// <summary>One namespace's view, in one process: the tracking table as XML, then the filter table with counters.</summary>
+    /// <summary>
+    /// Tracked connections read per sandbox and collection. A sandbox can fill the host's whole table (262,144 entries,
+    /// some 200 MB of XML): beyond this many the rest is not read and a <c>gap</c> (<c>conntrack_over_cap</c>) says so.
+    /// </summary>
+    public const int MaxFlowsPerCollection = 4096;
+
+    /// <summary>
+    /// One namespace's view, in one process: the table's size (<c>conntrack -C</c>), at most
+    /// <see cref="MaxFlowsPerCollection"/> flows as XML (conntrack prints a header line, <c>&lt;conntrack&gt;</c>, then one
+    /// flow per line; <c>head</c> keeps one more to tell a full table from an exact fit and stops conntrack there), then
+    /// the filter table with counters.
+    /// </summary>
     private static readonly string CollectScript =
-        $"if command -v conntrack >/dev/null 2>&1; then conntrack -L -o xml,id,ktimestamp 2>/dev/null || echo {ConntrackFailedMarker}; else echo {NoConntrackMarker}; fi; echo {PolicyMarker}; iptables-save -c -t filter";
+        "if command -v conntrack >/dev/null 2>&1; then " +
+        $"if n=$(conntrack -C 2>/dev/null); then echo {CountMarker}$n; conntrack -L -o xml,id,ktimestamp 2>/dev/null | head -n {MaxFlowsPerCollection + 3}; else echo {ConntrackFailedMarker}; fi; " +
+        $"else echo {NoConntrackMarker}; fi; echo {PolicyMarker}; iptables-save -c -t filter";
 
     private readonly NetworkTelemetryStore _store = new(databasePath);
     private readonly KeyedLock<string> _locks = new(StringComparer.Ordinal);
+
+    /// <summary>Sandboxes whose last collection found more than the cap, so the gap is recorded once per episode, not per poll.</summary>
+    private readonly HashSet<string> _overCap = new(StringComparer.Ordinal);
 
     /// <summary>This engine run's collector session (a restart starts a new one).</summary>
     public string CaptureSession { get; } = "cs-" + Guid.NewGuid().ToString("N")[..12];
@@ -71,27 +88,51 @@ internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, T
                 return;
             }
 
-            var split = result.Stdout.IndexOf(PolicyMarker, StringComparison.Ordinal);
-            var conntrack = result.Stdout[..split];
-            var rules = result.Stdout[(split + PolicyMarker.Length)..];
-            IReadOnlyList<TrackedFlow>? flows = null;
-            var conntrackProblem = conntrack.Contains(NoConntrackMarker, StringComparison.Ordinal) ? "conntrack_not_installed"
-                : conntrack.Contains(ConntrackFailedMarker, StringComparison.Ordinal) ? "conntrack_failed" : null;
-            if (conntrackProblem is null)
+            Ingest(record, sandboxAddress, result.Stdout);
+        }
+    }
+
+    /// <summary>Stores what one run of <see cref="CollectScript"/> printed (its caller holds the sandbox's lock).</summary>
+    internal void Ingest(SandboxRecord record, IPAddress sandboxAddress, string output)
+    {
+        var split = output.IndexOf(PolicyMarker, StringComparison.Ordinal);
+        var conntrack = output[..split];
+        var rules = output[(split + PolicyMarker.Length)..];
+        IReadOnlyList<TrackedFlow>? flows = null;
+        long? overCap = null;
+        var conntrackProblem = conntrack.Contains(NoConntrackMarker, StringComparison.Ordinal) ? "conntrack_not_installed"
+            : conntrack.Contains(ConntrackFailedMarker, StringComparison.Ordinal) ? "conntrack_failed" : null;
+        if (conntrackProblem is null)
+        {
+            try
             {
-                try
+                flows = ConntrackTable.Parse(conntrack, MaxFlowsPerCollection, out var more);
+                var count = TableSize(conntrack);
+                if (more || count > MaxFlowsPerCollection)
                 {
-                    flows = ConntrackTable.Parse(conntrack);
-                }
-                catch (FormatException ex)
-                {
-                    logger.LogWarning("network telemetry of {Id}: {Error}", record.Id, ex.Message);
-                    conntrackProblem = "conntrack_unreadable";
+                    overCap = Math.Max(count ?? 0, MaxFlowsPerCollection + 1L);
                 }
             }
-
-            Store(record, sandboxAddress, flows, PolicyCounters.Parse(rules), conntrackProblem);
+            catch (FormatException ex)
+            {
+                logger.LogWarning("network telemetry of {Id}: {Error}", record.Id, ex.Message);
+                conntrackProblem = "conntrack_unreadable";
+            }
         }
+
+        Store(record, sandboxAddress, flows, overCap, PolicyCounters.Parse(rules), conntrackProblem);
+    }
+
+    private static long? TableSize(string conntrack)
+    {
+        var at = conntrack.IndexOf(CountMarker, StringComparison.Ordinal);
+        if (at < 0)
+        {
+            return null;
+        }
+
+        var digits = conntrack[(at + CountMarker.Length)..].TakeWhile(char.IsAsciiDigit).ToArray();
+        return long.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var count) ? count : null;
     }
 
     /// <summary>
@@ -106,7 +147,7 @@ internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, T
             var live = _store.Live(record.Id);
             var ended = live.Values.Select(last => Observed(last, NetworkEventKinds.ConnectionDestroy, "namespace_removed", now)).ToList();
             var capture = _store.Capture(record.Id);
-            _store.Commit(record.Id, ended, new Dictionary<string, NetworkEvent>(), new Dictionary<string, (long, long)>(),
+            _store.Commit(record.Id, ended, new LiveChanges(new Dictionary<string, NetworkEvent>(), [.. live.Keys]), new Dictionary<string, (long, long)>(),
                 new CaptureState(capture?.LastObservedAtMs ?? now, capture?.CaptureSession ?? CaptureSession, capture?.Failing ?? false));
         }
     }
@@ -212,16 +253,31 @@ internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, T
     /// <summary>Retention: events older than <see cref="NetworkTelemetryStore.Retention"/>, and state of sandboxes no longer alive.</summary>
     public void Prune(IEnumerable<string> aliveSandboxIds) => _store.Prune(Now, aliveSandboxIds.ToHashSet(StringComparer.Ordinal));
 
-    private void Store(SandboxRecord record, IPAddress sandboxAddress, IReadOnlyList<TrackedFlow>? flows, IReadOnlyList<PolicyCounter> counters, string? conntrackProblem)
+    private void Store(SandboxRecord record, IPAddress sandboxAddress, IReadOnlyList<TrackedFlow>? flows, long? overCap, IReadOnlyList<PolicyCounter> counters, string? conntrackProblem)
     {
         var now = Now;
         var events = new List<NetworkEvent>();
-        Dictionary<string, NetworkEvent>? nextLive = null;
+        LiveChanges? liveChanges = null;
         var previous = _store.Capture(record.Id);
+        if (overCap is { } tableSize)
+        {
+            if (_overCap.Add(record.Id))
+            {
+                var gap = Gap(record, "conntrack_over_cap", now);
+                gap.ObservedConnections = tableSize;
+                events.Add(gap);
+            }
+        }
+        else
+        {
+            _overCap.Remove(record.Id);
+        }
+
         if (flows is not null)
         {
             var live = _store.Live(record.Id);
-            nextLive = new Dictionary<string, NetworkEvent>(StringComparer.Ordinal);
+            var nextLive = new Dictionary<string, NetworkEvent>(StringComparer.Ordinal);
+            var changed = new Dictionary<string, NetworkEvent>(StringComparer.Ordinal);
             var source = sandboxAddress.ToString();
             foreach (var flow in flows.Where(f => f.SourceIp == source && !(IPAddress.TryParse(f.DestinationIp, out var d) && IPAddress.IsLoopback(d))))
             {
@@ -242,9 +298,16 @@ internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, T
                 }
 
                 nextLive[flow.ConnectionId] = current;
+                if (!ReferenceEquals(current, last))
+                {
+                    changed[flow.ConnectionId] = current;
+                }
             }
 
-            events.AddRange(live.Where(l => !nextLive.ContainsKey(l.Key)).Select(l => Observed(l.Value, NetworkEventKinds.ConnectionDestroy, "entry_expired", now)));
+            // Over the cap the unread rest of the table may hold them still: not seen is not gone.
+            var gone = overCap is null ? live.Where(l => !nextLive.ContainsKey(l.Key)).ToList() : [];
+            events.AddRange(gone.Select(l => Observed(l.Value, NetworkEventKinds.ConnectionDestroy, "entry_expired", now)));
+            liveChanges = new LiveChanges(changed, [.. gone.Select(l => l.Key)]);
         }
         else if (previous is not { Failing: true })
         {
@@ -266,7 +329,7 @@ internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, T
             nextCounters[counter.Rule] = (counter.Packets, counter.Bytes);
         }
 
-        _store.Commit(record.Id, events, nextLive, nextCounters, new CaptureState(now, CaptureSession, flows is null));
+        _store.Commit(record.Id, events, liveChanges, nextCounters, new CaptureState(now, CaptureSession, flows is null));
     }
 
     private void RecordGap(SandboxRecord record, string detail, string error)

@@ -8,6 +8,12 @@ namespace Hands.Engine.Network.Telemetry;
 internal sealed record CaptureState(long LastObservedAtMs, string CaptureSession, bool Failing);
 
 /// <summary>
+/// What changed in the connections being tracked: rows to write and rows to delete. Only these are written, so a
+/// collection over thousands of unchanged connections does not rewrite them all.
+/// </summary>
+internal sealed record LiveChanges(IReadOnlyDictionary<string, NetworkEvent> Upserts, IReadOnlyCollection<string> Removals);
+
+/// <summary>
 /// The network telemetry's tables in the engine's database (<c>engine.db</c>, its own connection): the event stream,
 /// and the collector's state per sandbox (connections it is tracking, the refusal counters it has counted, its last
 /// observation), so that an engine restart neither repeats nor loses an event. Kept after a sandbox terminates, within
@@ -86,9 +92,9 @@ internal sealed class NetworkTelemetryStore : IDisposable
 
     /// <summary>
     /// Stores one collection in one transaction: its events (their sequence numbers filled in), the connections still
-    /// tracked, the counters counted (null: unchanged) and the capture state; then trims the sandbox's oldest events.
+    /// tracked that changed (null: none), the counters counted (null: unchanged) and the capture state; then trims the sandbox's oldest events.
     /// </summary>
-    public void Commit(string sandboxId, IReadOnlyList<NetworkEvent> events, IReadOnlyDictionary<string, NetworkEvent>? live,
+    public void Commit(string sandboxId, IReadOnlyList<NetworkEvent> events, LiveChanges? live,
         IReadOnlyDictionary<string, (long Packets, long Bytes)>? counters, CaptureState capture)
     {
         lock (_gate)
@@ -105,10 +111,15 @@ internal sealed class NetworkTelemetryStore : IDisposable
 
             if (live is not null)
             {
-                Run("DELETE FROM network_live WHERE sandbox_id = $s", ("$s", sandboxId));
-                foreach (var (connection, latest) in live)
+                foreach (var connection in live.Removals)
                 {
-                    Run("INSERT INTO network_live (sandbox_id, connection_id, record) VALUES ($s, $c, $r)", ("$s", sandboxId), ("$c", connection), ("$r", Serialize(latest)));
+                    Run("DELETE FROM network_live WHERE sandbox_id = $s AND connection_id = $c", ("$s", sandboxId), ("$c", connection));
+                }
+
+                foreach (var (connection, latest) in live.Upserts)
+                {
+                    Run("INSERT INTO network_live (sandbox_id, connection_id, record) VALUES ($s, $c, $r) ON CONFLICT(sandbox_id, connection_id) DO UPDATE SET record = $r",
+                        ("$s", sandboxId), ("$c", connection), ("$r", Serialize(latest)));
                 }
             }
 
