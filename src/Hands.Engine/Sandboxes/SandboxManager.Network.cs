@@ -11,7 +11,7 @@ internal sealed partial class SandboxManager
 
     public NetworkTelemetry NetworkTelemetry => _network;
 
-    /// <summary>Collects one sandbox's namespace now if it has one; never throws for a sandbox that is going away.</summary>
+    /// <summary>Collects one sandbox's namespace now if it has one; throws only when <paramref name="cancellationToken"/> is cancelled.</summary>
     public async Task CollectNetworkAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
         if (!record.IsAlive || record.Slot <= 0)
@@ -23,8 +23,10 @@ internal sealed partial class SandboxManager
         {
             await _network.CollectAsync(record, PathsOf(record.Id).NetworkNamespace, SlotOf(record).SandboxAddress, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is IOException or InvalidOperationException or Microsoft.Data.Sqlite.SqliteException)
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
         {
+            // CollectAsync records its own failures as gaps; this is the last guard so that no telemetry failure aborts a
+            // pass, a read or a PATCH network (which collects before applying the new policy).
             logger.LogWarning("network telemetry of {Id}: {Error}", record.Id, ex.Message);
         }
     }
@@ -64,8 +66,9 @@ internal sealed partial class SandboxManager
         {
             await _network.EndCaptureAsync(record).ConfigureAwait(false);
         }
-        catch (Microsoft.Data.Sqlite.SqliteException ex)
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // The namespace is already gone: a telemetry failure must not fail the deletion.
             logger.LogWarning("network telemetry of {Id}: {Error}", record.Id, ex.Message);
         }
     }

@@ -70,6 +70,73 @@ public sealed class NetworkTelemetryRulesTests : IDisposable
     }
 
     [Fact]
+    public void Counters_that_move_give_an_update_only_every_update_interval_or_on_a_state_change_and_the_end_carries_the_last()
+    {
+        using var telemetry = new NetworkTelemetry(_database, _time, TimeSpan.FromSeconds(5), NullLogger.Instance);
+        var record = new SandboxRecord { Id = Sandbox, Namespace = "default", Status = SandboxStatus.Running, Slot = 3 };
+        var address = System.Net.IPAddress.Parse("10.200.0.6");
+        var bytes = 60;
+        string One(string state) => Output(1, 1, closed: true, state: state, bytes: bytes);
+
+        telemetry.Ingest(record, address, One("ESTABLISHED"));
+        for (var poll = 0; poll < 10; poll++)
+        {
+            _time.Advance(TimeSpan.FromSeconds(5));
+            bytes += 100;
+            telemetry.Ingest(record, address, One("ESTABLISHED"));
+        }
+
+        Assert.DoesNotContain(AllEvents(telemetry, record), e => e.EventKind == NetworkEventKinds.ConnectionUpdate);
+        _time.Advance(NetworkTelemetry.UpdateInterval);
+        bytes += 100;
+        telemetry.Ingest(record, address, One("ESTABLISHED"));
+        Assert.Equal(bytes, Assert.Single(AllEvents(telemetry, record), e => e.EventKind == NetworkEventKinds.ConnectionUpdate).OriginalBytes);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        bytes += 100;
+        telemetry.Ingest(record, address, One("FIN_WAIT"));
+        Assert.Equal(2, AllEvents(telemetry, record).Count(e => e.EventKind == NetworkEventKinds.ConnectionUpdate));
+        _time.Advance(TimeSpan.FromSeconds(5));
+        bytes += 100;
+        telemetry.Ingest(record, address, One("FIN_WAIT"));
+        _time.Advance(TimeSpan.FromSeconds(5));
+        telemetry.Ingest(record, address, Output(0, 0, closed: true));
+        Assert.Equal(bytes, Assert.Single(AllEvents(telemetry, record), e => e.EventKind == NetworkEventKinds.ConnectionDestroy).OriginalBytes);
+    }
+
+    [Fact]
+    public void Trimming_a_sandbox_history_leaves_a_gap_counting_what_went()
+    {
+        using var telemetry = new NetworkTelemetry(_database, _time, TimeSpan.FromSeconds(5), NullLogger.Instance);
+        using var store = new NetworkTelemetryStore(_database);
+        var record = new SandboxRecord { Id = Sandbox, Namespace = "default", Status = SandboxStatus.Running, Slot = 3 };
+        var at = _time.GetUtcNow().ToUnixTimeMilliseconds();
+        Append(store, NetworkTelemetryStore.MaxEventsPerSandbox, at);
+        Assert.DoesNotContain(AllEvents(telemetry, record), e => e.EventKind == NetworkEventKinds.Gap);
+
+        Append(store, 5, at);
+        var events = AllEvents(telemetry, record);
+        Assert.Equal(NetworkTelemetryStore.MaxEventsPerSandbox, events.Count);
+        var gap = Assert.Single(events, e => e.EventKind == NetworkEventKinds.Gap);
+        Assert.Equal(("events_dropped", 6L), (gap.Detail, gap.ObservedConnections));
+    }
+
+    [Fact]
+    public async Task A_collection_that_cannot_run_its_tool_is_a_gap_not_an_exception()
+    {
+        using var telemetry = new NetworkTelemetry(_database, _time, TimeSpan.FromSeconds(5), NullLogger.Instance) { NsenterProgram = "/nonexistent/nsenter" };
+        var record = new SandboxRecord { Id = Sandbox, Namespace = "default", Status = SandboxStatus.Running, Slot = 3 };
+        // Any existing file will do as the namespace: the program that would enter it cannot start.
+        var namespaceFile = _database;
+
+        await telemetry.CollectAsync(record, namespaceFile, System.Net.IPAddress.Parse("10.200.0.6"), CancellationToken.None);
+        await telemetry.CollectAsync(record, namespaceFile, System.Net.IPAddress.Parse("10.200.0.6"), CancellationToken.None);
+
+        // One gap per failing episode, and the status says it is failing.
+        Assert.Equal("collection_failed", Assert.Single(AllEvents(telemetry, record), e => e.EventKind == NetworkEventKinds.Gap).Detail);
+        Assert.Equal("stale", telemetry.Status(record).State);
+    }
+
+    [Fact]
     public void A_flow_with_a_repeated_direction_is_read_with_the_first_not_refused()
     {
         const string xml = """
@@ -83,14 +150,14 @@ public sealed class NetworkTelemetryRulesTests : IDisposable
     }
 
     /// <summary>What the collect script prints: the table size, the XML (<paramref name="shown"/> flows), the policy marker, no rules.</summary>
-    private static string Output(int tableSize, int shown, bool closed)
+    private static string Output(int tableSize, int shown, bool closed, string state = "ESTABLISHED", int bytes = 60)
     {
         var text = new System.Text.StringBuilder();
         text.Append(NetworkTelemetry.CountMarker).Append(tableSize).Append('\n');
         text.Append("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n");
         for (var i = 0; i < shown; i++)
         {
-            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"<flow><meta direction=\"original\"><layer3 protonum=\"2\" protoname=\"ipv4\"><src>10.200.0.6</src><dst>10.200.0.5</dst></layer3><layer4 protonum=\"6\" protoname=\"tcp\"><sport>{1024 + (i % 60000)}</sport><dport>80</dport></layer4><counters><packets>1</packets><bytes>60</bytes></counters></meta><meta direction=\"independent\"><state>ESTABLISHED</state><id>{1 + i}</id></meta></flow>\n");
+            text.Append(System.Globalization.CultureInfo.InvariantCulture, $"<flow><meta direction=\"original\"><layer3 protonum=\"2\" protoname=\"ipv4\"><src>10.200.0.6</src><dst>10.200.0.5</dst></layer3><layer4 protonum=\"6\" protoname=\"tcp\"><sport>{1024 + (i % 60000)}</sport><dport>80</dport></layer4><counters><packets>1</packets><bytes>{bytes}</bytes></counters></meta><meta direction=\"independent\"><state>{state}</state><id>{1 + i}</id></meta></flow>\n");
         }
 
         if (closed)

@@ -29,6 +29,15 @@ internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, T
     public const int MaxFlowsPerCollection = 4096;
 
     /// <summary>
+    /// A connection whose counters move gets a <c>connection_update</c> at most this often (a TCP state change always
+    /// gets one, its end always carries the final counters): one per poll let a busy sandbox evict its own history.
+    /// </summary>
+    public static readonly TimeSpan UpdateInterval = TimeSpan.FromMinutes(5);
+
+    /// <summary>Longest one sandbox's collection may take (waiting for its lock included) before it is a gap.</summary>
+    public static readonly TimeSpan CollectionTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>
     /// One namespace's view, in one process: the table's size (<c>conntrack -C</c>), at most
     /// <see cref="MaxFlowsPerCollection"/> flows as XML (conntrack prints a header line, <c>&lt;conntrack&gt;</c>, then one
     /// flow per line; <c>head</c> keeps one more to tell a full table from an exact fit and stops conntrack there), then
@@ -60,36 +69,54 @@ internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, T
     /// </summary>
     public async Task CollectAsync(SandboxRecord record, string namespaceFile, IPAddress sandboxAddress, CancellationToken cancellationToken)
     {
-        using (await _locks.AcquireAsync(record.Id, cancellationToken).ConfigureAwait(false))
+        // Bounded, so that neither a stuck nsenter nor a slow store holds the sandbox's lock (and a PATCH waiting on it).
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(CollectionTimeout);
+        try
         {
-            if (!File.Exists(namespaceFile))
+            using (await _locks.AcquireAsync(record.Id, timeout.Token).ConfigureAwait(false))
             {
-                return;
+                await CollectLockedAsync(record, namespaceFile, sandboxAddress, timeout.Token).ConfigureAwait(false);
             }
-
-            CommandRunner.Result result;
+        }
+        catch (Exception ex) when (!cancellationToken.IsCancellationRequested)
+        {
+            // Any failure (a tool that cannot run, a store error, one odd entry, the timeout) is this sandbox's gap, never
+            // its caller's: the periodic pass goes on to the next sandbox, a read still answers, a PATCH still applies.
+            var detail = ex is OperationCanceledException ? "collection_timed_out" : "collection_failed";
             try
             {
-                result = await CommandRunner.RunAsync("nsenter", [$"--net={namespaceFile}", "/bin/sh", "-c", CollectScript], cancellationToken: cancellationToken).ConfigureAwait(false);
+                RecordGap(record, detail, ex.Message);
             }
-            catch (System.ComponentModel.Win32Exception ex)
+            catch (Exception storeFailure) when (storeFailure is not OperationCanceledException)
             {
-                RecordGap(record, "collector_unavailable", ex.Message);
-                return;
+                logger.LogWarning("network telemetry of {Id}: {Detail}: {Error}; the gap could not be stored: {StoreError}", record.Id, detail, ex.Message, storeFailure.Message);
             }
-
-            if (result.ExitCode != 0 || !result.Stdout.Contains(PolicyMarker, StringComparison.Ordinal))
-            {
-                if (File.Exists(namespaceFile) && SandboxNetwork.Exists(namespaceFile))
-                {
-                    RecordGap(record, "collection_failed", result.Stderr);
-                }
-
-                return;
-            }
-
-            Ingest(record, sandboxAddress, result.Stdout);
         }
+    }
+
+    /// <summary>The program that enters the namespace (a test names one that does not exist).</summary>
+    internal string NsenterProgram { get; init; } = "nsenter";
+
+    private async Task CollectLockedAsync(SandboxRecord record, string namespaceFile, IPAddress sandboxAddress, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(namespaceFile))
+        {
+            return;
+        }
+
+        var result = await CommandRunner.RunAsync(NsenterProgram, [$"--net={namespaceFile}", "/bin/sh", "-c", CollectScript], cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode != 0 || !result.Stdout.Contains(PolicyMarker, StringComparison.Ordinal))
+        {
+            if (File.Exists(namespaceFile) && SandboxNetwork.Exists(namespaceFile))
+            {
+                RecordGap(record, "collection_failed", result.Stderr);
+            }
+
+            return;
+        }
+
+        Ingest(record, sandboxAddress, result.Stdout);
     }
 
     /// <summary>Stores what one run of <see cref="CollectScript"/> printed (its caller holds the sandbox's lock).</summary>
@@ -287,10 +314,17 @@ internal sealed class NetworkTelemetry(string databasePath, TimeProvider time, T
                     current.EventKind = NetworkEventKinds.ConnectionNew;
                     events.Add(current);
                 }
-                else if (Moved(current, last))
+                else if (current.TcpState != last.TcpState || (Moved(current, last) && now - last.ObservedAtMs >= (long)UpdateInterval.TotalMilliseconds))
                 {
                     current.EventKind = NetworkEventKinds.ConnectionUpdate;
                     events.Add(current);
+                }
+                else if (Moved(current, last))
+                {
+                    // Counters only: kept (so its destroy carries the final ones) without an event; ObservedAtMs stays
+                    // that of its last event, which is what UpdateInterval is measured from.
+                    current.EventKind = last.EventKind;
+                    current.ObservedAtMs = last.ObservedAtMs;
                 }
                 else
                 {

@@ -21,7 +21,7 @@ internal sealed record LiveChanges(IReadOnlyDictionary<string, NetworkEvent> Ups
 /// </summary>
 internal sealed class NetworkTelemetryStore : IDisposable
 {
-    /// <summary>Newest events kept per sandbox; older ones go first.</summary>
+    /// <summary>Newest events kept per sandbox (an <c>events_dropped</c> gap included); older ones go first.</summary>
     public const int MaxEventsPerSandbox = 20_000;
 
     /// <summary>How long an event is kept.</summary>
@@ -137,8 +137,24 @@ internal sealed class NetworkTelemetryStore : IDisposable
                 ("$s", sandboxId), ("$t", capture.LastObservedAtMs), ("$c", capture.CaptureSession), ("$f", capture.Failing ? 1 : 0));
             if (events.Count > 0)
             {
-                Run("DELETE FROM network_events WHERE sandbox_id = $s AND sequence <= (SELECT sequence FROM network_events WHERE sandbox_id = $s ORDER BY sequence DESC LIMIT 1 OFFSET $max)",
+                using var trim = Command("DELETE FROM network_events WHERE sandbox_id = $s AND sequence <= (SELECT sequence FROM network_events WHERE sandbox_id = $s ORDER BY sequence DESC LIMIT 1 OFFSET $max)",
                     ("$s", sandboxId), ("$max", MaxEventsPerSandbox));
+                var dropped = trim.ExecuteNonQuery();
+                if (dropped > 0)
+                {
+                    // One more goes to make room for the gap that says how many went: a loss is never silent.
+                    dropped += RunCount("DELETE FROM network_events WHERE sequence = (SELECT MIN(sequence) FROM network_events WHERE sandbox_id = $s)", ("$s", sandboxId));
+                    var last = events[^1];
+                    var gap = new NetworkEvent
+                    {
+                        Namespace = last.Namespace, SandboxId = sandboxId, ExecutorId = last.ExecutorId, AllocationId = last.AllocationId, CaptureSession = last.CaptureSession,
+                        ObservedAtMs = last.ObservedAtMs, EventKind = NetworkEventKinds.Gap, ConnectionId = $"gap@{last.ObservedAtMs}", Detail = "events_dropped",
+                        ObservedConnections = dropped, ObservationSource = NetworkObservationSources.Collector,
+                    };
+                    using var insert = Command("INSERT INTO network_events (sandbox_id, observed_at_ms, record) VALUES ($s, $t, '') RETURNING sequence", ("$s", sandboxId), ("$t", gap.ObservedAtMs));
+                    gap.Sequence = (long)insert.ExecuteScalar()!;
+                    Run("UPDATE network_events SET record = $r WHERE sequence = $q", ("$r", Serialize(gap)), ("$q", gap.Sequence));
+                }
             }
 
             transaction.Commit();
@@ -230,6 +246,12 @@ internal sealed class NetworkTelemetryStore : IDisposable
     {
         using var command = Command(sql, parameters);
         command.ExecuteNonQuery();
+    }
+
+    private int RunCount(string sql, params (string Name, object Value)[] parameters)
+    {
+        using var command = Command(sql, parameters);
+        return command.ExecuteNonQuery();
     }
 
     private void Execute(string sql)
