@@ -225,6 +225,7 @@ public sealed class CliTests
         {
             (new[] { "--limit", "501" }, "--limit must be from 1 to 500"),
             (new[] { "--from", "yesterday" }, "--from: 'yesterday' is not Unix milliseconds"),
+            (new[] { "--from", "99999999999999d" }, "--from: '99999999999999d' is before 1970"),
             (new[] { "destinations", "--cursor", "x" }, "--cursor and --all apply only to network events"),
         })
         {

@@ -23,17 +23,24 @@ internal static class TimeArgument
 
         if (text.Length >= 2 && long.TryParse(text[..^1], NumberStyles.None, CultureInfo.InvariantCulture, out var amount))
         {
-            TimeSpan? age = text[^1] switch
+            // An age reaching before 1970 (or past what TimeSpan holds) is refused here, not left to an overflow.
+            var unit = text[^1] switch
             {
-                's' => TimeSpan.FromSeconds(amount),
-                'm' => TimeSpan.FromMinutes(amount),
-                'h' => TimeSpan.FromHours(amount),
-                'd' => TimeSpan.FromDays(amount),
-                _ => null,
+                's' => TimeSpan.TicksPerSecond,
+                'm' => TimeSpan.TicksPerMinute,
+                'h' => TimeSpan.TicksPerHour,
+                'd' => TimeSpan.TicksPerDay,
+                _ => 0L,
             };
-            if (age is { } before)
+            if (unit > 0)
             {
-                return (now - before).ToUnixTimeMilliseconds();
+                var available = (now - DateTimeOffset.UnixEpoch).Ticks;
+                if (amount > available / unit)
+                {
+                    throw new CliException($"{option}: '{value}' is before 1970; give a smaller age.");
+                }
+
+                return (now - TimeSpan.FromTicks(amount * unit)).ToUnixTimeMilliseconds();
             }
         }
 
