@@ -1,6 +1,6 @@
 # Sourced by scripts/*.sh: installs the Debian packages Hands' tests, benchmarks and installs need, only those missing
 # (idempotent, non-interactive). Node.js/npm run the official SDK; clang and zlib1g-dev build the NativeAOT worker;
-# ripgrep is the grep tool's fast path; runc, iptables, tini, debootstrap and e2fsprogs are the local sandbox engine's parts,
+# ripgrep is the grep tool's fast path; runc, iptables, conntrack, tini, debootstrap and e2fsprogs are the local sandbox engine's parts,
 # and CRIU >= 4.2 is provisioned into /opt/hands/criu by scripts/lib/criu.sh. Debian's Chromium is the headless browser
 # the dashboard's test drives with Playwright (never Playwright's own browser downloads).
 install_prerequisites() {
@@ -12,6 +12,9 @@ install_prerequisites() {
   dpkg -s zlib1g-dev >/dev/null 2>&1 || need+=(zlib1g-dev)
   command -v runc >/dev/null 2>&1 || need+=(runc)
   command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
+  # The engine's network telemetry reads each sandbox namespace's connection tracking with conntrack (optional: without
+  # it the telemetry has only policy refusals, and says so).
+  command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
   [ -x /usr/bin/tini-static ] || need+=(tini)
   command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
@@ -45,6 +48,9 @@ install_engine_prerequisites() {
   fi
   command -v runc >/dev/null 2>&1 || need+=(runc)
   command -v iptables-restore >/dev/null 2>&1 || need+=(iptables)
+  # The engine's network telemetry reads each sandbox namespace's connection tracking with conntrack (optional: without
+  # it the telemetry has only policy refusals, and says so).
+  command -v conntrack >/dev/null 2>&1 || need+=(conntrack)
   [ -x /usr/bin/tini-static ] || need+=(tini)
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
   command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)

@@ -51,6 +51,12 @@ public sealed class EngineOptions
     /// <summary>The clock idle handling runs on (the idle pass's timer, inbound activity, hibernate-after, record times); tests pass a fake one.</summary>
     public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 
+    /// <summary>
+    /// How often the network telemetry reads every live sandbox's connection-tracking table and policy counters
+    /// (a read of a sandbox's telemetry also collects it first).
+    /// </summary>
+    public TimeSpan NetworkTelemetryInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>Most sandboxes alive (running or suspended, warm pool sandboxes included) at once; creates beyond it get 429.</summary>
     public int MaxSandboxes { get; set; } = 256;
 

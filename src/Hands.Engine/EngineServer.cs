@@ -27,6 +27,7 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly EngineStore _store;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Task _idleLoop;
+    private readonly Task _networkLoop;
     private readonly Task _poolLoop;
     private readonly TcpRelays _relays;
     private readonly EngineOptions _options;
@@ -48,6 +49,7 @@ public sealed class EngineServer : IAsyncDisposable
         ApiAddress = apiAddress;
         IngressAddress = ingressAddress;
         _idleLoop = IdleLoopAsync(options.IdleCheckInterval, api.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Hands.Engine.Idle"));
+        _networkLoop = NetworkTelemetryLoopAsync(options.NetworkTelemetryInterval, api.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Hands.Engine.Network"));
         // Its first pass resumes what a restart interrupted: pools refill to their warm targets.
         _poolLoop = Task.Run(() => sandboxes.RunPoolsAsync(_stopping.Token));
     }
@@ -229,6 +231,30 @@ public sealed class EngineServer : IAsyncDisposable
         }
     }
 
+    /// <summary>Every interval, the network telemetry of every live sandbox (see <see cref="Network.Telemetry.NetworkTelemetry"/>).</summary>
+    private async Task NetworkTelemetryLoopAsync(TimeSpan interval, ILogger logger)
+    {
+        using var timer = new PeriodicTimer(interval, Sandboxes.Time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_stopping.Token).ConfigureAwait(false))
+            {
+                try
+                {
+                    await Sandboxes.CollectAllNetworkAsync(_stopping.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    logger.LogError(ex, "network telemetry pass failed");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping.
+        }
+    }
+
     /// <summary>Stops serving. Sandboxes keep running; the next start re-attaches to them.</summary>
     public async ValueTask DisposeAsync()
     {
@@ -240,6 +266,7 @@ public sealed class EngineServer : IAsyncDisposable
         await _stopping.CancelAsync().ConfigureAwait(false);
         _metrics.Dispose();
         await _idleLoop.ConfigureAwait(false);
+        await _networkLoop.ConfigureAwait(false);
         // A warm boot under way finishes first (a boot is never cut); then the refill stops.
         await _poolLoop.ConfigureAwait(false);
         await _relays.DisposeAsync().ConfigureAwait(false);
@@ -255,6 +282,7 @@ public sealed class EngineServer : IAsyncDisposable
             Sandboxes.Volume.Unmount();
         }
 
+        Sandboxes.NetworkTelemetry.Dispose();
         _store.Dispose();
         _stopping.Dispose();
         // Last: until here this engine still owns the directory's volume and database.

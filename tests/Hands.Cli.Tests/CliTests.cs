@@ -178,4 +178,62 @@ public sealed class CliTests
             Directory.Delete(dir, recursive: true);
         }
     }
+
+    /// <summary>
+    /// <c>hands sandbox network</c> against a loopback server in Tensorlake's shapes (no engine, no control plane): it
+    /// sends the window and page size, follows cursors with <c>--all</c>, prints rows a script can read, and refuses a
+    /// bad flag before sending anything.
+    /// </summary>
+    [Fact]
+    public async Task Sandbox_network_pages_events_prints_destinations_and_refuses_bad_flags()
+    {
+        var asked = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        await using var server = await Hands.Testing.LoopbackStub.StartAsync(async c =>
+        {
+            asked.Enqueue($"{c.Request.Path}{c.Request.QueryString}");
+            static string Event(int sequence, string kind, string ip, string action) =>
+                $$"""{"namespace":"default","sandbox_id":"sbx","executor_id":"h","allocation_id":"sbx","capture_session":"cs","sequence":{{sequence}},"observed_at_ms":1800000000000,"event_kind":"{{kind}}","connection_id":"c{{sequence}}","observed_connections":1,"source_ip":"10.200.0.6","source_port":4000,"destination_ip":"{{ip}}","destination_port":443,"transport":"tcp","original_bytes":1234,"reply_bytes":null,"original_packets":5,"reply_packets":null,"kernel_started_at_ns":null,"kernel_destroyed_at_ns":null,"conntrack_status":8,"tcp_state":3,"detail":"established","observation_source":"conntrack","dns_name":null,"dns_query_type":null,"dns_response_code":null,"dns_answers":[],"policy_action":"{{action}}"}""";
+            var body = c.Request.Path.Value switch
+            {
+                "/v1/namespaces/default/sandboxes/sbx/network/events" when c.Request.Query["cursor"] == "next" => $$"""{"events":[{{Event(2, "policy", "10.0.0.9", "deny")}}],"next_cursor":null,"from_ms":1,"to_ms":2}""",
+                "/v1/namespaces/default/sandboxes/sbx/network/events" => $$"""{"events":[{{Event(1, "connection_new", "10.0.0.1", "allow")}}],"next_cursor":"next","from_ms":1,"to_ms":2}""",
+                "/v1/namespaces/default/sandboxes/sbx/network/destinations" => """{"destinations":[{"destination_ip":"10.0.0.1","destination_port":443,"transport":"tcp","observed_connections":3,"original_bytes":4000,"reply_bytes":null,"unknown_byte_connections":1,"degraded_connections":0}],"truncated":false,"from_ms":0,"to_ms":59999}""",
+                _ => """{"state":"recent","last_observed_at_ms":1800000000000,"allocation_id":"sbx","coverage":["conntrack","policy"],"limitations":["polled"]}""",
+            };
+            c.Response.ContentType = "application/json";
+            await Microsoft.AspNetCore.Http.HttpResponseWritingExtensions.WriteAsync(c.Response, body);
+        });
+        var env = new Dictionary<string, string> { ["TENSORLAKE_API_URL"] = server.BaseAddress.ToString().TrimEnd('/'), ["TENSORLAKE_API_KEY"] = "tl_apiKey_cli" };
+
+        var (exit, stdout, stderr) = await HandsAsync(env, "sandbox", "network", "sbx", "--from", "1000", "--to", "2000", "--limit", "1", "--all");
+        Assert.True(exit == 0, stderr);
+        var rows = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.StartsWith("TIME\tKIND\tSOURCE\tACTION\tDESTINATION", rows[0], StringComparison.Ordinal);
+        Assert.Contains(rows, r => r.Contains("\tconnection_new\tconntrack\tallow\t10.0.0.1:443/tcp\t1234\tunknown\t", StringComparison.Ordinal));
+        Assert.Contains(rows, r => r.Contains("\tpolicy\tconntrack\tdeny\t10.0.0.9:443/tcp", StringComparison.Ordinal));
+        Assert.Equal(["/v1/namespaces/default/sandboxes/sbx/network/events?from_ms=1000&to_ms=2000&limit=1", "/v1/namespaces/default/sandboxes/sbx/network/events?from_ms=1000&to_ms=2000&limit=1&cursor=next"], asked);
+
+        (exit, stdout, stderr) = await HandsAsync(env, "sandbox", "network", "sbx", "destinations");
+        Assert.True(exit == 0, stderr);
+        Assert.Contains("10.0.0.1:443\ttcp\t3\t4000\tunknown\t1\t0", stdout, StringComparison.Ordinal);
+        (exit, stdout, _) = await HandsAsync(env, "sandbox", "network", "sbx", "status", "--json");
+        Assert.Equal(0, exit);
+        Assert.Contains("\"state\":\"recent\"", stdout, StringComparison.Ordinal);
+
+        var before = asked.Count;
+        foreach (var (args, message) in new[]
+        {
+            (new[] { "--limit", "501" }, "--limit must be from 1 to 500"),
+            (new[] { "--from", "yesterday" }, "--from: 'yesterday' is not Unix milliseconds"),
+            (new[] { "--from", "99999999999999d" }, "--from: '99999999999999d' is before 1970"),
+            (new[] { "destinations", "--cursor", "x" }, "--cursor and --all apply only to network events"),
+        })
+        {
+            (exit, _, stderr) = await HandsAsync(env, ["sandbox", "network", "sbx", .. args]);
+            Assert.Equal(1, exit);
+            Assert.Contains(message, stderr, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(before, asked.Count);
+    }
 }

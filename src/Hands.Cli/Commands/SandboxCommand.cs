@@ -25,6 +25,7 @@ internal static class SandboxCommand
         command.Subcommands.Add(Expose());
         command.Subcommands.Add(Remove());
         command.Subcommands.Add(SandboxPoolCommand.Create());
+        command.Subcommands.Add(SandboxNetworkCommand.Create());
         return command;
     }
 

@@ -168,6 +168,7 @@ internal static partial class LifecycleEndpoints
             await Json(ctx, 200, new JsonObject { ["sandbox_id"] = record.Id, ["key"] = auth.ForkKeys.Issue(record.Id) }).ConfigureAwait(false);
         }));
         MapPools(group, sandboxes, wire);
+        MapNetwork(group, sandboxes);
         group.MapGet("/snapshots", ctx => Handle(ctx, ns => Json(ctx, 200, new JsonObject
         {
             ["snapshots"] = new JsonArray([.. sandboxes.ListSnapshots(ns).Select(s => (JsonNode)WireMapper.Snapshot(s))]),

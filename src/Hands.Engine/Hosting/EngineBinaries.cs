@@ -47,6 +47,7 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
         ("mkfs.ext4", "e2fsprogs", "formatting the volume and disks", true),
         ("resize2fs", "e2fsprogs", "growing the volume and disks", true),
         ("debootstrap", "debootstrap", "building the 'debian' image; the 'host' image needs none", false),
+        ("conntrack", "conntrack", "network telemetry of the connections each sandbox opens (without it, only policy refusals and a gap saying why)", false),
     ];
 
     /// <summary>Looks up the OCI runtime, the sandbox init and every tool of <see cref="RequiredTools"/>.</summary>

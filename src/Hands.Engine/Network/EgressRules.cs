@@ -28,7 +28,7 @@ internal static class EgressRules
         rules.Append("-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
         foreach (var target in await ResolveAsync(policy?.DenyOut ?? [], "deny_out", cancellationToken).ConfigureAwait(false))
         {
-            rules.Append($"-A OUTPUT -d {target} -j REJECT\n");
+            rules.Append($"-A OUTPUT -d {target} -m comment --comment {Telemetry.PolicyCounters.Comment("deny_out", target)} -j REJECT\n");
         }
 
         // The engine's host forwards are the operator's own services (the API a worker reports to): always reachable.
@@ -40,7 +40,7 @@ internal static class EgressRules
         // The sandbox's own gateway follows the policy; every other address in 10.200.0.0/16 is another sandbox.
         rules.Append($"-A OUTPUT -d {slot.HostAddress}/32 -j HANDS-POLICY\n");
         rules.Append($"-A OUTPUT -d {slot.HostAddress}/32 -j ACCEPT\n");
-        rules.Append("-A OUTPUT -d 10.200.0.0/16 -j REJECT\n");
+        rules.Append($"-A OUTPUT -d 10.200.0.0/16 -m comment --comment {Telemetry.PolicyCounters.Comment("sandbox_isolation", "10.200.0.0/16")} -j REJECT\n");
         rules.Append("-A OUTPUT -j HANDS-POLICY\n");
         var allow = await ResolveAsync(policy?.AllowOut ?? [], "allow_out", cancellationToken).ConfigureAwait(false);
         foreach (var target in allow)
@@ -56,7 +56,8 @@ internal static class EgressRules
 
         if (allow.Count > 0 || !internet)
         {
-            rules.Append("-A HANDS-POLICY -j REJECT\n");
+            // Tagged for the network telemetry: which refusal it was (PolicyCounters reads the counters back).
+            rules.Append($"-A HANDS-POLICY -m comment --comment {Telemetry.PolicyCounters.Comment(allow.Count > 0 ? "not_in_allow_out" : "no_internet_access", "")} -j REJECT\n");
         }
 
         rules.Append("COMMIT\n");

@@ -6,7 +6,8 @@ namespace Hands.Engine.Network;
 
 /// <summary>
 /// One network namespace per sandbox, made by the engine: an nsfs bind mount at a file (no /run/netns needed), IPv6
-/// off (the rules are IPv4 rules; nothing routes IPv6 here), a veth pair created from inside with its peer moved to the
+/// off (the rules are IPv4 rules; nothing routes IPv6 here), connection tracking with byte counters and start times
+/// (for the network telemetry, <see cref="Telemetry.NetworkTelemetry"/>), a veth pair created from inside with its peer moved to the
 /// host, a /30, a default route to the host end, and the egress rules. The host's networking is never changed beyond
 /// <see cref="HostFirewall"/>'s chains: no NAT, no forwarding, no bridge.
 /// </summary>
@@ -29,7 +30,7 @@ internal static class SandboxNetwork
         var script = string.Create(CultureInfo.InvariantCulture, $"""
             set -e
             unshare --net="$NS" true
-            nsenter --net="$NS" sh -c 'if [ -d /proc/sys/net/ipv6 ]; then echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; fi && ip link add eth0 type veth peer name {slot.HostInterface} netns {Environment.ProcessId} && ip link set lo up && ip addr add {sandboxIp}/30 dev eth0 && ip link set eth0 up && ip route add default via {hostIp} && iptables-restore'
+            nsenter --net="$NS" sh -c 'if [ -d /proc/sys/net/ipv6 ]; then echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; fi && for f in nf_conntrack_acct nf_conntrack_timestamp; do if [ -w /proc/sys/net/netfilter/$f ]; then echo 1 > /proc/sys/net/netfilter/$f; fi; done && ip link add eth0 type veth peer name {slot.HostInterface} netns {Environment.ProcessId} && ip link set lo up && ip addr add {sandboxIp}/30 dev eth0 && ip link set eth0 up && ip route add default via {hostIp} && iptables-restore'
             ip addr add {hostIp}/30 dev {slot.HostInterface}
             {(connect ? $"ip link set {slot.HostInterface} up" : "true")}
             """);

@@ -476,8 +476,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         if (record.Slot > 0)
         {
+            await CollectNetworkBeforeTearDownAsync(record).ConfigureAwait(false);
             await _hostPorts.CloseAsync(SlotOf(record)).ConfigureAwait(false);
             await SandboxNetwork.DestroyAsync(paths.NetworkNamespace, SlotOf(record), cancellationToken).ConfigureAwait(false);
+            await EndNetworkCaptureAsync(record).ConfigureAwait(false);
         }
 
         RemoveCgroups(record.Id);
@@ -594,6 +596,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             if (patch.NetworkSet)
             {
                 var paths = PathsOf(record.Id);
+                // Applying the rules starts their counters from 0: count what the old policy refused first.
+                await CollectNetworkAsync(record, cancellationToken).ConfigureAwait(false);
                 await SandboxNetwork.ApplyPolicyAsync(paths.NetworkNamespace, SlotOf(record), patch.Network, _hostPorts.Ports, cancellationToken).ConfigureAwait(false);
                 record.Network = patch.Network;
             }

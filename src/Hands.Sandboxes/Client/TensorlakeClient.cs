@@ -12,7 +12,7 @@ namespace Hands.Sandboxes.Client;
 /// sandbox's processes and files. Non-idempotent calls (create, snapshot, suspend, resume, pool create, claim) are never
 /// retried automatically.
 /// </summary>
-public sealed class TensorlakeClient : IDisposable
+public sealed partial class TensorlakeClient : IDisposable
 {
     private readonly HttpClient _http;
     private readonly HttpClient _proxyHttp;

@@ -65,6 +65,12 @@ public sealed class TensorlakeClientOptions
         return options;
     }
 
+    /// <summary>
+    /// The base of the telemetry reads (network events, destinations, status): always <c>{api}/v1/namespaces/{ns}</c> on
+    /// <see cref="ApiUrl"/>, as the official SDK's log endpoints, cloud or local (never the <c>sandbox.</c> host).
+    /// </summary>
+    public string ResolveTelemetryBase() => $"{ApiUrl.ToString().TrimEnd('/')}/v1/namespaces/{Uri.EscapeDataString(Namespace)}";
+
     /// <summary>The lifecycle base URL per the rules above (no trailing slash).</summary>
     public string ResolveLifecycleBase()
     {
