@@ -107,8 +107,8 @@ internal static class SandboxNetworkCommand
         foreach (var e in events)
         {
             var destination = e.DestinationIp.Length == 0 ? "-" : e.DestinationPort > 0 ? $"{e.DestinationIp}:{e.DestinationPort}/{e.Transport}" : $"{e.DestinationIp} ({e.Transport})";
-            table.AddRow(Time(e.ObservedAtMs), Markup.Escape(e.EventKind), Markup.Escape(e.ObservationSource), Markup.Escape(e.PolicyAction ?? "-"), Markup.Escape(destination),
-                Bytes(e.OriginalBytes), Bytes(e.ReplyBytes), Markup.Escape(e.DnsName is { } name ? $"{name} → {string.Join(',', e.DnsAnswers)}" : e.Detail));
+            table.AddRow(Time(e.ObservedAtMs), Printable(e.EventKind), Printable(e.ObservationSource), Printable(e.PolicyAction ?? "-"), Printable(destination),
+                Bytes(e.OriginalBytes), Bytes(e.ReplyBytes), Printable(e.DnsName is { } name ? $"{name} → {string.Join(',', e.DnsAnswers)}" : e.Detail));
         }
 
         Output.Table(table);
@@ -128,7 +128,7 @@ internal static class SandboxNetworkCommand
         var table = new Table().AddColumns("DESTINATION", "TRANSPORT", "CONNECTIONS", "SENT", "RECEIVED", "UNKNOWN BYTES", "DEGRADED");
         foreach (var d in response.Destinations)
         {
-            table.AddRow(Markup.Escape($"{d.DestinationIp}:{d.DestinationPort}"), Markup.Escape(d.Transport), d.ObservedConnections.ToString(CultureInfo.InvariantCulture),
+            table.AddRow(Printable($"{d.DestinationIp}:{d.DestinationPort}"), Printable(d.Transport), d.ObservedConnections.ToString(CultureInfo.InvariantCulture),
                 Bytes(d.OriginalBytes), Bytes(d.ReplyBytes), d.UnknownByteConnections.ToString(CultureInfo.InvariantCulture), d.DegradedConnections.ToString(CultureInfo.InvariantCulture));
         }
 
@@ -143,12 +143,12 @@ internal static class SandboxNetworkCommand
     private static void PrintStatus(NetworkCaptureStatus status)
     {
         var table = new Table().AddColumns("STATE", "LAST OBSERVED", "ALLOCATION", "COVERAGE");
-        table.AddRow(Markup.Escape(status.State), status.LastObservedAtMs is { } last ? Time(last) : "-", Markup.Escape(status.AllocationId ?? "-"),
-            Markup.Escape(status.Coverage.Count == 0 ? "-" : string.Join(", ", status.Coverage)));
+        table.AddRow(Printable(status.State), status.LastObservedAtMs is { } last ? Time(last) : "-", Printable(status.AllocationId ?? "-"),
+            Printable(status.Coverage.Count == 0 ? "-" : string.Join(", ", status.Coverage)));
         Output.Table(table);
         foreach (var limitation in status.Limitations)
         {
-            Console.WriteLine($"- {limitation}");
+            Console.WriteLine($"- {Printable(limitation)}");
         }
     }
 
@@ -156,4 +156,12 @@ internal static class SandboxNetworkCommand
         DateTimeOffset.FromUnixTimeMilliseconds(ms).ToLocalTime().ToString("yyyy-MM-dd HH:mm:ss.fff", CultureInfo.InvariantCulture);
 
     private static string Bytes(long? bytes) => bytes?.ToString(CultureInfo.InvariantCulture) ?? "unknown";
+
+    /// <summary>
+    /// A server's string made safe for a terminal: control characters (escape sequences, carriage returns) become
+    /// U+FFFD, then Spectre's markup is escaped. On Tensorlake's cloud a DNS name is the sandbox's own choice, and a
+    /// hostile one must not rewrite the operator's screen.
+    /// </summary>
+    internal static string Printable(string? value) =>
+        Markup.Escape(value is null ? "" : string.Concat(value.Select(c => char.IsControl(c) ? '\uFFFD' : c)));
 }
