@@ -77,7 +77,9 @@ public sealed class OomTests(EngineFixture engine, ITestOutputHelper output)
         Assert.True(holdKb >= 1024, $"the daemon ({daemonRss} kB) is not larger than a python holding 1 MiB ({pythonRss} kB + 1024 kB); no holder can be smaller than it");
 
         var holders = new List<int>();
-        for (var i = 0; i < (128 << 10) / (pythonRss + holdKb) + 4; i++)
+        // Counted by what each holder adds (its bytes), not its RSS: file-backed pages (the interpreter, shared page cache)
+        // are in RSS but barely charged to the sandbox, so RSS-counted holders might never fill it. Stops at the first OOM.
+        for (var i = 0; i < (128 << 10) / holdKb + 8 && !await AnyOomKilledAsync(box, holders); i++)
         {
             var holder = await box.Proxy.StartProcessAsync(new StartProcessRequest
             {
@@ -170,4 +172,17 @@ public sealed class OomTests(EngineFixture engine, ITestOutputHelper output)
 
     private static async Task<long> RssKbAsync(TestSandbox box, int pid) =>
         long.Parse((await box.RunAsync($"awk '/^VmRSS:/ {{print $2}}' /proc/{pid}/status")).Stdout.Trim(), CultureInfo.InvariantCulture);
+
+    private static async Task<bool> AnyOomKilledAsync(TestSandbox box, List<int> pids)
+    {
+        foreach (var pid in pids)
+        {
+            if ((await box.Proxy.GetProcessAsync(pid.ToString(CultureInfo.InvariantCulture))).Status == "oom_killed")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
 }
