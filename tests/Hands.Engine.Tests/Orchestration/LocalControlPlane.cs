@@ -85,6 +85,8 @@ internal sealed class LocalControlPlane : IAsyncDisposable
             MaxConcurrentSpawns = builder.Concurrency,
             HandOffTimeout = TimeSpan.FromSeconds(30),
             MemoryMb = builder.MemoryMb,
+            WorkerOtlpEndpoint = builder.WorkerOtlpPort is { } otlp ? new Uri($"http://127.0.0.1:{otlp}") : null,
+            WorkerOtlpProtocol = builder.WorkerOtlpPort is null ? null : "http/protobuf",
         };
     }
 
@@ -161,4 +163,6 @@ internal sealed class OrchestratorOptionsBuilder
     public WorkerForkAccess ForkAccess { get; set; }
     public bool RestrictApiRoutes { get; set; }
     public int MemoryMb { get; set; } = 1024;
+    /// <summary>A loopback OTLP/HTTP receiver's port the session workers export to; null: they export nothing.</summary>
+    public int? WorkerOtlpPort { get; set; }
 }

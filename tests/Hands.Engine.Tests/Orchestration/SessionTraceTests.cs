@@ -19,18 +19,7 @@ public sealed class SessionTraceTests(EngineFixture engine)
         await using var collector = await OtlpReceiver.StartAsync(engine.OtlpPort);
         using var trace = new TraceCapture();
         await using var cp = await LocalControlPlane.StartAsync(engine);
-        var options = cp.Options();
-        await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, new OrchestratorOptions
-        {
-            EnvironmentId = options.EnvironmentId,
-            EnvironmentKey = options.EnvironmentKey,
-            BaseUrl = options.BaseUrl,
-            Image = options.Image,
-            WorkerMaxIdle = options.WorkerMaxIdle,
-            HandOffTimeout = options.HandOffTimeout,
-            WorkerOtlpEndpoint = new Uri($"http://127.0.0.1:{engine.OtlpPort}"),
-            WorkerOtlpProtocol = "http/protobuf",
-        });
+        await using var orchestrator = new WorkQueueOrchestrator(cp.EnvironmentClient, engine.Client, cp.Options(o => o.WorkerOtlpPort = engine.OtlpPort));
         using var stop = new CancellationTokenSource();
         var polling = orchestrator.RunPollingAsync(999, stop.Token);
         var session = await cp.CreateSessionAsync();
