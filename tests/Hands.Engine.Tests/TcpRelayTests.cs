@@ -57,7 +57,7 @@ public sealed class TcpRelayTests(EngineFixture engine)
             o.InitBinary = "/nonexistent/tini-static";
         }));
         Assert.Contains("'/nonexistent/runc'", refused.Message, StringComparison.Ordinal);
-        Assert.Contains("'/nonexistent/tini-static'", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("'tini' (each sandbox's init, /nonexistent/tini-static;", refused.Message, StringComparison.Ordinal);
         Assert.Contains("apt-get install runc tini", refused.Message, StringComparison.Ordinal);
         Assert.False(Directory.Exists(data), "a refused start leaves nothing behind");
     }

@@ -56,7 +56,7 @@ internal sealed record EngineBinaries(string SandboxDaemon, string? Worker, stri
         var programs = new List<HostProgram>
         {
             new(options.RuntimeBinary, "runc", await WhichAsync(options.RuntimeBinary, cancellationToken).ConfigureAwait(false), "the OCI runtime; or pass --runtime PATH"),
-            new(options.InitBinary, "tini", File.Exists(options.InitBinary) ? options.InitBinary : null, $"each sandbox's init, {options.InitBinary}; or pass --init PATH"),
+            new("tini", "tini", File.Exists(options.InitBinary) ? options.InitBinary : null, $"each sandbox's init, {options.InitBinary}; or pass --init PATH"),
         };
         foreach (var (tool, package, use, required) in RequiredTools)
         {
