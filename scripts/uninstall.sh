@@ -62,6 +62,10 @@ if [ "$bin_dir" != none ] && [ -L "$bin_dir/hands" ] && [[ "$(readlink "$bin_dir
 fi
 rm -rf "$prefix/releases" "$prefix/current" "$prefix/bin" "$prefix/criu" "$prefix/dashboard"
 rmdir "$prefix" 2>/dev/null || true
+# Where /run is not a tmpfs the engine made CRIU's kernel-feature cache itself (docs/engine.md); CRIU would never clear it.
+if [ "$(findmnt -n -o FSTYPE --target /run 2>/dev/null)" != tmpfs ]; then
+  rm -f /run/criu.kdat
+fi
 
 if [ "$purge" -eq 1 ]; then
   echo "==> --purge: removing $state and $config"

@@ -143,6 +143,11 @@ public sealed class EngineServer : IAsyncDisposable
             var images = new ImageStore(options, store, identity, logger);
             images.PrepareHostBase();
             var runtime = new RuncRuntime(options.RuntimeBinary, Path.Combine(options.DataDirectory, "runc"), binaries.Criu);
+            if (binaries.Criu is { } criu)
+            {
+                await CriuKernelDataCache.EnsureAsync(criu, Path.Combine(options.DataDirectory, "runc"), logger, cancellationToken).ConfigureAwait(false);
+            }
+
             var activity = new SandboxActivity(options.TimeProvider);
             var sandboxes = new SandboxManager(options, store, images, volume, identity, runtime, binaries, activity, logger);
             await sandboxes.RecoverAsync(cancellationToken).ConfigureAwait(false);

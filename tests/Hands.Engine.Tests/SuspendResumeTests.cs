@@ -48,6 +48,24 @@ public sealed class SuspendResumeTests(EngineFixture engine)
     }
 
     [Fact]
+    public async Task A_wake_restores_from_CRIUs_kernel_feature_cache_even_where_run_is_not_a_tmpfs()
+    {
+        // Gone before the engine starts: only the engine's start (or CRIU itself, where /run is a tmpfs) can bring it back.
+        File.Delete("/run/criu.kdat");
+        await using var own = await OwnEngine.StartAsync("hands-engine-kdat", _ => { });
+        var created = await own.Client.CreateAsync(SandboxWorkloads.Exposed(SandboxWorkloads.UniqueName("kdat")));
+        await using var sandbox = new TestSandbox(own.Client, created.CanonicalId, own.Client.Proxy(created));
+        await SandboxWorkloads.StartCounterAsync(own.Server, sandbox);
+        await SandboxWorkloads.CounterAsync(own.Server, sandbox.Id, "/inc");
+        await own.Client.SuspendAsync(sandbox.Id, hibernate: true);
+
+        Assert.Equal(2, await SandboxWorkloads.CounterAsync(own.Server, sandbox.Id, "/inc"));
+        var restoreLog = await File.ReadAllTextAsync(Path.Combine(own.Server.Sandboxes.PathsOf(sandbox.Id).CriuWork, "restore.log"));
+        Assert.Contains("Loaded kdat cache from /run/criu.kdat", restoreLog, StringComparison.Ordinal);
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode("/run/criu.kdat"));
+    }
+
+    [Fact]
     public async Task Only_inbound_traffic_holds_the_idle_timer_outbound_traffic_does_not()
     {
         // The engine's idle clock is a fake one the test moves, and the test runs each idle pass itself: no race between
