@@ -20,16 +20,40 @@ internal static class SandboxNetwork
     /// </summary>
     public static async Task CreateAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken, bool connect = true)
     {
-        var rules = await EgressRules.RenderAsync(policy, slot, hostPorts, cancellationToken).ConfigureAwait(false);
+        await CreateNamespaceAsync(namespaceFile, slot, cancellationToken).ConfigureAwait(false);
+        await ConfigureAsync(namespaceFile, slot, policy, hostPorts, cancellationToken, connect).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The empty namespace alone (only a loopback, down): enough for a container to be started in it while
+    /// <see cref="ConfigureAsync"/> gives it its veth, address, route and rules.
+    /// </summary>
+    public static async Task CreateNamespaceAsync(string namespaceFile, NetworkSlot slot, CancellationToken cancellationToken)
+    {
         await DestroyAsync(namespaceFile, slot, cancellationToken).ConfigureAwait(false);
         Directory.CreateDirectory(Path.GetDirectoryName(namespaceFile)!);
         await File.WriteAllBytesAsync(namespaceFile, [], cancellationToken).ConfigureAwait(false);
+        var result = await CommandRunner.RunAsync("unshare", [$"--net={namespaceFile}", "true"], cancellationToken: cancellationToken).ConfigureAwait(false);
+        if (result.ExitCode != 0)
+        {
+            await DestroyAsync(namespaceFile, slot, cancellationToken).ConfigureAwait(false);
+            throw new EngineCommandException("network namespace", result.ExitCode, result.Stderr);
+        }
+    }
+
+    /// <summary>
+    /// Gives the namespace of <see cref="CreateNamespaceAsync"/> its veth pair, addresses, route and egress rules. The
+    /// rules are in place before the host end comes up (last), so nothing can leave the namespace unfiltered even while
+    /// the sandbox's own processes are already starting in it.
+    /// </summary>
+    public static async Task ConfigureAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken, bool connect = true)
+    {
+        var rules = await EgressRules.RenderAsync(policy, slot, hostPorts, cancellationToken).ConfigureAwait(false);
         var hostIp = slot.HostAddress.ToString();
         var sandboxIp = slot.SandboxAddress.ToString();
         // One shell for the whole set-up: each spawn costs a few ms, and this runs on every create.
         var script = string.Create(CultureInfo.InvariantCulture, $"""
             set -e
-            unshare --net="$NS" true
             nsenter --net="$NS" sh -c 'if [ -d /proc/sys/net/ipv6 ]; then echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6 && echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; fi && for f in nf_conntrack_acct nf_conntrack_timestamp; do if [ -w /proc/sys/net/netfilter/$f ]; then echo 1 > /proc/sys/net/netfilter/$f; fi; done && ip link add eth0 type veth peer name {slot.HostInterface} netns {Environment.ProcessId} && ip link set lo up && ip addr add {sandboxIp}/30 dev eth0 && ip link set eth0 up && ip route add default via {hostIp} && iptables-restore'
             ip addr add {hostIp}/30 dev {slot.HostInterface}
             {(connect ? $"ip link set {slot.HostInterface} up" : "true")}

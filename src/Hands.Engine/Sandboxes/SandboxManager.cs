@@ -264,16 +264,23 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 identity.Own(tokenFile);
             }
         });
-        var network = phases.TimeAsync(() => CreateNetworkAsync(record, cancellationToken, connect: !quarantine));
+        // A new container needs only the namespace to start in: its veth, addresses and rules are made while runc
+        // starts it (nothing of the sandbox's own runs before the boot ends, and the host end comes up after the
+        // rules). A restore needs them all before CRIU binds the sockets it brings back.
+        var network = phases.TimeAsync(() => checkpoint is null
+            ? SandboxNetwork.CreateNamespaceAsync(paths.NetworkNamespace, slot, cancellationToken)
+            : CreateNetworkAsync(record, cancellationToken, connect: !quarantine));
         await AllOfAsync(root, network).ConfigureAwait(false);
-        phases.MarkConcurrent(("root", await root.ConfigureAwait(false)), ("network", await network.ConfigureAwait(false)));
+        phases.MarkConcurrent(("root", await root.ConfigureAwait(false)), (checkpoint is null ? "namespace" : "network", await network.ConfigureAwait(false)));
         WriteHostsFile(paths, slot);
         WriteBundle(record, image.Binds, checkpoint is not null);
         SandboxCgroups.EnsureMemoryDirectory(record.Id);
         if (checkpoint is null)
         {
-            await runtime.RunAsync(record.Id, paths.Bundle, paths.RuncLog, cancellationToken).ConfigureAwait(false);
-            phases.Mark("runc run");
+            var run = phases.TimeAsync(() => runtime.RunAsync(record.Id, paths.Bundle, paths.RuncLog, cancellationToken));
+            var configure = phases.TimeAsync(() => ConfigureNetworkAsync(record, cancellationToken));
+            await AllOfAsync(run, configure).ConfigureAwait(false);
+            phases.MarkConcurrent(("runc run", await run.ConfigureAwait(false)), ("network", await configure.ConfigureAwait(false)));
         }
         else
         {
@@ -446,6 +453,14 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     {
         var slot = SlotOf(record);
         await SandboxNetwork.CreateAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken, connect).ConfigureAwait(false);
+        await _hostPorts.OpenAsync(slot, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Configures the namespace <see cref="SandboxNetwork.CreateNamespaceAsync"/> made and opens the host forwards.</summary>
+    private async Task ConfigureNetworkAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        var slot = SlotOf(record);
+        await SandboxNetwork.ConfigureAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken).ConfigureAwait(false);
         await _hostPorts.OpenAsync(slot, cancellationToken).ConfigureAwait(false);
     }
 
