@@ -14,17 +14,6 @@ namespace Hands.Engine.Network;
 internal static class SandboxNetwork
 {
     /// <summary>
-    /// Makes the namespace and its veth pair. With <paramref name="connect"/> false the host end stays down, so nothing
-    /// the sandbox sends leaves it until <see cref="ConnectAsync"/> (a memory fork is quarantined this way while the
-    /// processes it must not inherit are removed).
-    /// </summary>
-    public static async Task CreateAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken, bool connect = true)
-    {
-        await CreateNamespaceAsync(namespaceFile, slot, cancellationToken).ConfigureAwait(false);
-        await ConfigureAsync(namespaceFile, slot, policy, hostPorts, cancellationToken, connect).ConfigureAwait(false);
-    }
-
-    /// <summary>
     /// The empty namespace alone (only a loopback, down): enough for a container to be started in it while
     /// <see cref="ConfigureAsync"/> gives it its veth, address, route and rules.
     /// </summary>
@@ -44,7 +33,9 @@ internal static class SandboxNetwork
     /// <summary>
     /// Gives the namespace of <see cref="CreateNamespaceAsync"/> its veth pair, addresses, route and egress rules. The
     /// rules are in place before the host end comes up (last), so nothing can leave the namespace unfiltered even while
-    /// the sandbox's own processes are already starting in it.
+    /// the sandbox's own processes are already starting in it. With <paramref name="connect"/> false the host end stays
+    /// down, so nothing the sandbox sends leaves it until <see cref="ConnectAsync"/> (a memory fork is quarantined this
+    /// way while the processes it must not inherit are removed).
     /// </summary>
     public static async Task ConfigureAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken, bool connect = true)
     {

@@ -448,19 +448,18 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             : new HostPortForwards(options.HostPorts, RoutesOf, slot => store.LiveSandboxes().FirstOrDefault(s => s.Slot == slot) is { } owner ? activity.Open(owner.Id) : null, logger);
     }
 
-    /// <summary>Makes the sandbox's network namespace and opens its host forwards.</summary>
+    /// <summary>Makes the sandbox's network namespace, configures it and opens its host forwards.</summary>
     private async Task CreateNetworkAsync(SandboxRecord record, CancellationToken cancellationToken, bool connect = true)
     {
-        var slot = SlotOf(record);
-        await SandboxNetwork.CreateAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken, connect).ConfigureAwait(false);
-        await _hostPorts.OpenAsync(slot, cancellationToken).ConfigureAwait(false);
+        await SandboxNetwork.CreateNamespaceAsync(PathsOf(record.Id).NetworkNamespace, SlotOf(record), cancellationToken).ConfigureAwait(false);
+        await ConfigureNetworkAsync(record, cancellationToken, connect).ConfigureAwait(false);
     }
 
     /// <summary>Configures the namespace <see cref="SandboxNetwork.CreateNamespaceAsync"/> made and opens the host forwards.</summary>
-    private async Task ConfigureNetworkAsync(SandboxRecord record, CancellationToken cancellationToken)
+    private async Task ConfigureNetworkAsync(SandboxRecord record, CancellationToken cancellationToken, bool connect = true)
     {
         var slot = SlotOf(record);
-        await SandboxNetwork.ConfigureAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken).ConfigureAwait(false);
+        await SandboxNetwork.ConfigureAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken, connect).ConfigureAwait(false);
         await _hostPorts.OpenAsync(slot, cancellationToken).ConfigureAwait(false);
     }
 
