@@ -56,9 +56,21 @@ internal static class EngineBench
         rows.Add(wakeHibernated.Row("< 300 ms"));
         rows.Add(checkpoint.Row("reference: runc checkpoint ~263 ms"));
 
-        var fork8 = new Measurements("fork N=8 from a memory snapshot, all serving");
-        var forkOne = new Measurements("fork N=1 from a memory snapshot, serving");
-        var snapshot = await client.SnapshotAsync(server.CanonicalId, SnapshotType.Memory);
+        var (forkOne, fork8) = await ForkAsync(http, engine, client, server.CanonicalId, n, "");
+        rows.Add(forkOne.Row("one child"));
+        rows.Add(fork8.Row(string.Create(CultureInfo.InvariantCulture, $"< 1500 ms; {fork8.Percentile(50) / forkOne.Percentile(50):0.0}x one child")));
+        await client.DeleteAsync(server.CanonicalId);
+        rows.AddRange(await NoDiskReserveRowsAsync(n, repoRoot, http, create, forkOne, fork8));
+        rows.AddRange(await UserNamespaceRowsAsync(n, repoRoot, http, create, exec, freeze, wakeFrozen));
+        return rows;
+    }
+
+    /// <summary>N=1 and N=8 children of one memory snapshot of <paramref name="serverId"/>, each answered through the ingress.</summary>
+    private static async Task<(Measurements One, Measurements Eight)> ForkAsync(HttpClient http, EngineServer engine, TensorlakeClient client, string serverId, int n, string label)
+    {
+        var fork8 = new Measurements("fork N=8 from a memory snapshot, all serving" + label);
+        var forkOne = new Measurements("fork N=1 from a memory snapshot, serving" + label);
+        var snapshot = await client.SnapshotAsync(serverId, SnapshotType.Memory);
         for (var i = 0; i < Math.Max(3, Math.Min(n, 8)); i++)
         {
             foreach (var (count, measurements) in new[] { (1, forkOne), (8, fork8) })
@@ -78,12 +90,24 @@ internal static class EngineBench
             }
         }
 
-        rows.Add(forkOne.Row("one child"));
-        rows.Add(fork8.Row(string.Create(CultureInfo.InvariantCulture, $"< 1500 ms; {fork8.Percentile(50) / forkOne.Percentile(50):0.0}x one child")));
-        await client.DeleteAsync(server.CanonicalId);
         await client.DeleteSnapshotAsync(snapshot.SnapshotId);
-        rows.AddRange(await UserNamespaceRowsAsync(n, repoRoot, http, create, exec, freeze, wakeFrozen));
-        return rows;
+        return (forkOne, fork8);
+    }
+
+    /// <summary>
+    /// Create and fork on an engine that formats every disk on the boot path (<c>--disk-reserve 0</c>), beside the
+    /// default's p50: what the reserve of blank disks buys.
+    /// </summary>
+    private static async Task<IEnumerable<string>> NoDiskReserveRowsAsync(int n, string repoRoot, HttpClient http, Measurements create, Measurements forkOne, Measurements fork8)
+    {
+        await using var bench = await BenchEngine.StartAsync("engine-noreserve", repoRoot, o => o.DiskReserve = 0);
+        var (engine, client) = (bench.Engine, bench.Client);
+        var (plainCreate, _) = await CreateAndExecAsync(client, n, " (--disk-reserve 0)");
+        var server = await StartServerAsync(http, engine, client);
+        var (plainOne, plainEight) = await ForkAsync(http, engine, client, server.CanonicalId, n, " (--disk-reserve 0)");
+        await client.DeleteAsync(server.CanonicalId);
+        return [.. new[] { (plainCreate, create), (plainOne, forkOne), (plainEight, fork8) }
+            .Select(pair => pair.Item1.Row(string.Create(CultureInfo.InvariantCulture, $"the default (reserve of 8) is {pair.Item2.Percentile(50):0.0} ms: {pair.Item1.Percentile(50) / pair.Item2.Percentile(50):0.00}x")))];
     }
 
     /// <summary>

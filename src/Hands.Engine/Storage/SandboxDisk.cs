@@ -18,8 +18,11 @@ internal static class SandboxDisk
     /// <summary>Decision: the local engine allows disks below Tensorlake's 10 GiB floor, down to this, for tests and small tasks.</summary>
     public const int MinimumMb = 64;
 
-    /// <summary>Makes the image if there is none and mounts it at <paramref name="mountPoint"/> unless it is mounted.</summary>
-    public static async Task EnsureMountedAsync(string image, string mountPoint, int sizeMb, CancellationToken cancellationToken)
+    /// <summary>
+    /// Makes the image if there is none (a blank one from <paramref name="reserve"/> when it has one of this size) and
+    /// mounts it at <paramref name="mountPoint"/> unless it is mounted.
+    /// </summary>
+    public static async Task EnsureMountedAsync(string image, string mountPoint, int sizeMb, DiskReserve? reserve, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(mountPoint);
         if (Native.MountsUnder(mountPoint).Contains(mountPoint))
@@ -27,22 +30,33 @@ internal static class SandboxDisk
             return;
         }
 
-        if (!File.Exists(image))
+        if (!File.Exists(image) && reserve?.TryTake(sizeMb, image) != true)
         {
             var partial = image + ".partial";
-            await using (var file = File.Create(partial))
-            {
-                file.SetLength((long)sizeMb << 20);
-            }
-
-            // Sparse, lazily initialised, no root reserve: the sandbox gets all of disk_mb and only what it writes takes room.
-            await CommandRunner.RunCheckedAsync("mkfs.ext4", ["-q", "-F", "-m", "0", "-e", "remount-ro",
-                "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", partial], cancellationToken: cancellationToken).ConfigureAwait(false);
+            await FormatAsync(partial, sizeMb, lowPriority: false, cancellationToken).ConfigureAwait(false);
             File.Move(partial, image);
         }
 
         // noinit_itable: the image is sparse, so its inode tables already read as zeros; zeroing them would only take room.
         await CommandRunner.RunCheckedAsync("mount", ["-o", "loop,noinit_itable,nosuid,nodev", image, mountPoint], cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes a blank disk of <paramref name="sizeMb"/> at <paramref name="file"/> (replaced if there): a sparse file
+    /// with ext4 in it. <paramref name="lowPriority"/> runs mkfs at nice 19 (the reserve's refill, which must not slow boots).
+    /// </summary>
+    public static async Task FormatAsync(string file, int sizeMb, bool lowPriority, CancellationToken cancellationToken)
+    {
+        await using (var stream = File.Create(file))
+        {
+            stream.SetLength((long)sizeMb << 20);
+        }
+
+        // Sparse, lazily initialised, no root reserve: the sandbox gets all of disk_mb and only what it writes takes room.
+        string[] mkfs = ["mkfs.ext4", "-q", "-F", "-m", "0", "-e", "remount-ro", "-E", "lazy_itable_init=1,lazy_journal_init=1,nodiscard", file];
+        await (lowPriority
+            ? CommandRunner.RunCheckedAsync("nice", ["-n", "19", .. mkfs], cancellationToken: cancellationToken)
+            : CommandRunner.RunCheckedAsync(mkfs[0], mkfs[1..], cancellationToken: cancellationToken)).ConfigureAwait(false);
     }
 
     /// <summary>
