@@ -73,10 +73,10 @@ public sealed class EngineOptions
 
     /// <summary>
     /// How many blank disks of the default size the engine keeps formatted ahead in the data volume
-    /// (<see cref="Storage.DiskReserve"/>), so that a create or a fork child takes one instead of running mkfs on its
+    /// (<see cref="Storage.BlankDisks"/>), so that a create or a fork child takes one instead of running mkfs on its
     /// boot path. 0: none. Each takes about 4 MB of the volume.
     /// </summary>
-    public int DiskReserve { get; set; } = 8;
+    public int BlankDisks { get; set; } = 8;
 
     /// <summary>The apt mirror debootstrap builds the <c>debian</c> base from.</summary>
     public string DebianMirror { get; set; } = "http://deb.debian.org/debian";

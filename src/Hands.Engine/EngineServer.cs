@@ -29,7 +29,7 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly Task _idleLoop;
     private readonly Task _networkLoop;
     private readonly Task _poolLoop;
-    private readonly Task _diskReserveLoop;
+    private readonly Task _blankDiskLoop;
     private readonly TcpRelays _relays;
     private readonly EngineOptions _options;
     private readonly DataDirectoryLock _lock;
@@ -53,7 +53,7 @@ public sealed class EngineServer : IAsyncDisposable
         _networkLoop = NetworkTelemetryLoopAsync(options.NetworkTelemetryInterval, api.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Hands.Engine.Network"));
         // Its first pass resumes what a restart interrupted: pools refill to their warm targets.
         _poolLoop = Task.Run(() => sandboxes.RunPoolsAsync(_stopping.Token));
-        _diskReserveLoop = Task.Run(() => sandboxes.DiskReserve.RunAsync(_stopping.Token));
+        _blankDiskLoop = Task.Run(() => sandboxes.BlankDisks.RunAsync(_stopping.Token));
     }
 
     /// <summary>Where the lifecycle API is served; the Tensorlake client's API URL (local mode).</summary>
@@ -276,7 +276,7 @@ public sealed class EngineServer : IAsyncDisposable
         await _networkLoop.ConfigureAwait(false);
         // A warm boot under way finishes first (a boot is never cut); then the refill stops.
         await _poolLoop.ConfigureAwait(false);
-        await _diskReserveLoop.ConfigureAwait(false);
+        await _blankDiskLoop.ConfigureAwait(false);
         await _relays.DisposeAsync().ConfigureAwait(false);
         await Sandboxes.StopHostPortsAsync().ConfigureAwait(false);
         await _ingress.StopAsync().ConfigureAwait(false);

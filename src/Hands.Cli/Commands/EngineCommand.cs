@@ -24,14 +24,14 @@ internal static class EngineCommand
         var maxSandboxes = new Option<int>("--max-sandboxes") { Description = "Most live sandboxes at once", DefaultValueFactory = _ => 256 };
         var volumeMb = new Option<int?>("--volume-mb") { Description = "Size of the data volume that holds every sandbox disk, snapshot and checkpoint, allocated in full (default: half the free disk, at most 16384; a larger value grows it)" };
         var poolMemory = new Option<int?>("--pool-memory-mb") { Description = "Memory all warm pool sandboxes together may be given, as the sum of their memory_mb limits; refills stop there (default: a quarter of the host's RAM)" };
-        var diskReserve = new Option<int>("--disk-reserve") { Description = "Blank sandbox disks kept formatted ahead, so creates and forks skip mkfs (about 4 MB of the volume each; 0: none)", DefaultValueFactory = _ => 8 };
+        var blankDisks = new Option<int>("--blank-disks") { Description = "Blank sandbox disks kept formatted ahead in the data volume, so creates and forks skip mkfs (about 4 MB each; 0: none)", DefaultValueFactory = _ => 8 };
         var hostPorts = new Option<int[]>("--host-port") { Description = "A host loopback port sandboxes may reach as host.hands.internal:PORT (repeatable; e.g. the control plane's)", AllowMultipleArgumentsPerToken = true };
         var prepareDebian = new Option<bool>("--prepare-debian") { Description = "Build the debian base image (debootstrap, about a minute, once) before serving" };
         var userns = new Option<bool>("--userns") { Description = "STRONGER: sandbox root is an unprivileged host id (a user namespace); memory snapshots, hibernation and memory forks are off in this mode" };
         var anonymous = new Option<bool>("--insecure-no-api-key") { Description = "WEAKER: with HANDS_ENGINE_API_KEY unset, serve callers without any key (any local user can then run code as a sandbox's root)" };
         var command = new Command("engine", "Run the local sandbox engine: Tensorlake's API on loopback over runc, overlayfs, network namespaces and CRIU")
         {
-            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, volumeMb, poolMemory, diskReserve, hostPorts, prepareDebian, userns, anonymous,
+            urls, ingress, data, runtime, criu, sandboxd, worker, defaultImage, hibernateAfter, maxSandboxes, volumeMb, poolMemory, blankDisks, hostPorts, prepareDebian, userns, anonymous,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -49,7 +49,7 @@ internal static class EngineCommand
                 MaxSandboxes = Math.Max(1, parse.GetValue(maxSandboxes)),
                 VolumeMb = parse.GetValue(volumeMb),
                 PoolMemoryMb = parse.GetValue(poolMemory) is { } budget ? budget >= 0 ? budget : throw new CliException($"--pool-memory-mb: {budget} is negative.") : null,
-                DiskReserve = parse.GetValue(diskReserve) is >= 0 and var blanks ? blanks : throw new CliException($"--disk-reserve: {parse.GetValue(diskReserve)} is negative."),
+                BlankDisks = parse.GetValue(blankDisks) is >= 0 and var blanks ? blanks : throw new CliException($"--blank-disks: {parse.GetValue(blankDisks)} is negative."),
                 HostPorts = ValidPorts(parse.GetValue(hostPorts) ?? []),
                 ApiKey = Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } key ? key : null,
                 AllowAnonymous = parse.GetValue(anonymous),
@@ -116,6 +116,8 @@ internal static class EngineCommand
                 SandboxDaemonBinary = parse.GetValue(sandboxd),
                 WorkerBinary = parse.GetValue(worker),
                 ApiKey = key,
+                // It only removes: it starts no mkfs, and the blank disks go too.
+                BlankDisks = 0,
             };
             options.HostPortForwarderCommand = ForwarderCommand(options.DataDirectory);
             var removed = 0;

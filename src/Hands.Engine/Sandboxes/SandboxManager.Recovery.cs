@@ -15,7 +15,7 @@ internal sealed partial class SandboxManager
     /// </summary>
     public async Task RecoverAsync(CancellationToken cancellationToken)
     {
-        DiskReserve.Recover();
+        BlankDisks.Recover();
         var containers = (await runtime.ListAsync(cancellationToken).ConfigureAwait(false)).ToHashSet();
         foreach (var record in store.LiveSandboxes())
         {

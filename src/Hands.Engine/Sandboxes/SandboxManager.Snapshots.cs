@@ -200,6 +200,8 @@ internal sealed partial class SandboxManager
             {
                 DeleteQuietly(checkpoint);
             }
+
+            BlankDisks.Wake();
         }
         finally
         {

@@ -208,7 +208,7 @@ internal sealed partial class SandboxManager
         var phases = new BootPhases(options.TimeProvider);
         if (SandboxLifecycle.StateOf(record) == SandboxState.Hibernated)
         {
-            using var quiet = DiskReserve.HoldRefill();
+            using var quiet = BlankDisks.HoldRefill();
             var paths = PathsOf(record.Id);
             // After a host reboot the namespace is gone (the sandbox gets a fresh one with the same address), and the
             // disk and root are unmounted (the disk image and upper layer are kept); both are made at the same time.

@@ -39,7 +39,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     public DataVolume Volume => volume;
 
     /// <summary>Blank disks formatted ahead, which creates and forks take instead of running mkfs.</summary>
-    public DiskReserve DiskReserve { get; } = new(volume, options.DiskReserve, logger);
+    public BlankDisks BlankDisks { get; } = new(volume, options.BlankDisks, logger, options.TimeProvider);
 
     public string? CriuProblem => binaries.CriuProblem;
 
@@ -223,7 +223,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         try
         {
             var phases = new BootPhases(options.TimeProvider);
-            using var quiet = DiskReserve.HoldRefill();
+            using var quiet = BlankDisks.HoldRefill();
             await BootAsync(record, image, isMemoryRestore ? snapshot!.CheckpointDirectory : null, CancellationToken.None, phases).ConfigureAwait(false);
             CrashPoints.Reach(CrashPoints.CreateBooted);
             SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
@@ -347,7 +347,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// <summary>Mounts the sandbox's disk (made on first boot) and its overlay root on it, whichever is not mounted.</summary>
     private async Task MountRootAsync(SandboxRecord record, SandboxPaths paths, CancellationToken cancellationToken)
     {
-        await SandboxDisk.EnsureMountedAsync(paths.DiskImage, paths.Disk, record.DiskMb ?? SandboxDisk.DefaultMb, DiskReserve, cancellationToken).ConfigureAwait(false);
+        await SandboxDisk.EnsureMountedAsync(paths.DiskImage, paths.Disk, record.DiskMb ?? SandboxDisk.DefaultMb, BlankDisks, cancellationToken).ConfigureAwait(false);
         Directory.CreateDirectory(paths.Upper);
         // The upper directory's owner is the owner of the sandbox's "/".
         identity.Own(paths.Upper);
@@ -515,6 +515,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
         activity.Forget(record.Id);
         _hibernationRetryAt.TryRemove(record.Id, out _);
+        // Its disk's room is back: a stock of blank disks that a full volume left short refills.
+        BlankDisks.Wake();
     }
 
     /// <summary>runc removes its cgroups on delete; after a crash mid-create some can be left, empty.</summary>

@@ -19,10 +19,10 @@ internal static class SandboxDisk
     public const int MinimumMb = 64;
 
     /// <summary>
-    /// Makes the image if there is none (a blank one from <paramref name="reserve"/> when it has one of this size) and
+    /// Makes the image if there is none (a blank one from <paramref name="blanks"/> when it has one of this size) and
     /// mounts it at <paramref name="mountPoint"/> unless it is mounted.
     /// </summary>
-    public static async Task EnsureMountedAsync(string image, string mountPoint, int sizeMb, DiskReserve? reserve, CancellationToken cancellationToken)
+    public static async Task EnsureMountedAsync(string image, string mountPoint, int sizeMb, BlankDisks? blanks, CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(mountPoint);
         if (Native.MountsUnder(mountPoint).Contains(mountPoint))
@@ -30,7 +30,7 @@ internal static class SandboxDisk
             return;
         }
 
-        if (!File.Exists(image) && reserve?.TryTake(sizeMb, image) != true)
+        if (!File.Exists(image) && blanks?.TryTake(sizeMb, image) != true)
         {
             var partial = image + ".partial";
             await FormatAsync(partial, sizeMb, lowPriority: false, cancellationToken).ConfigureAwait(false);
@@ -43,7 +43,7 @@ internal static class SandboxDisk
 
     /// <summary>
     /// Writes a blank disk of <paramref name="sizeMb"/> at <paramref name="file"/> (replaced if there): a sparse file
-    /// with ext4 in it. <paramref name="lowPriority"/> runs mkfs at nice 19 (the reserve's refill, which must not slow boots).
+    /// with ext4 in it. <paramref name="lowPriority"/> runs mkfs at nice 19 (<see cref="BlankDisks"/>' refill, which must not slow boots).
     /// </summary>
     public static async Task FormatAsync(string file, int sizeMb, bool lowPriority, CancellationToken cancellationToken)
     {
