@@ -71,6 +71,14 @@ internal static class SandboxNetwork
         }
     }
 
+    /// <summary>
+    /// Takes the host end of the veth pair down: nothing from outside reaches the namespace (a host peer's packets stay
+    /// in its own retransmission queue) and nothing leaves it, until <see cref="ConnectAsync"/>. A hibernation holds its
+    /// sandbox's established connections this way, in place of CRIU's network lock.
+    /// </summary>
+    public static Task DisconnectAsync(NetworkSlot slot, CancellationToken cancellationToken) =>
+        CommandRunner.RunCheckedAsync("ip", ["link", "set", slot.HostInterface, "down"], cancellationToken: cancellationToken);
+
     /// <summary>Replaces the egress rules atomically (iptables-restore commits the whole table or nothing).</summary>
     public static async Task ApplyPolicyAsync(string namespaceFile, NetworkSlot slot, NetworkPolicy? policy, IReadOnlyList<int> hostPorts, CancellationToken cancellationToken)
     {

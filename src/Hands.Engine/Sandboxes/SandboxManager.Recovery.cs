@@ -47,6 +47,8 @@ internal sealed partial class SandboxManager
                         await runtime.ResumeAsync(record.Id, cancellationToken).ConfigureAwait(false);
                     }
 
+                    // A hibernated one's veth was down from its dump until the wake connects it.
+                    await SandboxNetwork.ConnectAsync(SlotOf(record), cancellationToken).ConfigureAwait(false);
                     DeleteQuietly(PathsOf(record.Id).Hibernation);
                     SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
                     store.Save(record);
@@ -58,7 +60,8 @@ internal sealed partial class SandboxManager
                     logger.LogInformation("kept suspended sandbox {Id} ({Tier})", record.Id, record.SuspendTier);
                     break;
                 case SandboxStatus.Suspending when state is "running" or "paused":
-                    // A hibernation was cut short; the container is intact.
+                    // A hibernation was cut short; the container is intact, its veth perhaps already down for the dump.
+                    await SandboxNetwork.ConnectAsync(SlotOf(record), cancellationToken).ConfigureAwait(false);
                     SandboxLifecycle.MoveTo(record, state == "paused" ? SandboxState.Frozen : SandboxState.Running, Now);
                     store.Save(record);
                     break;

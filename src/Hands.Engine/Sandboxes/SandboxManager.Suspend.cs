@@ -78,6 +78,28 @@ internal sealed partial class SandboxManager
         logger.LogInformation("sandbox {Id} frozen", record.Id);
     }
 
+    /// <summary>In a hibernation image: dumped with the veth's host end down and without CRIU's network lock.</summary>
+    private const string LinkLockedMarker = "hands-link-locked";
+
+    /// <summary>
+    /// Decision: a hibernation's network lock is the veth's host end, down from before the dump until after the restore,
+    /// not CRIU's nftables lock, whose table CRIU adds and deletes in the sandbox's namespace at each end (each an
+    /// nftables commit that waits for the kernel's RCU grace periods: 45 of the 95 ms CRIU spent in a wake). Both keep
+    /// what the lock is for: no packet from outside reaches the namespace while its sockets are gone or half restored,
+    /// where the kernel would answer it with a reset and kill the connection. The namespace's only way out is that veth.
+    /// Inside it, loopback connections need no lock: CRIU turns TCP repair off only after every task has restored every
+    /// socket (its CR_STATE_RESTORE_SIGCHLD barrier), so each window probe finds its peer. A fork's configuration
+    /// already skips the lock and is left alone; memory checkpoints keep CRIU's lock (the sandbox runs on through
+    /// them). <c>SuspendResumeTests</c> keeps an outside and a loopback connection talking across a hibernation.
+    /// </summary>
+    private void UseLinkAsNetworkLock(SandboxPaths paths, bool linkLocked)
+    {
+        if (!File.Exists(paths.ForkCriuConfig))
+        {
+            File.WriteAllText(paths.CriuConfig, linkLocked ? "network-lock skip\n" : StandardCriuConfig);
+        }
+    }
+
     /// <summary>Tier 2: CRIU dump to the sandbox's hibernation directory, then the container is gone; mounts and network stay.</summary>
     private async Task HibernateAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
@@ -111,12 +133,19 @@ internal sealed partial class SandboxManager
         store.Save(record);
         try
         {
+            // From here until the wake connects it again (a restart that finds the dump cut short connects it).
+            await SandboxNetwork.DisconnectAsync(SlotOf(record), CancellationToken.None).ConfigureAwait(false);
+            UseLinkAsNetworkLock(paths, true);
+
             // Not cancellable once begun: a dump cut short can leave the container frozen with the record saying
             // suspending; a request that went away or an engine shutting down waits for the dump instead.
             await runtime.CheckpointAsync(record.Id, paths.Hibernation, paths.CriuWork, leaveRunning: false, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is EngineCommandException or IOException)
         {
+            UseLinkAsNetworkLock(paths, false);
+            await SandboxNetwork.ConnectAsync(SlotOf(record), CancellationToken.None).ConfigureAwait(false);
+
             // The dump failed: CRIU resumed (or left frozen) what it had stopped, so the sandbox goes back to where it
             // was. The partial image goes with it: on a full volume it holds the last blocks. Judged before that.
             var full = FilledTheVolume(ex);
@@ -130,7 +159,11 @@ internal sealed partial class SandboxManager
                 : new EngineException(500, $"hibernating sandbox {record.Id} failed; {outcome}: {ex.Message}", ex);
         }
 
-        // The dump is complete: from here the image is the sandbox.
+        // The dump is complete: from here the image is the sandbox. The marker tells its wake that CRIU left no lock of
+        // its own in the namespace (a crash before it is written only makes that wake take and release CRIU's lock).
+        File.WriteAllBytes(Path.Combine(paths.Hibernation, LinkLockedMarker), []);
+        UseLinkAsNetworkLock(paths, false);
+
         await runtime.DeleteAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
         CrashPoints.Reach(CrashPoints.HibernateDumped);
         SandboxLifecycle.MoveTo(record, SandboxState.Hibernated, Now);
@@ -210,14 +243,28 @@ internal sealed partial class SandboxManager
         {
             using var quiet = BlankDisks.HoldRefill();
             var paths = PathsOf(record.Id);
-            // After a host reboot the namespace is gone (the sandbox gets a fresh one with the same address), and the
-            // disk and root are unmounted (the disk image and upper layer are kept); both are made at the same time.
-            var network = SandboxNetwork.Exists(paths.NetworkNamespace) ? Task.CompletedTask : CreateNetworkAsync(record, cancellationToken);
+            // After a host reboot the namespace is gone (the sandbox gets a fresh one with the same address, its host end
+            // down like the one it left), and the disk and root are unmounted (the disk image and upper layer are kept);
+            // both are made at the same time.
+            var network = SandboxNetwork.Exists(paths.NetworkNamespace) ? Task.CompletedTask : CreateNetworkAsync(record, cancellationToken, connect: false);
             await AllOfAsync(network, MountRootAsync(record, paths, cancellationToken)).ConfigureAwait(false);
             phases.Mark("root");
             SandboxCgroups.EnsureMemoryDirectory(record.Id);
-            await runtime.RestoreAsync(record.Id, paths.Bundle, paths.Hibernation, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
+            var linkLocked = File.Exists(Path.Combine(paths.Hibernation, LinkLockedMarker));
+            UseLinkAsNetworkLock(paths, linkLocked);
+            try
+            {
+                await runtime.RestoreAsync(record.Id, paths.Bundle, paths.Hibernation, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                UseLinkAsNetworkLock(paths, false);
+            }
+
             phases.Mark("criu restore");
+            await SandboxNetwork.ConnectAsync(SlotOf(record), cancellationToken).ConfigureAwait(false);
+            phases.Mark("connect");
+
             Directory.Delete(paths.Hibernation, recursive: true);
             if (await runtime.IsPausedAsync(record.Id, cancellationToken).ConfigureAwait(false))
             {

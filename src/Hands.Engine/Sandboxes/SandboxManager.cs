@@ -399,12 +399,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             env[key] = value;
         }
 
-        // CRIU's network lock (held while it dumps or restores established connections, and through a hibernation)
-        // through nftables, which CRIU drives in-process, instead of its default iptables-restore runs: the hibernation
-        // wake spent 71 ms of its 175 ms CRIU run in the unlock alone. The file is the bundle's, so a sandbox's dump and
-        // its restore read the same method (a bundle written before this has none, and keeps iptables both ways).
-        // A CRIU without nftables support keeps iptables (an empty file), asked once per engine.
-        File.WriteAllText(paths.CriuConfig, runtime.CriuHasNftablesLock ? "network-lock nftables\n" : "");
+        File.WriteAllText(paths.CriuConfig, StandardCriuConfig);
         var criuConfig = paths.CriuConfig;
         if (forkRestore)
         {
@@ -466,6 +461,15 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         await SandboxNetwork.ConfigureAsync(PathsOf(record.Id).NetworkNamespace, slot, record.Network, _hostPorts.Ports, cancellationToken, connect).ConfigureAwait(false);
         await _hostPorts.OpenAsync(slot, cancellationToken).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// The CRIU configuration a sandbox's bundle names (<c>org.criu.config</c>), read by every dump and restore of it:
+    /// CRIU's network lock (held while it dumps or restores established connections) through nftables, which CRIU
+    /// drives in-process, instead of its default iptables-restore runs (the hibernation wake spent 71 ms of its 175 ms
+    /// CRIU run in that unlock alone); a CRIU without nftables support keeps iptables (an empty file), asked once per
+    /// engine. A hibernation replaces it for its dump and its restore (<see cref="UseLinkAsNetworkLock"/>).
+    /// </summary>
+    private string StandardCriuConfig => runtime.CriuHasNftablesLock ? "network-lock nftables\n" : "";
 
     /// <summary>
     /// Per sandbox, bound over <c>/etc/hosts</c> (not in the upper, so a fork gets its own): <c>localhost</c> and the
