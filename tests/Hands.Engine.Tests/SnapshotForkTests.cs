@@ -7,6 +7,28 @@ namespace Hands.Engine.Tests;
 [Collection(EngineCollection.Name)]
 public sealed class SnapshotForkTests(EngineFixture engine)
 {
+    /// <summary>
+    /// A memory checkpoint holds the network still with the parent's veth down while CRIU dumps: the parent's outside
+    /// and loopback connections (<see cref="EchoPair"/>) talk on afterwards, and its veth is up again.
+    /// </summary>
+    [Fact]
+    public async Task A_memory_checkpoint_keeps_the_parents_established_connections()
+    {
+        await using var parent = await engine.CreateAsync();
+        using var echo = await EchoPair.StartAsync(engine.Engine, parent);
+        var snapshot = await engine.Client.SnapshotAsync(parent.Id, SnapshotType.Memory);
+        try
+        {
+            var hostEnd = engine.Engine.Sandboxes.SlotOf(engine.Engine.Sandboxes.FindAlive(parent.Id)!).HostInterface;
+            Assert.Equal("up", File.ReadAllText($"/sys/class/net/{hostEnd}/operstate").Trim());
+            await echo.AssertBothTalkAsync("after the checkpoint");
+        }
+        finally
+        {
+            await engine.Client.DeleteSnapshotAsync(snapshot.SnapshotId);
+        }
+    }
+
     [Fact]
     public async Task Filesystem_snapshot_forks_into_four_children_with_their_own_files_addresses_and_identity()
     {

@@ -48,95 +48,22 @@ public sealed class SuspendResumeTests(EngineFixture engine)
     }
 
     /// <summary>
-    /// An echo server in the sandbox with two established connections: one from the host (this test), one from a client
-    /// inside the sandbox over loopback that keeps talking. Both survive a hibernation and a wake, so neither end saw a
-    /// reset; while the sandbox sleeps its veth's host end is down, so nothing from outside reaches its namespace
-    /// (where no socket would answer but with a reset).
+    /// An outside and a loopback connection to an echo server in the sandbox (<see cref="EchoPair"/>) both survive a
+    /// hibernation and a wake, so neither end saw a reset; while the sandbox sleeps its veth's host end is down, so
+    /// nothing from outside reaches its namespace, where no socket would answer but with a reset.
     /// </summary>
     [Fact]
     public async Task A_hibernation_keeps_established_connections_from_outside_and_inside_the_sandbox()
     {
         await using var sandbox = await engine.CreateAsync(SandboxWorkloads.Exposed(SandboxWorkloads.UniqueName("conns")));
-        await sandbox.Proxy.WriteFileAsync("/opt/echo.py", System.Text.Encoding.UTF8.GetBytes(EchoPair));
-        await sandbox.Proxy.StartProcessAsync(new StartProcessRequest { Command = "python3", Args = ["/opt/echo.py"], Name = "echo" });
-        var slot = engine.Engine.Sandboxes.SlotOf(engine.Engine.Sandboxes.FindAlive(sandbox.Id)!);
-        System.Net.Sockets.TcpClient? outside = null;
-        await Hands.Testing.Eventually.TrueAsync(async () =>
-        {
-            var attempt = new System.Net.Sockets.TcpClient();
-            try
-            {
-                await attempt.ConnectAsync(slot.SandboxAddress, EchoPort);
-                outside = attempt;
-                return true;
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                attempt.Dispose();
-                return false;
-            }
-        }, "the echo server to listen");
-        using var connection = outside!;
-        var stream = connection.GetStream();
-        async Task<string> EchoAsync(string line)
-        {
-            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(line + "\n"));
-            var buffer = new byte[64];
-            var read = await stream.ReadAsync(buffer).AsTask().WaitAsync(TimeSpan.FromSeconds(30));
-            return System.Text.Encoding.ASCII.GetString(buffer, 0, read).Trim();
-        }
-
-        Assert.Equal("before", await EchoAsync("before"));
-        async Task<int> InsideRoundsAsync() => int.Parse("0" + (await sandbox.Proxy.RunAsync(new RunProcessRequest { Command = "sh", Args = ["-c", "cat /tmp/rounds 2>/dev/null"] })).Stdout.Trim(), System.Globalization.CultureInfo.InvariantCulture);
-        await Hands.Testing.Eventually.TrueAsync(async () => await InsideRoundsAsync() > 0, "the inside client to talk");
+        using var echo = await EchoPair.StartAsync(engine.Engine, sandbox);
+        var hostEnd = engine.Engine.Sandboxes.SlotOf(engine.Engine.Sandboxes.FindAlive(sandbox.Id)!).HostInterface;
 
         Assert.True(await engine.Client.SuspendAsync(sandbox.Id, hibernate: true));
-        Assert.Equal("down", File.ReadAllText($"/sys/class/net/{slot.HostInterface}/operstate").Trim());
+        Assert.Equal("down", File.ReadAllText($"/sys/class/net/{hostEnd}/operstate").Trim());
         Assert.True(await engine.Client.ResumeAsync(sandbox.Id));
-        Assert.Equal("after", await EchoAsync("after"));
-        var rounds = await InsideRoundsAsync();
-        await Hands.Testing.Eventually.TrueAsync(async () => await InsideRoundsAsync() > rounds + 2, "the inside client to talk again after the wake");
-        var log = (await sandbox.Proxy.RunAsync(new RunProcessRequest { Command = "sh", Args = ["-c", "cat /tmp/echo.log 2>/dev/null"] })).Stdout;
-        Assert.DoesNotContain("broken", log, StringComparison.Ordinal);
+        await echo.AssertBothTalkAsync("after");
     }
-
-    private const int EchoPort = 7007;
-
-    /// <summary>An echo server on <see cref="EchoPort"/>, and a client in the same process that talks to it over loopback, counting rounds in /tmp/rounds.</summary>
-    private const string EchoPair = """
-        import socket, threading, time
-        def serve(conn):
-            try:
-                while True:
-                    data = conn.recv(64)
-                    if not data:
-                        return
-                    conn.sendall(data)
-            except OSError as e:
-                open('/tmp/echo.log', 'a').write('broken server side: %s\n' % e)
-        server = socket.socket()
-        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        server.bind(('0.0.0.0', 7007))
-        server.listen(8)
-        def accept():
-            while True:
-                conn, _ = server.accept()
-                threading.Thread(target=serve, args=(conn,), daemon=True).start()
-        threading.Thread(target=accept, daemon=True).start()
-        client = socket.create_connection(('127.0.0.1', 7007))
-        rounds = 0
-        while True:
-            try:
-                client.sendall(b'x')
-                if client.recv(64) != b'x':
-                    raise OSError('wrong echo')
-            except OSError as e:
-                open('/tmp/echo.log', 'a').write('broken client side: %s\n' % e)
-                break
-            rounds += 1
-            open('/tmp/rounds', 'w').write(str(rounds))
-            time.sleep(0.05)
-        """;
 
     [Fact]
     public async Task A_wake_restores_from_CRIUs_kernel_feature_cache_even_where_run_is_not_a_tmpfs()

@@ -33,6 +33,8 @@ internal sealed partial class SandboxManager
 
                     if (record.Status == SandboxStatus.Snapshotting)
                     {
+                        // A memory checkpoint takes the veth's host end down while CRIU dumps.
+                        await SandboxNetwork.ConnectAsync(SlotOf(record), cancellationToken).ConfigureAwait(false);
                         SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
                         store.Save(record);
                     }

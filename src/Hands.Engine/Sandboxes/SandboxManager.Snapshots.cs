@@ -1,4 +1,5 @@
 using Hands.Engine.Hosting;
+using Hands.Engine.Network;
 using Hands.Engine.Storage;
 using Hands.Engine.Telemetry;
 using Hands.Sandboxes.Models;
@@ -87,6 +88,7 @@ internal sealed partial class SandboxManager
             SandboxLifecycle.MoveTo(record, SandboxState.Snapshotting, Now);
             store.Save(record);
             var paused = false;
+            var disconnected = false;
             // What was being written when a write failed: the error names it.
             var writing = "the copy of the sandbox's files";
             try
@@ -104,6 +106,10 @@ internal sealed partial class SandboxManager
                 if (type == SnapshotType.Memory)
                 {
                     writing = "CRIU's memory image";
+                    // The veth's host end is the network lock while CRIU dumps, as in a hibernation (UseLinkAsNetworkLock).
+                    await SandboxNetwork.DisconnectAsync(SlotOf(record), CancellationToken.None).ConfigureAwait(false);
+                    disconnected = true;
+                    UseLinkAsNetworkLock(paths, true);
                     await runtime.CheckpointAsync(record.Id, checkpoint, Path.Combine(checkpoint + ".work"), leaveRunning: true, cancellationToken).ConfigureAwait(false);
                     snapshot.CheckpointDirectory = checkpoint;
                     snapshot.DaemonToken = record.DaemonToken;
@@ -132,6 +138,12 @@ internal sealed partial class SandboxManager
             finally
             {
                 DeleteQuietly(checkpoint + ".work");
+                if (disconnected)
+                {
+                    UseLinkAsNetworkLock(paths, false);
+                    await SandboxNetwork.ConnectAsync(SlotOf(record), CancellationToken.None).ConfigureAwait(false);
+                }
+
                 if (paused)
                 {
                     await runtime.ResumeAsync(record.Id, CancellationToken.None).ConfigureAwait(false);

@@ -89,8 +89,9 @@ internal sealed partial class SandboxManager
     /// where the kernel would answer it with a reset and kill the connection. The namespace's only way out is that veth.
     /// Inside it, loopback connections need no lock: CRIU turns TCP repair off only after every task has restored every
     /// socket (its CR_STATE_RESTORE_SIGCHLD barrier), so each window probe finds its peer. A fork's configuration
-    /// already skips the lock and is left alone; memory checkpoints keep CRIU's lock (the sandbox runs on through
-    /// them). <c>SuspendResumeTests</c> keeps an outside and a loopback connection talking across a hibernation.
+    /// already skips the lock and is left alone. A memory checkpoint holds the same lock while CRIU dumps (its forks
+    /// restore with no lock into namespaces of their own). <c>SuspendResumeTests</c> keeps an outside and a loopback
+    /// connection talking across a hibernation, <c>SnapshotForkTests</c> across a memory checkpoint.
     /// </summary>
     private void UseLinkAsNetworkLock(SandboxPaths paths, bool linkLocked)
     {
