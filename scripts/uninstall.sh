@@ -66,6 +66,8 @@ rmdir "$prefix" 2>/dev/null || true
 if [ "$(findmnt -n -o FSTYPE --target /run 2>/dev/null)" != tmpfs ]; then
   rm -f /run/criu.kdat
 fi
+# The engine's blackhole route under every sandbox's /30 (HostFirewall): shared by every engine, so no engine removes it.
+ip route del blackhole 10.200.0.0/16 2>/dev/null || true
 
 if [ "$purge" -eq 1 ]; then
   echo "==> --purge: removing $state and $config"

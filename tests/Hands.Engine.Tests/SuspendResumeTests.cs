@@ -49,19 +49,29 @@ public sealed class SuspendResumeTests(EngineFixture engine)
 
     /// <summary>
     /// An outside and a loopback connection to an echo server in the sandbox (<see cref="EchoPair"/>) both survive a
-    /// hibernation and a wake, so neither end saw a reset; while the sandbox sleeps its veth's host end is down, so
-    /// nothing from outside reaches its namespace, where no socket would answer but with a reset.
+    /// hibernation and a wake, so neither end saw a reset, even for a line sent while it slept; meanwhile its veth's
+    /// host end is down, so nothing from outside reaches its namespace (where no socket would answer but with a reset),
+    /// and the host's route for its address is the engine's blackhole, not the default route.
     /// </summary>
     [Fact]
     public async Task A_hibernation_keeps_established_connections_from_outside_and_inside_the_sandbox()
     {
         await using var sandbox = await engine.CreateAsync(SandboxWorkloads.Exposed(SandboxWorkloads.UniqueName("conns")));
         using var echo = await EchoPair.StartAsync(engine.Engine, sandbox);
-        var hostEnd = engine.Engine.Sandboxes.SlotOf(engine.Engine.Sandboxes.FindAlive(sandbox.Id)!).HostInterface;
+        var slot = engine.Engine.Sandboxes.SlotOf(engine.Engine.Sandboxes.FindAlive(sandbox.Id)!);
+        var (hostEnd, address) = (slot.HostInterface, slot.SandboxAddress);
 
         Assert.True(await engine.Client.SuspendAsync(sandbox.Id, hibernate: true));
         Assert.Equal("down", File.ReadAllText($"/sys/class/net/{hostEnd}/operstate").Trim());
+        // The host's packets for it meet the blackhole route (a route lookup the kernel answers EINVAL), never the
+        // default route to a real network.
+        var lookup = await Hands.Engine.Hosting.CommandRunner.RunAsync("ip", ["route", "get", address.ToString()]);
+        Assert.True(lookup.ExitCode != 0 && lookup.Stderr.Contains("Invalid argument", StringComparison.Ordinal), lookup.Stdout + lookup.Stderr);
+        Assert.StartsWith("blackhole 10.200.0.0/16", (await Hands.Engine.Hosting.CommandRunner.RunCheckedAsync("ip", ["route", "show", "exact", "10.200.0.0/16"])).Stdout.Trim(), StringComparison.Ordinal);
+        // Sent while it sleeps: held in this side's retransmission queue, answered after the wake.
+        var early = echo.EchoAsync("while asleep");
         Assert.True(await engine.Client.ResumeAsync(sandbox.Id));
+        Assert.Equal("while asleep", await early);
         await echo.AssertBothTalkAsync("after");
     }
 

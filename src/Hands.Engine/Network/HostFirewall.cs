@@ -12,9 +12,19 @@ namespace Hands.Engine.Network;
 /// unprivileged host user cannot reach a sandbox's daemon or ports past the authenticated ingress. One set of chains
 /// per engine, matched by its interface prefix (<see cref="NetworkSlot.PrefixFor"/>): made at start, kept while
 /// sandboxes run (they outlive an engine restart), removed when an engine stops with none left.
+/// <para>
+/// Also a blackhole route for the whole sandbox range, under every sandbox's own /30 (more specific, so it wins while
+/// that veth is up): while a sandbox's host end is down (a fork's quarantine, a hibernation, a memory checkpoint) the
+/// host's packets for its address are dropped instead of leaving by the default route towards a real network, where
+/// another host could answer them. One route for every engine on the host, so it stays when an engine stops;
+/// <c>scripts/uninstall.sh</c> removes it.
+/// </para>
 /// </summary>
 internal static class HostFirewall
 {
+    /// <summary>Every sandbox's /30 is in it (<see cref="NetworkSlot"/>).</summary>
+    public const string SandboxRange = "10.200.0.0/16";
+
     /// <summary>The chain that filters traffic from this engine's sandboxes to the host.</summary>
     public static string InputChain(string prefix) => $"HANDS-{prefix}-IN";
 
@@ -26,6 +36,7 @@ internal static class HostFirewall
     {
         var (input, output) = (InputChain(prefix), OutputChain(prefix));
         var script = new StringBuilder("set -e\n");
+        script.Append(CultureInfo.InvariantCulture, $"ip route replace blackhole {SandboxRange}\n");
         foreach (var chain in new[] { input, output })
         {
             script.Append(CultureInfo.InvariantCulture, $"iptables -w -N {chain} 2>/dev/null || true\niptables -w -F {chain}\n");

@@ -23,12 +23,17 @@ public readonly record struct NetworkSlot(int Index, string InterfacePrefix = "h
     public static string PrefixFor(string dataDirectory) =>
         "h" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(Path.GetFullPath(dataDirectory))))[..3] + "s";
 
-    /// <summary>Lowest free slot given the ones in use.</summary>
-    public static NetworkSlot Allocate(IEnumerable<int> used)
+    /// <summary>
+    /// The first free slot after <paramref name="last"/> (the one handed out before), wrapping round: an address freed
+    /// by a deleted sandbox is the last to be handed out again, so what the host still holds for it (the ingress's idle
+    /// pooled connections, up to 30 s; conntrack and neighbour entries) never meets a new sandbox at that address.
+    /// </summary>
+    public static NetworkSlot Allocate(IEnumerable<int> used, int last = 0)
     {
         var taken = used.ToHashSet();
-        for (var i = 1; i <= MaxIndex; i++)
+        for (var step = 1; step <= MaxIndex; step++)
         {
+            var i = (last + step - 1) % MaxIndex + 1;
             if (!taken.Contains(i))
             {
                 return new NetworkSlot(i);

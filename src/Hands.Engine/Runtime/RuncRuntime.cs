@@ -14,41 +14,6 @@ internal sealed class RuncRuntime(string binary, string stateRoot, string? criu)
 
     public bool HasCriu => criu is not null;
 
-    private readonly Lazy<bool> _nftablesLock = new(() => criu is not null && CriuHasFeature(criu, "nftables"));
-
-    /// <summary>
-    /// Whether CRIU can hold its network lock through nftables (<c>criu check --feature nftables</c>: a CRIU linked
-    /// with libnftables, as /opt/hands/criu is); otherwise it keeps its default, iptables. Asked once.
-    /// </summary>
-    public bool CriuHasNftablesLock => _nftablesLock.Value;
-
-    private static bool CriuHasFeature(string criuBinary, string feature)
-    {
-        var info = new System.Diagnostics.ProcessStartInfo(criuBinary) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in (string[])["check", "--feature", feature])
-        {
-            info.ArgumentList.Add(arg);
-        }
-
-        try
-        {
-            using var process = System.Diagnostics.Process.Start(info)!;
-            _ = process.StandardOutput.ReadToEndAsync();
-            _ = process.StandardError.ReadToEndAsync();
-            if (!process.WaitForExit(TimeSpan.FromSeconds(30)))
-            {
-                process.Kill();
-                return false;
-            }
-
-            return process.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return false;
-        }
-    }
-
     private IEnumerable<string> Global(string? log = null)
     {
         yield return "--root";

@@ -106,11 +106,10 @@ internal sealed partial class SandboxManager
                 if (type == SnapshotType.Memory)
                 {
                     writing = "CRIU's memory image";
-                    // The veth's host end is the network lock while CRIU dumps, as in a hibernation (UseLinkAsNetworkLock).
-                    await SandboxNetwork.DisconnectAsync(SlotOf(record), CancellationToken.None).ConfigureAwait(false);
+                    // The veth's host end is the network lock while CRIU dumps, as in a hibernation (UseLinkAsNetworkLockAsync).
                     disconnected = true;
-                    UseLinkAsNetworkLock(paths, true);
-                    await runtime.CheckpointAsync(record.Id, checkpoint, Path.Combine(checkpoint + ".work"), leaveRunning: true, cancellationToken).ConfigureAwait(false);
+                    await UseLinkAsNetworkLockAsync(record).ConfigureAwait(false);
+                    await runtime.CheckpointAsync(record.Id, checkpoint, Path.Combine(checkpoint + ".work"), leaveRunning: true, CancellationToken.None).ConfigureAwait(false);
                     snapshot.CheckpointDirectory = checkpoint;
                     snapshot.DaemonToken = record.DaemonToken;
                 }
@@ -138,15 +137,20 @@ internal sealed partial class SandboxManager
             finally
             {
                 DeleteQuietly(checkpoint + ".work");
-                if (disconnected)
+                try
                 {
-                    UseLinkAsNetworkLock(paths, false);
-                    await SandboxNetwork.ConnectAsync(SlotOf(record), CancellationToken.None).ConfigureAwait(false);
+                    if (paused)
+                    {
+                        await runtime.ResumeAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+                    }
                 }
-
-                if (paused)
+                finally
                 {
-                    await runtime.ResumeAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
+                    // Connected even when the thaw failed: a restart finds a frozen sandbox, never an unreachable one.
+                    if (disconnected)
+                    {
+                        await SandboxNetwork.ConnectAsync(SlotOf(record), CancellationToken.None).ConfigureAwait(false);
+                    }
                 }
 
                 SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);

@@ -26,6 +26,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     private readonly IHostPortForwarding _hostPorts = CreateHostPorts(options, store, activity, logger);
     private readonly SemaphoreSlim _allocation = new(1, 1);
 
+    /// <summary>The slot handed out last (under <see cref="_allocation"/>); a new process starts from the live ones' highest.</summary>
+    private int _lastSlot = store.LiveSandboxes().Select(s => s.Slot).DefaultIfEmpty(0).Max();
+
     public bool CriuAvailable => binaries.Criu is not null;
 
     /// <summary>The OCI runtime (readiness asks it to answer).</summary>
@@ -199,7 +202,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 ForkedBy = forkedBy,
                 ExposedPorts = NormalizePorts(request.ExposedPorts ?? snapshot?.ExposedPorts ?? []),
                 AllowUnauthenticatedAccess = request.AllowUnauthenticatedAccess ?? snapshot?.AllowUnauthenticatedAccess ?? false,
-                Slot = NetworkSlot.Allocate(alive.Select(s => s.Slot)).Index,
+                Slot = _lastSlot = NetworkSlot.Allocate(alive.Select(s => s.Slot), _lastSlot).Index,
                 ImageEnv = new Dictionary<string, string>(image.Env),
                 RestoredFromSnapshot = snapshot?.Id,
                 CreatedAt = Now,
@@ -463,13 +466,12 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     }
 
     /// <summary>
-    /// The CRIU configuration a sandbox's bundle names (<c>org.criu.config</c>), read by every dump and restore of it:
-    /// CRIU's network lock (held while it dumps or restores established connections) through nftables, which CRIU
-    /// drives in-process, instead of its default iptables-restore runs (the hibernation wake spent 71 ms of its 175 ms
-    /// CRIU run in that unlock alone); a CRIU without nftables support keeps iptables (an empty file), asked once per
-    /// engine. A hibernation replaces it for its dump and its restore (<see cref="UseLinkAsNetworkLock"/>).
+    /// The CRIU configuration a sandbox's bundle names (<c>org.criu.config</c>), read by every dump of it: no CRIU
+    /// network lock, because every dump takes the sandbox's veth down instead (see <c>UseLinkAsNetworkLock</c> in the
+    /// suspend code). A restore takes the method its image records, so images an older engine dumped with CRIU's
+    /// nftables or iptables lock are restored with it and still release it.
     /// </summary>
-    private string StandardCriuConfig => runtime.CriuHasNftablesLock ? "network-lock nftables\n" : "";
+    private const string StandardCriuConfig = "network-lock skip\n";
 
     /// <summary>
     /// Per sandbox, bound over <c>/etc/hosts</c> (not in the upper, so a fork gets its own): <c>localhost</c> and the
