@@ -13,7 +13,7 @@ namespace Hands.Engine.Tests.Rules;
 public sealed partial class EnginePrerequisitesRulesTests
 {
     /// <summary>Essential packages of Debian: always installed, so never named.</summary>
-    private static readonly HashSet<string> Essential = ["/bin/sh", "sh", "cp", "chmod", "chown", "find", "mkdir", "rm", "mv"];
+    private static readonly HashSet<string> Essential = ["/bin/sh", "sh", "cp", "chmod", "chown", "find", "mkdir", "rm", "mv", "nice"];
 
     [Fact]
     public void Every_program_the_engine_runs_is_a_named_prerequisite_and_every_named_one_is_run()
