@@ -40,7 +40,7 @@ internal static class EgressRules
         // The sandbox's own gateway follows the policy; every other address in 10.200.0.0/16 is another sandbox.
         rules.Append($"-A OUTPUT -d {slot.HostAddress}/32 -j HANDS-POLICY\n");
         rules.Append($"-A OUTPUT -d {slot.HostAddress}/32 -j ACCEPT\n");
-        rules.Append($"-A OUTPUT -d 10.200.0.0/16 -m comment --comment {Telemetry.PolicyCounters.Comment("sandbox_isolation", "10.200.0.0/16")} -j REJECT\n");
+        rules.Append($"-A OUTPUT -d {NetworkSlot.Range} -m comment --comment {Telemetry.PolicyCounters.Comment("sandbox_isolation", NetworkSlot.Range)} -j REJECT\n");
         rules.Append("-A OUTPUT -j HANDS-POLICY\n");
         var allow = await ResolveAsync(policy?.AllowOut ?? [], "allow_out", cancellationToken).ConfigureAwait(false);
         foreach (var target in allow)

@@ -22,9 +22,6 @@ namespace Hands.Engine.Network;
 /// </summary>
 internal static class HostFirewall
 {
-    /// <summary>Every sandbox's /30 is in it (<see cref="NetworkSlot"/>).</summary>
-    public const string SandboxRange = "10.200.0.0/16";
-
     /// <summary>The chain that filters traffic from this engine's sandboxes to the host.</summary>
     public static string InputChain(string prefix) => $"HANDS-{prefix}-IN";
 
@@ -36,7 +33,7 @@ internal static class HostFirewall
     {
         var (input, output) = (InputChain(prefix), OutputChain(prefix));
         var script = new StringBuilder("set -e\n");
-        script.Append(CultureInfo.InvariantCulture, $"ip route replace blackhole {SandboxRange}\n");
+        script.Append(CultureInfo.InvariantCulture, $"ip route replace blackhole {NetworkSlot.Range}\n");
         foreach (var chain in new[] { input, output })
         {
             script.Append(CultureInfo.InvariantCulture, $"iptables -w -N {chain} 2>/dev/null || true\niptables -w -F {chain}\n");
@@ -45,7 +42,7 @@ internal static class HostFirewall
         script.Append(CultureInfo.InvariantCulture, $"iptables -w -A {input} -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n");
         foreach (var port in hostPorts.Distinct())
         {
-            script.Append(CultureInfo.InvariantCulture, $"iptables -w -A {input} -d 10.200.0.0/16 -p tcp --dport {port} -j ACCEPT\n");
+            script.Append(CultureInfo.InvariantCulture, $"iptables -w -A {input} -d {NetworkSlot.Range} -p tcp --dport {port} -j ACCEPT\n");
         }
 
         script.Append(CultureInfo.InvariantCulture, $"iptables -w -A {input} -p tcp -j REJECT --reject-with tcp-reset\n");

@@ -10,6 +10,9 @@ public readonly record struct NetworkSlot(int Index, string InterfacePrefix = "h
 {
     public const int MaxIndex = 16383;
 
+    /// <summary>The range every slot's /30 is in.</summary>
+    public const string Range = "10.200.0.0/16";
+
     private int Base => Index * 4;
 
     public IPAddress HostAddress => new([10, 200, (byte)(Base >> 8), (byte)((Base & 0xFF) + 1)]);

@@ -467,9 +467,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     /// <summary>
     /// The CRIU configuration a sandbox's bundle names (<c>org.criu.config</c>), read by every dump of it: no CRIU
-    /// network lock, because every dump takes the sandbox's veth down instead (see <c>UseLinkAsNetworkLock</c> in the
-    /// suspend code). A restore takes the method its image records, so images an older engine dumped with CRIU's
-    /// nftables or iptables lock are restored with it and still release it.
+    /// network lock, because every dump takes the sandbox's veth down instead (<see cref="UseLinkAsNetworkLockAsync"/>).
+    /// A restore takes the method its image records, so images an older engine dumped with CRIU's nftables or iptables
+    /// lock are restored with it and still release it.
     /// </summary>
     private const string StandardCriuConfig = "network-lock skip\n";
 

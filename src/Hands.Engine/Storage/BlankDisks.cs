@@ -37,9 +37,6 @@ internal sealed class BlankDisks(DataVolume volume, int target, ILogger logger, 
     /// <summary>Where the blank disks are.</summary>
     public string Directory { get; } = Path.Combine(volume.MountPoint, "blank-disks");
 
-    /// <summary>How many blank disks the refill keeps (0: none; every create formats its own).</summary>
-    public int Target => target;
-
     /// <summary>How many are ready now.</summary>
     public int Count => _ready.Count;
 
@@ -136,7 +133,7 @@ internal sealed class BlankDisks(DataVolume volume, int target, ILogger logger, 
     }
 
     /// <summary>
-    /// Refills to <see cref="Target"/> at start and when woken, until <paramref name="cancellationToken"/>. A mkfs under
+    /// Refills to the target at start and when woken, until <paramref name="cancellationToken"/>. A mkfs under
     /// way when it is cancelled is let finish (a few ms), so no child process outlives the engine's stop or keeps the
     /// volume busy while it unmounts. Never throws: a failure is logged and tried again later.
     /// </summary>
