@@ -38,7 +38,7 @@ public sealed class CrashRecoveryTests
             try
             {
                 using var client = EngineFixture.NewClient(engine);
-                await AssertSettledAsync(point, client, sandbox);
+                await AssertSettledAsync(point, client, sandbox, engine);
                 AssertNothingUnrecorded(data, await client.ListAllAsync().ToListAsync(), await client.ListSnapshotsAsync());
                 foreach (var snapshot in await client.ListSnapshotsAsync())
                 {
@@ -90,7 +90,7 @@ public sealed class CrashRecoveryTests
                 return id;
             }
 
-            case CrashPoints.WakeResumed:
+            case CrashPoints.WakeRestored or CrashPoints.WakeResumed:
             {
                 var id = await WithFileAsync(client, "crash-wake");
                 await client.SuspendAsync(id, hibernate: true);
@@ -125,7 +125,7 @@ public sealed class CrashRecoveryTests
         }
     }
 
-    private static async Task AssertSettledAsync(string point, TensorlakeClient client, string? sandbox)
+    private static async Task AssertSettledAsync(string point, TensorlakeClient client, string? sandbox, EngineServer engine)
     {
         var all = await client.ListAllAsync().ToListAsync();
         switch (point)
@@ -143,6 +143,17 @@ public sealed class CrashRecoveryTests
                 // Dumped but not recorded: finished; it wakes with its files and processes.
                 var hibernated = await client.GetAsync(sandbox!);
                 Assert.Equal((SandboxStatus.Suspended, "hibernated"), (hibernated.Status, hibernated.SuspendTier));
+                Assert.True(await client.ResumeAsync(sandbox!));
+                await AssertFileAsync(client, sandbox!);
+                break;
+            case CrashPoints.WakeRestored:
+                // Restored with its veth's host end still down: finished; the link is up again (the ingress reaches
+                // the daemon through it), the dump is gone, and it runs with its files.
+                Assert.Equal(SandboxStatus.Running, (await client.GetAsync(sandbox!)).Status);
+                var hostEnd = engine.Sandboxes.SlotOf(engine.Sandboxes.FindAlive(sandbox!)!).HostInterface;
+                Assert.Equal("up", File.ReadAllText($"/sys/class/net/{hostEnd}/operstate").Trim());
+                await AssertFileAsync(client, sandbox!);
+                Assert.True(await client.SuspendAsync(sandbox!, hibernate: true));
                 Assert.True(await client.ResumeAsync(sandbox!));
                 await AssertFileAsync(client, sandbox!);
                 break;

@@ -19,6 +19,12 @@ internal static partial class CrashPoints
     /// <summary>The CRIU dump is complete and the container deleted; the record still says suspending.</summary>
     public const string HibernateDumped = "hibernate.dumped";
 
+    /// <summary>
+    /// A hibernated sandbox is restored by CRIU but its veth's host end is still down (the dump's network lock) and its
+    /// dump still on disk; the record still says suspended.
+    /// </summary>
+    public const string WakeRestored = "wake.restored";
+
     /// <summary>A suspended sandbox is thawed or restored (its dump deleted); the record still says suspended.</summary>
     public const string WakeResumed = "wake.resumed";
 
@@ -32,7 +38,7 @@ internal static partial class CrashPoints
     public const string ResizeApplied = "resize.applied";
 
     /// <summary>Every crash point, for tests that walk them all.</summary>
-    public static readonly IReadOnlyList<string> All = [CreateBooted, DeleteTornDown, HibernateDumped, WakeResumed, SnapshotLayerMoved, ForkRestored, ResizeApplied];
+    public static readonly IReadOnlyList<string> All = [CreateBooted, DeleteTornDown, HibernateDumped, WakeRestored, WakeResumed, SnapshotLayerMoved, ForkRestored, ResizeApplied];
 
     private const int SigKill = 9;
     private static readonly string? Armed = Environment.GetEnvironmentVariable("HANDS_ENGINE_CRASH_AT");

@@ -241,6 +241,7 @@ internal sealed partial class SandboxManager
             SandboxCgroups.EnsureMemoryDirectory(record.Id);
             await runtime.RestoreAsync(record.Id, paths.Bundle, paths.Hibernation, paths.CriuWork, paths.RuncLog, cancellationToken).ConfigureAwait(false);
             phases.Mark("criu restore");
+            CrashPoints.Reach(CrashPoints.WakeRestored);
             // Restored, it runs: nothing from here is cut short by a caller that went away, or it would run unreachable.
             await SandboxNetwork.ConnectAsync(SlotOf(record), CancellationToken.None).ConfigureAwait(false);
             phases.Mark("connect");
