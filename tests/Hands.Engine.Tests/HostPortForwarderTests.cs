@@ -85,6 +85,78 @@ public sealed class HostPortForwarderTests
         }
     }
 
+    /// <summary>
+    /// Several sandboxes, each holding one keep-alive connection to the host through the forwarder, across an engine
+    /// killed and started again: every connection carries a second request afterwards. The restarted engine once told
+    /// the forwarder its sandboxes one at a time, and each partial state closed the listeners (and cut the connections)
+    /// of the sandboxes not yet named; a worker whose heartbeat was in flight then lost its lease.
+    /// </summary>
+    [Fact]
+    public async Task An_engine_restart_cuts_no_sandboxs_connection_through_the_forwarder()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "hands-engine-fwd-" + Guid.NewGuid().ToString("N")[..8]);
+        var hostPort = EngineFixture.FreePort();
+        await using var host = await HostRecorder.StartAsync(hostPort);
+        var seen = host.Seen;
+        const int Sandboxes = 3;
+        try
+        {
+            var sandboxes = new List<CreateSandboxResponse>();
+            await using (var first = await EngineProcess.StartAsync(data, null, [hostPort]))
+            {
+                using var client = Client(first.ApiAddress);
+                for (var i = 0; i < Sandboxes; i++)
+                {
+                    var sandbox = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
+                    sandboxes.Add(sandbox);
+                    // One connection, one request now and one once /tmp/go exists (bounded: at most 60 s of waiting).
+                    var request = $"printf 'GET /%s HTTP/1.1\\r\\nHost: h\\r\\n\\r\\n' \"$1\" >&3";
+                    await client.Proxy(sandbox).StartProcessAsync(new StartProcessRequest
+                    {
+                        Command = "bash",
+                        Args = ["-c", $$"""
+                            send() { {{request}}; }
+                            exec 3<>/dev/tcp/{{Network.HostPortForwards.HostName}}/{{hostPort}} || exit 1
+                            send before-{{i}}
+                            for t in $(seq 1 600); do [ -e /tmp/go ] && break; sleep 0.1; done
+                            send after-{{i}}
+                            timeout 10 cat <&3 >/dev/null
+                            """],
+                        Name = "holder",
+                    });
+                }
+
+                await Eventually.TrueAsync(() => Enumerable.Range(0, Sandboxes).All(i => seen.Contains($"GET /before-{i}")),
+                    "every sandbox's first request through its connection", Bound);
+                await first.KillAsync();
+            }
+
+            await using var second = await EngineProcess.StartAsync(data, null, [hostPort]);
+            using (var client = Client(second.ApiAddress))
+            {
+                foreach (var sandbox in sandboxes)
+                {
+                    await client.Proxy(await client.GetAsync(sandbox.CanonicalId)).WriteFileAsync("/tmp/go", "go"u8.ToArray());
+                }
+
+                await Eventually.TrueAsync(() => Enumerable.Range(0, Sandboxes).All(i => seen.Contains($"GET /after-{i}")),
+                    "every sandbox's second request through the connection it held across the restart", Bound);
+                foreach (var sandbox in sandboxes)
+                {
+                    await client.DeleteAsync(sandbox.CanonicalId);
+                }
+            }
+
+            await second.StopAsync();
+            await Eventually.TrueAsync(() => Leftovers.ForwarderProcesses(data).Count == 0, "the forwarder to exit with the engine after its last sandbox", Bound);
+            Leftovers.AssertNone(data);
+        }
+        finally
+        {
+            Leftovers.Remove(data);
+        }
+    }
+
     [Fact]
     public async Task A_descriptor_the_engine_was_started_with_reaches_neither_its_forwarder_nor_its_sandboxes()
     {

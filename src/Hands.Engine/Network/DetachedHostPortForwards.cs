@@ -56,6 +56,23 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
         }
     }
 
+    public async Task OpenAllAsync(IReadOnlyCollection<NetworkSlot> slots, CancellationToken cancellationToken)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            _slots.UnionWith(slots.Select(slot => slot.Index));
+            foreach (var (slot, why) in (await SyncLockedAsync(cancellationToken).ConfigureAwait(false)).Failed)
+            {
+                logger.LogError("network slot {Slot}: host-port forwards could not listen: {Error}", slot, why);
+            }
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     public async Task CloseAsync(NetworkSlot slot)
     {
         await _gate.WaitAsync().ConfigureAwait(false);

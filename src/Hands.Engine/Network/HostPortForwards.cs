@@ -41,6 +41,23 @@ internal sealed class HostPortForwards(IReadOnlyList<int> ports, Func<int, int, 
         return Task.CompletedTask;
     }
 
+    public Task OpenAllAsync(IReadOnlyCollection<NetworkSlot> slots, CancellationToken cancellationToken)
+    {
+        foreach (var slot in slots)
+        {
+            try
+            {
+                Open(slot);
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                logger.LogError("network slot {Slot}: host-port forwards could not listen: {Error}", slot.Index, ex.Message);
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
     // Routes are read at accept time (routesOf), so a change applies to the next connection with nothing to do here.
     public Task RoutesChangedAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 

@@ -14,6 +14,14 @@ internal interface IHostPortForwarding : IAsyncDisposable
     /// <summary>Starts the slot's listeners (idempotent); the gateway address must already be configured.</summary>
     Task OpenAsync(NetworkSlot slot, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Starts the listeners of every slot in <paramref name="slots"/> at once (idempotent), as one state: an engine that
+    /// restarts re-adopts all its running sandboxes together, so that a forwarder process that outlived it is never told
+    /// a partial set (it would close the other sandboxes' listeners and cut their connections). Failures are logged,
+    /// not thrown: one slot that cannot listen must not keep the others from being served.
+    /// </summary>
+    Task OpenAllAsync(IReadOnlyCollection<NetworkSlot> slots, CancellationToken cancellationToken);
+
     /// <summary>Stops the slot's listeners and ends their connections; done when it returns, so the slot may be reused.</summary>
     Task CloseAsync(NetworkSlot slot);
 

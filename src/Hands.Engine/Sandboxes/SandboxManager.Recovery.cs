@@ -85,12 +85,12 @@ internal sealed partial class SandboxManager
 
         await FinishInterruptedResizesAsync(cancellationToken).ConfigureAwait(false);
         await RemoveOrphansAsync(containers, cancellationToken).ConfigureAwait(false);
-        foreach (var record in store.LiveSandboxes().Where(r => r.Slot > 0 && SandboxNetwork.Exists(PathsOf(r.Id).NetworkNamespace)))
-        {
-            // In-process forwards are opened again; a forwarder process that outlived the engine already serves them
-            // (connections in flight included), and is told the state the records give.
-            await _hostPorts.OpenAsync(SlotOf(record), cancellationToken).ConfigureAwait(false);
-        }
+        // In-process forwards are opened again; a forwarder process that outlived the engine already serves them
+        // (connections in flight included), and is told the state the records give: every slot in one message, since
+        // a state naming only some would close the others' listeners and cut their connections.
+        await _hostPorts.OpenAllAsync(
+            [.. store.LiveSandboxes().Where(r => r.Slot > 0 && SandboxNetwork.Exists(PathsOf(r.Id).NetworkNamespace)).Select(SlotOf)],
+            cancellationToken).ConfigureAwait(false);
 
         // Also closes whatever a forwarder still serves for a sandbox that did not survive the restart.
         await _hostPorts.RoutesChangedAsync(cancellationToken).ConfigureAwait(false);
