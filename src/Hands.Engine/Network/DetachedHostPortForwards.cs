@@ -62,10 +62,7 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
         try
         {
             _slots.UnionWith(slots.Select(slot => slot.Index));
-            foreach (var (slot, why) in (await SyncLockedAsync(cancellationToken).ConfigureAwait(false)).Failed)
-            {
-                logger.LogError("network slot {Slot}: host-port forwards could not listen: {Error}", slot, why);
-            }
+            LogFailures(await SyncLockedAsync(cancellationToken).ConfigureAwait(false));
         }
         finally
         {
@@ -183,6 +180,15 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
         return await SendLockedAsync(SyncRequest(), cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Slots a sync could not open, logged rather than thrown where no single caller asked for them.</summary>
+    private void LogFailures(ForwarderReply reply)
+    {
+        foreach (var (slot, why) in reply.Failed)
+        {
+            logger.LogError("network slot {Slot}: host-port forwards could not listen: {Error}", slot, why);
+        }
+    }
+
     private ForwarderRequest SyncRequest() => new()
     {
         Type = "sync",
@@ -200,10 +206,7 @@ internal sealed class DetachedHostPortForwards(IReadOnlyList<string> command, st
                 if (await EnsureConnectedLockedAsync(cancellationToken).ConfigureAwait(false) && request.Type != "sync")
                 {
                     // A forwarder just connected to may be a new one that knows nothing yet: it gets the state first.
-                    foreach (var (slot, why) in (await ExchangeLockedAsync(SyncRequest(), cancellationToken).ConfigureAwait(false)).Failed)
-                    {
-                        logger.LogError("network slot {Slot}: host-port forwards could not listen: {Error}", slot, why);
-                    }
+                    LogFailures(await ExchangeLockedAsync(SyncRequest(), cancellationToken).ConfigureAwait(false));
                 }
 
                 return await ExchangeLockedAsync(request, cancellationToken).ConfigureAwait(false);

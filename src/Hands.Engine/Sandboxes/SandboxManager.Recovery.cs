@@ -87,13 +87,11 @@ internal sealed partial class SandboxManager
         await RemoveOrphansAsync(containers, cancellationToken).ConfigureAwait(false);
         // In-process forwards are opened again; a forwarder process that outlived the engine already serves them
         // (connections in flight included), and is told the state the records give: every slot in one message, since
-        // a state naming only some would close the others' listeners and cut their connections.
+        // a state naming only some would close the others' listeners and cut their connections. The same message
+        // closes whatever the forwarder still serves for a sandbox that did not survive the restart.
         await _hostPorts.OpenAllAsync(
             [.. store.LiveSandboxes().Where(r => r.Slot > 0 && SandboxNetwork.Exists(PathsOf(r.Id).NetworkNamespace)).Select(SlotOf)],
             cancellationToken).ConfigureAwait(false);
-
-        // Also closes whatever a forwarder still serves for a sandbox that did not survive the restart.
-        await _hostPorts.RoutesChangedAsync(cancellationToken).ConfigureAwait(false);
     }
 
     private async Task RemoveOrphansAsync(HashSet<string> containers, CancellationToken cancellationToken)
