@@ -57,49 +57,11 @@ internal static class EngineBench
         rows.Add(wakeHibernated.Row("< 300 ms"));
         rows.Add(checkpoint.Row("reference: runc checkpoint ~263 ms"));
 
-        var (forkOne, fork8, cpuPerChild) = await ForkAsync(http, engine, client, server.CanonicalId, n, "");
-        rows.Add(forkOne.Row("one child"));
-        rows.Add(fork8.Row(string.Create(CultureInfo.InvariantCulture, $"< 1500 ms; {fork8.Percentile(50) / forkOne.Percentile(50):0.0}x one child")));
-        rows.Add(cpuPerChild.Row(string.Create(CultureInfo.InvariantCulture,
-            $"host CPU time, not wall time: 8 children need at least 8 x {cpuPerChild.Percentile(50):0} / {Environment.ProcessorCount} cores = {8 * cpuPerChild.Percentile(50) / Environment.ProcessorCount:0} ms")));
+        // N=1 and N=8 here; 'bench fork-scaling' adds N=2 and 4 and runs on fewer cores with --cores.
+        rows.AddRange(ForkScalingBench.Rows(await ForkScalingBench.MeasureAsync(http, engine, client, server.CanonicalId, Math.Max(3, Math.Min(n, 8)), [1, 8], "")));
         await client.DeleteAsync(server.CanonicalId);
         rows.AddRange(await UserNamespaceRowsAsync(n, repoRoot, http, create, exec, freeze, wakeFrozen));
         return rows;
-    }
-
-    /// <summary>N=1 and N=8 children of one memory snapshot of <paramref name="serverId"/>, each answered through the ingress.</summary>
-    private static async Task<(Measurements One, Measurements Eight, Measurements CpuPerChild)> ForkAsync(HttpClient http, EngineServer engine, TensorlakeClient client, string serverId, int n, string label)
-    {
-        var fork8 = new Measurements("fork N=8 from a memory snapshot, all serving" + label);
-        var forkOne = new Measurements("fork N=1 from a memory snapshot, serving" + label);
-        var cpuPerChild = new Measurements("host CPU per fork child in the N=8 rounds (/proc/stat busy time / 8)" + label);
-        var snapshot = await client.SnapshotAsync(serverId, SnapshotType.Memory);
-        for (var i = 0; i < Math.Max(3, Math.Min(n, 8)); i++)
-        {
-            foreach (var (count, measurements) in new[] { (1, forkOne), (8, fork8) })
-            {
-                var cpuBefore = HostStats.BusyCpu();
-                var start = Stopwatch.GetTimestamp();
-                var children = await Task.WhenAll(Enumerable.Range(0, count).Select(async _ =>
-                {
-                    var child = await client.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId });
-                    await GetAsync(http, engine, child.CanonicalId, retry: true);
-                    return child.CanonicalId;
-                }));
-                measurements.Add(start);
-                if (count == 8)
-                {
-                    cpuPerChild.Add((HostStats.BusyCpu() - cpuBefore) / count);
-                }
-                foreach (var child in children)
-                {
-                    await client.DeleteAsync(child);
-                }
-            }
-        }
-
-        await client.DeleteSnapshotAsync(snapshot.SnapshotId);
-        return (forkOne, fork8, cpuPerChild);
     }
 
     /// <summary>
@@ -250,7 +212,7 @@ internal static class EngineBench
     }
 
     /// <summary>A sandbox serving the in-memory counter on port 8080, answered once through the ingress.</summary>
-    private static async Task<CreateSandboxResponse> StartServerAsync(HttpClient http, EngineServer engine, TensorlakeClient client)
+    internal static async Task<CreateSandboxResponse> StartServerAsync(HttpClient http, EngineServer engine, TensorlakeClient client)
     {
         var server = await client.CreateAsync(new CreateSandboxRequest { Image = "host", Name = "bench-server", ExposedPorts = [8080], TimeoutSecs = 0 });
         var serverProxy = client.Proxy(server);
@@ -260,7 +222,7 @@ internal static class EngineBench
         return server;
     }
 
-    private static async Task GetAsync(HttpClient http, EngineServer engine, string sandboxId, bool retry = false)
+    internal static async Task GetAsync(HttpClient http, EngineServer engine, string sandboxId, bool retry = false)
     {
         for (var attempt = 0; ; attempt++)
         {

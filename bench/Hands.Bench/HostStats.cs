@@ -14,18 +14,26 @@ internal static class HostStats
             CultureInfo.InvariantCulture) * 1024;
 
     /// <summary>
-    /// CPU time the whole host has spent busy since boot (every core's user, nice, system, irq, softirq and steal time in
-    /// /proc/stat's first line; idle and iowait left out), so the difference over an operation is what it cost the
-    /// machine, in the engine, its child processes and the kernel alike.
+    /// CPU time the cores this process may run on have spent busy since boot (each one's user, nice, system, irq, softirq
+    /// and steal time from its <c>cpuN</c> line of /proc/stat; idle and iowait left out), so the difference over an
+    /// operation is what it cost them, in the engine, its child processes and the kernel alike. Every core of the host
+    /// unless the bench runs with <c>--cores</c> (<see cref="CpuPinning"/>).
     /// </summary>
     public static TimeSpan BusyCpu()
     {
-        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        // cpu user nice system idle iowait irq softirq steal: ticks of USER_HZ, which Linux fixes at 100 for /proc.
+        var allowed = OperatingSystem.IsLinux() ? CpuPinning.Allowed().Select(cpu => "cpu" + cpu.ToString(CultureInfo.InvariantCulture)).ToHashSet() : [];
         long busy = 0;
-        foreach (var index in new[] { 1, 2, 3, 6, 7, 8 })
+        foreach (var line in File.ReadLines("/proc/stat").TakeWhile(l => l.StartsWith("cpu", StringComparison.Ordinal)))
         {
-            busy += long.Parse(fields[index], CultureInfo.InvariantCulture);
+            // cpuN user nice system idle iowait irq softirq steal: ticks of USER_HZ, which Linux fixes at 100 for /proc.
+            var fields = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            if (allowed.Contains(fields[0]))
+            {
+                foreach (var index in new[] { 1, 2, 3, 6, 7, 8 })
+                {
+                    busy += long.Parse(fields[index], CultureInfo.InvariantCulture);
+                }
+            }
         }
 
         return TimeSpan.FromMilliseconds(busy * 10);

@@ -1,7 +1,10 @@
 using System.Globalization;
 using Hands.Bench;
 
-// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine|pool|orchestrator|fork|tracing ...] [--iterations N]
+// Usage: dotnet run -c Release --project bench/Hands.Bench [-- control-plane|worker|engine|pool|orchestrator|fork|fork-scaling|tracing ...] [--iterations N] [--cores K]
+// ("fork-scaling" is not in the default set: fork N = 1, 2, 4, 8 with the CPU floor of each.)
+// --cores K, with any suite: the bench runs again pinned to K of this machine's cores (CpuPinning), to see how a result
+// depends on the core count.
 // ("tracing" is not in the default set: it measures the OTLP exporter's cost, per sandbox create and per worker tool call.)
 // ("pool" is also part of "engine": it runs the pool rows alone, beside a cold create.)
 // The engine suite needs root, runc, CRIU and artifacts/hands-sandboxd (scripts/bench.sh prepares them); it caps N at 30.
@@ -11,6 +14,11 @@ using Hands.Bench;
 //   load [--sessions 200] [--steps 2] [--step-seconds 0.5] [--concurrency 16] [--max-sandboxes 256] [--sandbox-timeout S] [--hibernate-after S]
 //        [--worker-idle S] [--lease-ttl S] [--resume] [--release] [--minutes T]
 // Density (root, both NativeAOT binaries): density [--count 20] [--minutes 10]: idle sandboxes and sessions, memory per state.
+if (OperatingSystem.IsLinux() && CpuPinning.RunPinnedIfAsked(args) is { } pinnedExitCode)
+{
+    return pinnedExitCode;
+}
+
 if (args.Length > 0 && args[0] is "soak" or "load" or "density" && OperatingSystem.IsLinux())
 {
     var (report, clean) = args[0] switch
@@ -79,6 +87,9 @@ foreach (var suite in suites)
         "fork" when OperatingSystem.IsLinux() => Section("fork: fork-and-explore from a memory snapshot, N = 1, 2, 4, 8, 16, 32 at once, and up to 8 one at a time...",
             "Fork-and-explore (Hands.Forking on the local engine; memory checkpoint of a parent serving an in-memory counter)", "target / note",
             () => ForkBench.RunAsync(Math.Min(iterations, 20), RepoRoot())),
+        "fork-scaling" when OperatingSystem.IsLinux() => Section($"fork-scaling: fork N = 1, 2, 4, 8 from a memory snapshot on {Environment.ProcessorCount} cores...",
+            $"Fork scaling (local engine, {Environment.ProcessorCount} cores; children of one memory snapshot, all at once, until each serves through the ingress; one unmeasured round first)", "note",
+            () => ForkScalingBench.RunAsync(Math.Min(iterations, 20), RepoRoot())),
         "tracing" when OperatingSystem.IsLinux() => Section("tracing: sandbox create and worker tool call with the OTLP exporter to a loopback receiver vs unset...",
             "Tracing on vs off (OTLP/HTTP protobuf to a receiver on loopback vs no OTEL_* set; create: this process's spans and metrics; call: hands-worker's)", "note",
             () => TracingBench.RunAsync(Math.Min(iterations, 30), RepoRoot())),
@@ -86,7 +97,7 @@ foreach (var suite in suites)
     };
     if (section is null)
     {
-        Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, pool, orchestrator, fork, tracing");
+        Console.Error.WriteLine($"unknown suite '{suite}'; suites: control-plane, worker, engine, pool, orchestrator, fork, fork-scaling, tracing");
         return 2;
     }
 
