@@ -56,6 +56,12 @@ internal sealed class BenchEngine : IAsyncDisposable
             ApiKey = ApiKey,
             VolumeMb = 4096,
         };
+        // HANDS_BENCH_SPARE_NETWORKS=N sets the engine's spare networks for memory forks (0: off), for A/B runs.
+        if (int.TryParse(Environment.GetEnvironmentVariable("HANDS_BENCH_SPARE_NETWORKS"), System.Globalization.CultureInfo.InvariantCulture, out var spares) && spares >= 0)
+        {
+            options.SpareNetworks = spares;
+        }
+
         configure?.Invoke(options);
         // HANDS_BENCH_ENGINE_LOG=1 prints the engine's log (each boot's and wake's phases) to stderr.
         var engine = await EngineServer.StartAsync(options, logging =>

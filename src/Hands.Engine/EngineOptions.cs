@@ -78,6 +78,13 @@ public sealed class EngineOptions
     /// </summary>
     public int BlankDisks { get; set; } = 8;
 
+    /// <summary>
+    /// How many network namespaces the engine keeps made ahead for memory forks (<see cref="Network.SpareNetworks"/>),
+    /// so that a fork child takes one instead of running the network's processes before its CRIU restore. 0: none.
+    /// Only with a working CRIU and without <see cref="UserNamespace"/> (memory forks are off otherwise).
+    /// </summary>
+    public int SpareNetworks { get; set; } = 8;
+
     /// <summary>The apt mirror debootstrap builds the <c>debian</c> base from.</summary>
     public string DebianMirror { get; set; } = "http://deb.debian.org/debian";
 

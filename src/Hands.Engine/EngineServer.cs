@@ -30,6 +30,7 @@ public sealed class EngineServer : IAsyncDisposable
     private readonly Task _networkLoop;
     private readonly Task _poolLoop;
     private readonly Task _blankDiskLoop;
+    private readonly Task _spareNetworkLoop;
     private readonly TcpRelays _relays;
     private readonly EngineOptions _options;
     private readonly DataDirectoryLock _lock;
@@ -54,6 +55,7 @@ public sealed class EngineServer : IAsyncDisposable
         // Its first pass resumes what a restart interrupted: pools refill to their warm targets.
         _poolLoop = Task.Run(() => sandboxes.RunPoolsAsync(_stopping.Token));
         _blankDiskLoop = Task.Run(() => sandboxes.BlankDisks.RunAsync(_stopping.Token));
+        _spareNetworkLoop = Task.Run(() => sandboxes.RunSpareNetworksAsync(_stopping.Token));
     }
 
     /// <summary>Where the lifecycle API is served; the Tensorlake client's API URL (local mode).</summary>
@@ -277,6 +279,9 @@ public sealed class EngineServer : IAsyncDisposable
         // A warm boot under way finishes first (a boot is never cut); then the refill stops.
         await _poolLoop.ConfigureAwait(false);
         await _blankDiskLoop.ConfigureAwait(false);
+        // Spares are nobody's: none is left behind a stop (a restart's recovery would remove them anyway).
+        await _spareNetworkLoop.ConfigureAwait(false);
+        await Sandboxes.SpareNetworks.DestroyAllAsync().ConfigureAwait(false);
         await _relays.DisposeAsync().ConfigureAwait(false);
         await Sandboxes.StopHostPortsAsync().ConfigureAwait(false);
         await _ingress.StopAsync().ConfigureAwait(false);

@@ -83,13 +83,16 @@ public static class HostLeaks
         var orphans = new List<string>();
         Add(orphans, "containers of no live sandbox", Entries(Path.Combine(root, "runc")).Where(id => !live.Contains(id)));
         Add(orphans, "sandbox directories of no live sandbox", Entries(Path.Combine(volume, "sandboxes")).Where(id => !live.Contains(id)));
-        Add(orphans, "network namespaces of no live sandbox", Entries(Path.Combine(root, "netns")).Where(id => !live.Contains(id)));
+        // A running engine keeps spare networks for memory forks (SpareNetworks): namespaces and veths of no sandbox.
+        var spares = Entries(Path.Combine(root, "netns")).Count(name => name.StartsWith(SpareNetworks.FilePrefix, StringComparison.Ordinal));
+        Add(orphans, "network namespaces of no live sandbox", Entries(Path.Combine(root, "netns"))
+            .Where(id => !live.Contains(id) && !id.StartsWith(SpareNetworks.FilePrefix, StringComparison.Ordinal)));
         Add(orphans, "layers of no snapshot", Entries(Path.Combine(volume, "layers")).Where(id => !kept.Contains(id)));
         Add(orphans, "checkpoints of no snapshot", Entries(Path.Combine(volume, "checkpoints")).Where(id => !kept.Contains(id)));
         var veths = Veths(NetworkSlot.PrefixFor(root)).ToList();
-        if (veths.Count > live.Count)
+        if (veths.Count > live.Count + spares)
         {
-            orphans.Add($"{veths.Count} veths for {live.Count} live sandboxes: {string.Join(", ", veths)}");
+            orphans.Add($"{veths.Count} veths for {live.Count} live sandboxes and {spares} spare networks: {string.Join(", ", veths)}");
         }
 
         Add(orphans, "cgroups of terminated sandboxes", sandboxes.Where(s => s.Status == SandboxStatus.Terminated)

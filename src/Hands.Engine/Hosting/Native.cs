@@ -48,6 +48,17 @@ internal static partial class Native
         }
     }
 
+    /// <summary>Bind-mounts <paramref name="source"/> at <paramref name="target"/> (which must exist); throws with errno's meaning on failure.</summary>
+    public static void BindMount(string source, string target)
+    {
+        const ulong msBind = 4096;
+        if (Mount(source, target, "", msBind, null) != 0)
+        {
+            var errno = Marshal.GetLastPInvokeError();
+            throw new EngineCommandException($"bind-mounting {source} at {target} failed: {Marshal.GetPInvokeErrorMessage(errno)} (errno {errno})");
+        }
+    }
+
     /// <summary>Lazily unmounts <paramref name="target"/>; true when it was mounted.</summary>
     public static bool TryUnmount(string target) => Unmount(target, MntDetach) == 0;
 

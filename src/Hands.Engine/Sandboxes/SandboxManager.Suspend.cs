@@ -231,6 +231,7 @@ internal sealed partial class SandboxManager
         if (SandboxLifecycle.StateOf(record) == SandboxState.Hibernated)
         {
             using var quiet = BlankDisks.HoldRefill();
+            using var quietNetworks = SpareNetworks.HoldRefill();
             var paths = PathsOf(record.Id);
             // After a host reboot the namespace is gone (the sandbox gets a fresh one with the same address, its host end
             // down like the one it left), and the disk and root are unmounted (the disk image and upper layer are kept);

@@ -44,6 +44,11 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// <summary>Blank disks formatted ahead, which creates and forks take instead of running mkfs.</summary>
     public BlankDisks BlankDisks { get; } = new(volume, options.BlankDisks, logger, options.TimeProvider);
 
+    /// <summary>Network namespaces made ahead, which memory forks take instead of making their own before CRIU restores them.</summary>
+    public SpareNetworks SpareNetworks { get; } = new(Path.Combine(options.DataDirectory, "netns"),
+        binaries.Criu is not null && !identity.UserNamespace ? options.SpareNetworks : 0,
+        NetworkSlot.PrefixFor(options.DataDirectory), options.HostPorts, logger, options.TimeProvider);
+
     public string? CriuProblem => binaries.CriuProblem;
 
     public SandboxPaths PathsOf(string id) => new(options.DataDirectory, id);
@@ -202,7 +207,10 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 ForkedBy = forkedBy,
                 ExposedPorts = NormalizePorts(request.ExposedPorts ?? snapshot?.ExposedPorts ?? []),
                 AllowUnauthenticatedAccess = request.AllowUnauthenticatedAccess ?? snapshot?.AllowUnauthenticatedAccess ?? false,
-                Slot = _lastSlot = NetworkSlot.Allocate(alive.Select(s => s.Slot), _lastSlot).Index,
+                // A fork takes a spare network's slot (made ahead, below); the rotation of new slots is not moved back.
+                Slot = isMemoryRestore && SpareNetworks.TryTake(out var spare)
+                    ? spare
+                    : (_lastSlot = NetworkSlot.Allocate(alive.Select(s => s.Slot).Concat(SpareNetworks.ReservedSlots), _lastSlot).Index),
                 ImageEnv = new Dictionary<string, string>(image.Env),
                 RestoredFromSnapshot = snapshot?.Id,
                 CreatedAt = Now,
@@ -227,6 +235,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         {
             var phases = new BootPhases(options.TimeProvider);
             using var quiet = BlankDisks.HoldRefill();
+            using var quietNetworks = SpareNetworks.HoldRefill();
             await BootAsync(record, image, isMemoryRestore ? snapshot!.CheckpointDirectory : null, CancellationToken.None, phases).ConfigureAwait(false);
             CrashPoints.Reach(CrashPoints.CreateBooted);
             SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
@@ -276,7 +285,9 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         // rules). A restore needs them all before CRIU binds the sockets it brings back.
         var network = phases.TimeAsync(() => checkpoint is null
             ? SandboxNetwork.CreateNamespaceAsync(paths.NetworkNamespace, slot, cancellationToken)
-            : CreateNetworkAsync(record, cancellationToken, connect: !quarantine));
+            : SpareNetworks.IsSpare(record.Slot)
+                ? AdoptSpareNetworkAsync(record, cancellationToken)
+                : CreateNetworkAsync(record, cancellationToken, connect: !quarantine));
         await AllOfAsync(root, network).ConfigureAwait(false);
         phases.MarkConcurrent(("root", await root.ConfigureAwait(false)), (checkpoint is null ? "namespace" : "network", await network.ConfigureAwait(false)));
         WriteHostsFile(paths, slot);
@@ -456,6 +467,57 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         await SandboxNetwork.CreateNamespaceAsync(PathsOf(record.Id).NetworkNamespace, SlotOf(record), cancellationToken).ConfigureAwait(false);
         await ConfigureNetworkAsync(record, cancellationToken, connect).ConfigureAwait(false);
     }
+
+    /// <summary>
+    /// Moves the spare network a fork took with its slot to the fork's own name (a bind mount, then the spare's is
+    /// unmounted), applies the fork's egress policy when it is not the default the spare was made with, and opens the
+    /// host forwards: the network <see cref="CreateNetworkAsync"/> would have made, with the host end of the veth down.
+    /// On failure the spare's mount goes too; the fork's own is the boot's to tear down.
+    /// </summary>
+    private async Task AdoptSpareNetworkAsync(SandboxRecord record, CancellationToken cancellationToken)
+    {
+        var spare = SpareNetworks.FileOf(record.Slot);
+        var own = PathsOf(record.Id).NetworkNamespace;
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(own)!);
+            await File.WriteAllBytesAsync(own, [], cancellationToken).ConfigureAwait(false);
+            Native.BindMount(spare, own);
+            Native.TryUnmount(spare);
+            File.Delete(spare);
+            if (record.Network is not null)
+            {
+                await SandboxNetwork.ApplyPolicyAsync(own, SlotOf(record), record.Network, _hostPorts.Ports, cancellationToken).ConfigureAwait(false);
+            }
+
+            await _hostPorts.OpenAsync(SlotOf(record), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            Native.TryUnmount(spare);
+            File.Delete(spare);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The refill of <see cref="SpareNetworks"/>, until <paramref name="cancellationToken"/>: each spare's slot is
+    /// allocated like a sandbox's, under the same lock, and reserved before the lock is let go.
+    /// </summary>
+    public Task RunSpareNetworksAsync(CancellationToken cancellationToken) => SpareNetworks.RunAsync(async ct =>
+    {
+        await _allocation.WaitAsync(ct).ConfigureAwait(false);
+        try
+        {
+            var slot = _lastSlot = NetworkSlot.Allocate(store.LiveSandboxes().Select(s => s.Slot).Concat(SpareNetworks.ReservedSlots), _lastSlot).Index;
+            SpareNetworks.Reserve(slot);
+            return slot;
+        }
+        finally
+        {
+            _allocation.Release();
+        }
+    }, cancellationToken);
 
     /// <summary>Configures the namespace <see cref="SandboxNetwork.CreateNamespaceAsync"/> made and opens the host forwards.</summary>
     private async Task ConfigureNetworkAsync(SandboxRecord record, CancellationToken cancellationToken, bool connect = true)

@@ -1,0 +1,184 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace Hands.Engine.Network;
+
+/// <summary>
+/// Network namespaces made ahead for memory forks, in the engine's <c>netns</c> directory as <c>spare-{slot}</c>: each
+/// is a whole sandbox network for a slot reserved to it (<see cref="SandboxNetwork.CreateNamespaceAsync"/> and
+/// <see cref="SandboxNetwork.ConfigureAsync"/> with the default egress rules and the host end of its veth down). A fork
+/// child takes one with its slot and moves it to its own name by a bind mount, instead of running the network's dozen
+/// processes (about 13 % of a fork's CPU) before its CRIU restore, which needs the network in place.
+/// <para>
+/// A spare holds nothing of any sandbox: its namespace is empty but for its veth, addresses, route and rules, and it is
+/// never put back after a sandbox had it. Its host end stays down until the fork that took it is connected, as any
+/// fork's does. The refill makes one at a time and starts none while a boot or a wake holds it
+/// (<see cref="HoldRefill"/>). Nothing of a spare is recorded: a restart's recovery removes every namespace file and
+/// veth of no live sandbox, spares included, and the refill makes new ones; a stop destroys the ready ones
+/// (<see cref="DestroyAllAsync"/>).
+/// </para>
+/// </summary>
+internal sealed class SpareNetworks(string directory, int target, string interfacePrefix, IReadOnlyList<int> hostPorts, ILogger logger, TimeProvider time)
+{
+    /// <summary>The file name prefix of a spare namespace in the <c>netns</c> directory; its slot follows.</summary>
+    public const string FilePrefix = "spare-";
+
+    /// <summary>How long the refill waits after a failure before it tries again.</summary>
+    private static readonly TimeSpan RetryAfterFault = TimeSpan.FromSeconds(30);
+
+    private readonly ConcurrentQueue<int> _ready = new();
+    private readonly ConcurrentDictionary<int, byte> _reserved = new();
+    private readonly SemaphoreSlim _wanted = new(0, 1);
+    private int _holds;
+
+    /// <summary>How many are ready now.</summary>
+    public int Count => _ready.Count;
+
+    /// <summary>Slots spares hold (ready or being made): no sandbox may be given one.</summary>
+    public IReadOnlyCollection<int> ReservedSlots => [.. _reserved.Keys];
+
+    /// <summary>Where the spare of <paramref name="slot"/> is (or would be).</summary>
+    public string FileOf(int slot) => Path.Combine(directory, FilePrefix + slot.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>Marks <paramref name="slot"/> as a spare's, under the caller's slot allocation.</summary>
+    public void Reserve(int slot) => _reserved[slot] = 0;
+
+    /// <summary>
+    /// Hands a ready spare's slot to the fork being created (under the caller's slot allocation, which records the
+    /// sandbox with that slot before it lets another allocation run) and asks for a refill; false when none is ready.
+    /// </summary>
+    public bool TryTake(out int slot)
+    {
+        try
+        {
+            while (_ready.TryDequeue(out slot))
+            {
+                _reserved.TryRemove(slot, out _);
+                if (SandboxNetwork.Exists(FileOf(slot)))
+                {
+                    return true;
+                }
+
+                // Unmounted under the engine (by hand): its slot is free again; the veth, if any, goes with the next use.
+                logger.LogWarning("spare network {Slot} was gone; skipped", slot);
+            }
+
+            slot = 0;
+            return false;
+        }
+        finally
+        {
+            Wake();
+        }
+    }
+
+    /// <summary>Whether a spare for <paramref name="slot"/> is mounted (the fork that took it has not moved it yet).</summary>
+    public bool IsSpare(int slot) => SandboxNetwork.Exists(FileOf(slot));
+
+    /// <summary>Keeps the refill from starting a spare until the returned handle is disposed (a boot under way).</summary>
+    public IDisposable HoldRefill()
+    {
+        Interlocked.Increment(ref _holds);
+        return new Hold(this);
+    }
+
+    /// <summary>Asks the refill to top the stock up.</summary>
+    public void Wake()
+    {
+        if (target > 0 && _wanted.CurrentCount == 0)
+        {
+            try
+            {
+                _wanted.Release();
+            }
+            catch (SemaphoreFullException)
+            {
+                // Another wake got there first.
+            }
+        }
+    }
+
+    /// <summary>
+    /// Refills to the target, reserving each spare's slot through <paramref name="reserveSlot"/>, until
+    /// <paramref name="cancellationToken"/>; a spare under way when it is cancelled is finished (a few ms of child
+    /// processes), so none outlives the engine half made. Never throws: a failure is logged and tried again later.
+    /// </summary>
+    public async Task RunAsync(Func<CancellationToken, Task<int>> reserveSlot, CancellationToken cancellationToken)
+    {
+        if (target == 0)
+        {
+            return;
+        }
+
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                while (!cancellationToken.IsCancellationRequested && Volatile.Read(ref _holds) == 0 && _ready.Count < target)
+                {
+                    await MakeOneAsync(await reserveSlot(cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+                }
+
+                await _wanted.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex)
+            {
+                logger.LogError(ex, "spare networks: the refill failed; trying again in {Seconds} s", RetryAfterFault.TotalSeconds);
+                try
+                {
+                    await Task.Delay(RetryAfterFault, time, cancellationToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>Destroys every ready spare (the engine stops; the refill has ended).</summary>
+    public async Task DestroyAllAsync()
+    {
+        while (_ready.TryDequeue(out var slot))
+        {
+            await SandboxNetwork.DestroyAsync(FileOf(slot), new NetworkSlot(slot, interfacePrefix), CancellationToken.None).ConfigureAwait(false);
+            _reserved.TryRemove(slot, out _);
+        }
+    }
+
+    private async Task MakeOneAsync(int slot)
+    {
+        var network = new NetworkSlot(slot, interfacePrefix);
+        try
+        {
+            // ConfigureAsync destroys what it made if it fails; CreateNamespaceAsync too.
+            await SandboxNetwork.CreateNamespaceAsync(FileOf(slot), network, CancellationToken.None).ConfigureAwait(false);
+            await SandboxNetwork.ConfigureAsync(FileOf(slot), network, policy: null, hostPorts, CancellationToken.None, connect: false).ConfigureAwait(false);
+            _ready.Enqueue(slot);
+        }
+        catch
+        {
+            await SandboxNetwork.DestroyAsync(FileOf(slot), network, CancellationToken.None).ConfigureAwait(false);
+            _reserved.TryRemove(slot, out _);
+            throw;
+        }
+    }
+
+    private sealed class Hold(SpareNetworks owner) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0 && Interlocked.Decrement(ref owner._holds) == 0)
+            {
+                owner.Wake();
+            }
+        }
+    }
+}
