@@ -81,9 +81,13 @@ public sealed class EngineOptions
     /// <summary>
     /// How many network namespaces the engine keeps made ahead for memory forks (<see cref="Network.SpareNetworks"/>),
     /// so that a fork child takes one instead of running the network's processes before its CRIU restore. 0: none.
-    /// Only with a working CRIU and without <see cref="UserNamespace"/> (memory forks are off otherwise).
+    /// Only with a working CRIU and without <see cref="UserNamespace"/> (memory forks are off otherwise); at most
+    /// <see cref="MaxSpareNetworks"/>.
     /// </summary>
     public int SpareNetworks { get; set; } = 8;
+
+    /// <summary>The most <see cref="SpareNetworks"/> an engine keeps: each reserves a slot (an address) and holds a namespace and a veth.</summary>
+    public const int MaxSpareNetworks = 64;
 
     /// <summary>The apt mirror debootstrap builds the <c>debian</c> base from.</summary>
     public string DebianMirror { get; set; } = "http://deb.debian.org/debian";

@@ -30,16 +30,20 @@ public sealed class CrashRecoveryTests
             await using (var doomed = await EngineProcess.StartAsync(data, point))
             {
                 using var client = Client(doomed.ApiAddress);
-                sandbox = await DriveIntoAsync(point, client);
+                sandbox = await DriveIntoAsync(point, client, data);
                 Assert.True(await doomed.WaitForDeathAsync() == 137, $"the engine did not die by SIGKILL at {point}:\n{doomed.Output}");
             }
 
-            var engine = await EngineFixture.StartEngineAsync(data);
+            // Restarted with no spare networks of its own, so none can stand in for one the killed engine left.
+            var engine = await EngineFixture.StartEngineAsync(data, o => o.SpareNetworks = 0);
             try
             {
                 using var client = EngineFixture.NewClient(engine);
                 await AssertSettledAsync(point, client, sandbox, engine);
                 AssertNothingUnrecorded(data, await client.ListAllAsync().ToListAsync(), await client.ListSnapshotsAsync());
+                Assert.Empty(Directory.GetFiles(Path.Combine(data, "netns"), Network.SpareNetworks.FilePrefix + "*"));
+                var orphans = Faults.HostLeaks.FindOrphans(data, await client.ListAllAsync().ToListAsync(), await client.ListSnapshotsAsync());
+                Assert.True(orphans.Count == 0, string.Join("; ", orphans));
                 foreach (var snapshot in await client.ListSnapshotsAsync())
                 {
                     await client.DeleteSnapshotAsync(snapshot.CanonicalId);
@@ -69,7 +73,7 @@ public sealed class CrashRecoveryTests
     }
 
     /// <summary>Runs the operation whose crash window <paramref name="point"/> is; answers the sandbox it concerns, when known.</summary>
-    private static async Task<string?> DriveIntoAsync(string point, TensorlakeClient client)
+    private static async Task<string?> DriveIntoAsync(string point, TensorlakeClient client, string data)
     {
         switch (point)
         {
@@ -109,6 +113,17 @@ public sealed class CrashRecoveryTests
             {
                 var id = await WithFileAsync(client, null);
                 var snapshot = await client.SnapshotAsync(id, SnapshotType.Memory);
+                await Assert.ThrowsAnyAsync<Exception>(() => client.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId }));
+                return id;
+            }
+
+            case CrashPoints.ForkSpareTaken:
+            {
+                var id = await WithFileAsync(client, null);
+                var snapshot = await client.SnapshotAsync(id, SnapshotType.Memory);
+                // The fork takes a spare only when one is ready: the first is whole once a second is under way.
+                await Hands.Testing.Eventually.TrueAsync(() => Directory.GetFiles(Path.Combine(data, "netns"), Network.SpareNetworks.FilePrefix + "*").Length >= 2,
+                    "the engine's spare networks", TimeSpan.FromSeconds(60));
                 await Assert.ThrowsAnyAsync<Exception>(() => client.CreateAsync(new CreateSandboxRequest { SnapshotId = snapshot.SnapshotId }));
                 return id;
             }
@@ -170,8 +185,10 @@ public sealed class CrashRecoveryTests
                 Assert.Equal(SandboxStatus.Running, (await client.GetAsync(sandbox!)).Status);
                 await AssertFileAsync(client, sandbox!);
                 break;
+            case CrashPoints.ForkSpareTaken:
             case CrashPoints.ForkRestored:
-                // Restored with its parent's processes still alive, never connected: undone; the parent runs on.
+                // Restored with its parent's processes still alive, never connected (or not even restored, its network
+                // still the spare it took): undone, with the spare; the parent runs on.
                 var fork = Assert.Single(all, s => s.CanonicalId != sandbox);
                 Assert.Equal((SandboxStatus.Terminated, "EngineRestarted"), (fork.Status, fork.TerminationReason));
                 await AssertFileAsync(client, sandbox!);

@@ -8,9 +8,10 @@ namespace Hands.Engine.Tests;
 
 /// <summary>
 /// The network namespaces made ahead for memory forks (<see cref="Network.SpareNetworks"/>): a fork child takes one with
-/// its slot, gets its parent's egress policy on it rather than the default the spare was made with, and connects; a
-/// create makes its own; the stock refills; a stop destroys the spares, and a start removes the ones a killed engine
-/// left.
+/// its slot, gets its parent's egress policy on it rather than the default the spare was made with (or keeps the
+/// default, the same rules for its slot), and connects; a create makes its own; the stock refills; a stop destroys the
+/// spares, and a start removes what a dead engine left (a killed one's: <see cref="CrashRecoveryTests"/>,
+/// <c>fork.spare-taken</c>).
 /// </summary>
 [Collection(EngineCollection.Name)]
 public sealed partial class SpareNetworksTests
@@ -24,6 +25,7 @@ public sealed partial class SpareNetworksTests
         var engine = await StartAsync(data);
         try
         {
+            Assert.True(engine.CriuAvailable, $"CRIU is not available: {engine.Sandboxes.CriuProblem}");
             var sandboxes = engine.Sandboxes;
             var spares = sandboxes.SpareNetworks;
             await Eventually.TrueAsync(() => spares.Count == Target, "the spare networks to be made");
@@ -59,6 +61,21 @@ public sealed partial class SpareNetworksTests
             await client.DeleteAsync(child.CanonicalId);
             await client.DeleteSnapshotAsync(snapshot.SnapshotId);
             await client.DeleteAsync(parent.CanonicalId);
+
+            // A parent with the default rules: its fork keeps the spare's, which are the same rules for the fork's slot.
+            var plain = await client.CreateAsync(new CreateSandboxRequest { Image = "host" });
+            var plainSlot = sandboxes.SlotOf(sandboxes.FindAlive(plain.CanonicalId)!);
+            var plainSnapshot = await client.SnapshotAsync(plain.CanonicalId, SnapshotType.Memory);
+            spareSlots = spares.ReservedSlots.ToHashSet();
+            var plainChild = await client.CreateAsync(new CreateSandboxRequest { SnapshotId = plainSnapshot.SnapshotId });
+            var plainChildSlot = sandboxes.SlotOf(sandboxes.FindAlive(plainChild.CanonicalId)!);
+            Assert.Contains(plainChildSlot.Index, spareSlots);
+            Assert.Equal(ForSlot(await RulesAsync(sandboxes.PathsOf(plain.CanonicalId).NetworkNamespace), plainSlot, plainChildSlot),
+                await RulesAsync(sandboxes.PathsOf(plainChild.CanonicalId).NetworkNamespace));
+            await client.DeleteAsync(plainChild.CanonicalId);
+            await client.DeleteSnapshotAsync(plainSnapshot.SnapshotId);
+            await client.DeleteAsync(plain.CanonicalId);
+            await Eventually.TrueAsync(() => spares.Count == Target, "the spare networks to refill again");
 
             // A stop destroys the spares.
             var ready = spares.ReservedSlots.ToList();

@@ -25,7 +25,7 @@ internal static class EngineCommand
         var volumeMb = new Option<int?>("--volume-mb") { Description = "Size of the data volume that holds every sandbox disk, snapshot and checkpoint, allocated in full (default: half the free disk, at most 16384; a larger value grows it)" };
         var poolMemory = new Option<int?>("--pool-memory-mb") { Description = "Memory all warm pool sandboxes together may be given, as the sum of their memory_mb limits; refills stop there (default: a quarter of the host's RAM)" };
         var blankDisks = new Option<int>("--blank-disks") { Description = "Blank sandbox disks kept formatted ahead in the data volume, so creates and forks skip mkfs (about 4 MB each; 0: none)", DefaultValueFactory = _ => 8 };
-        var spareNetworks = new Option<int>("--spare-networks") { Description = "Network namespaces kept made ahead for memory forks, so a fork skips the network's set-up before its restore (0: none)", DefaultValueFactory = _ => 8 };
+        var spareNetworks = new Option<int>("--spare-networks") { Description = "Network namespaces kept made ahead for memory forks, so a fork skips the network's set-up before its restore (0: none; at most 64)", DefaultValueFactory = _ => 8 };
         var hostPorts = new Option<int[]>("--host-port") { Description = "A host loopback port sandboxes may reach as host.hands.internal:PORT (repeatable; e.g. the control plane's)", AllowMultipleArgumentsPerToken = true };
         var prepareDebian = new Option<bool>("--prepare-debian") { Description = "Build the debian base image (debootstrap, about a minute, once) before serving" };
         var userns = new Option<bool>("--userns") { Description = "STRONGER: sandbox root is an unprivileged host id (a user namespace); memory snapshots, hibernation and memory forks are off in this mode" };
@@ -51,7 +51,8 @@ internal static class EngineCommand
                 VolumeMb = parse.GetValue(volumeMb),
                 PoolMemoryMb = parse.GetValue(poolMemory) is { } budget ? budget >= 0 ? budget : throw new CliException($"--pool-memory-mb: {budget} is negative.") : null,
                 BlankDisks = parse.GetValue(blankDisks) is >= 0 and var blanks ? blanks : throw new CliException($"--blank-disks: {parse.GetValue(blankDisks)} is negative."),
-                SpareNetworks = parse.GetValue(spareNetworks) is >= 0 and var spares ? spares : throw new CliException($"--spare-networks: {parse.GetValue(spareNetworks)} is negative."),
+                SpareNetworks = parse.GetValue(spareNetworks) is >= 0 and <= EngineOptions.MaxSpareNetworks and var spares ? spares
+                    : throw new CliException($"--spare-networks: {parse.GetValue(spareNetworks)} is not from 0 to {EngineOptions.MaxSpareNetworks}."),
                 HostPorts = ValidPorts(parse.GetValue(hostPorts) ?? []),
                 ApiKey = Environment.GetEnvironmentVariable("HANDS_ENGINE_API_KEY") is { Length: > 0 } key ? key : null,
                 AllowAnonymous = parse.GetValue(anonymous),

@@ -34,11 +34,14 @@ internal static partial class CrashPoints
     /// <summary>A memory fork is restored but its inherited processes (the parent's worker) are not yet killed.</summary>
     public const string ForkRestored = "fork.restored";
 
+    /// <summary>A memory fork's record names the slot of the spare network it took; the spare is not yet moved to the fork's name.</summary>
+    public const string ForkSpareTaken = "fork.spare-taken";
+
     /// <summary>A live resize's new limits are in the cgroup and the bundle; its record still says pending, with the old ones.</summary>
     public const string ResizeApplied = "resize.applied";
 
     /// <summary>Every crash point, for tests that walk them all.</summary>
-    public static readonly IReadOnlyList<string> All = [CreateBooted, DeleteTornDown, HibernateDumped, WakeRestored, WakeResumed, SnapshotLayerMoved, ForkRestored, ResizeApplied];
+    public static readonly IReadOnlyList<string> All = [CreateBooted, DeleteTornDown, HibernateDumped, WakeRestored, WakeResumed, SnapshotLayerMoved, ForkSpareTaken, ForkRestored, ResizeApplied];
 
     private const int SigKill = 9;
     private static readonly string? Armed = Environment.GetEnvironmentVariable("HANDS_ENGINE_CRASH_AT");

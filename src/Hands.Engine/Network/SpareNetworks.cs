@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using Hands.Engine.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Hands.Engine.Network;
@@ -23,6 +24,9 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
 {
     /// <summary>The file name prefix of a spare namespace in the <c>netns</c> directory; its slot follows.</summary>
     public const string FilePrefix = "spare-";
+
+    /// <summary>The most spares an engine keeps (<see cref="EngineOptions.MaxSpareNetworks"/>).</summary>
+    public const int MaxTarget = EngineOptions.MaxSpareNetworks;
 
     /// <summary>How long the refill waits after a failure before it tries again.</summary>
     private static readonly TimeSpan RetryAfterFault = TimeSpan.FromSeconds(30);
@@ -73,8 +77,21 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
         }
     }
 
-    /// <summary>Whether a spare for <paramref name="slot"/> is mounted (the fork that took it has not moved it yet).</summary>
-    public bool IsSpare(int slot) => SandboxNetwork.Exists(FileOf(slot));
+    /// <summary>Whether a boot or a wake holds the refill now.</summary>
+    public bool Held => Volatile.Read(ref _holds) > 0;
+
+    /// <summary>Destroys the spare of <paramref name="slot"/>, taken for a sandbox that was then never recorded; never throws.</summary>
+    public async Task DestroyAsync(int slot)
+    {
+        try
+        {
+            await SandboxNetwork.DestroyAsync(FileOf(slot), new NetworkSlot(slot, interfacePrefix), CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or EngineCommandException or System.ComponentModel.Win32Exception)
+        {
+            logger.LogWarning("spare network {Slot} could not be removed (the next start removes it): {Error}", slot, ex.Message);
+        }
+    }
 
     /// <summary>Keeps the refill from starting a spare until the returned handle is disposed (a boot under way).</summary>
     public IDisposable HoldRefill()
@@ -104,7 +121,7 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
     /// <paramref name="cancellationToken"/>; a spare under way when it is cancelled is finished (a few ms of child
     /// processes), so none outlives the engine half made. Never throws: a failure is logged and tried again later.
     /// </summary>
-    public async Task RunAsync(Func<CancellationToken, Task<int>> reserveSlot, CancellationToken cancellationToken)
+    public async Task RunAsync(Func<CancellationToken, Task<int?>> reserveSlot, CancellationToken cancellationToken)
     {
         if (target == 0)
         {
@@ -115,9 +132,10 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
         {
             try
             {
-                while (!cancellationToken.IsCancellationRequested && Volatile.Read(ref _holds) == 0 && _ready.Count < target)
+                while (!cancellationToken.IsCancellationRequested && !Held && _ready.Count < target
+                    && await reserveSlot(cancellationToken).ConfigureAwait(false) is { } slot)
                 {
-                    await MakeOneAsync(await reserveSlot(cancellationToken).ConfigureAwait(false)).ConfigureAwait(false);
+                    await MakeOneAsync(slot).ConfigureAwait(false);
                 }
 
                 await _wanted.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -141,12 +159,12 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
         }
     }
 
-    /// <summary>Destroys every ready spare (the engine stops; the refill has ended).</summary>
+    /// <summary>Destroys every ready spare (the engine stops; the refill has ended); never throws.</summary>
     public async Task DestroyAllAsync()
     {
         while (_ready.TryDequeue(out var slot))
         {
-            await SandboxNetwork.DestroyAsync(FileOf(slot), new NetworkSlot(slot, interfacePrefix), CancellationToken.None).ConfigureAwait(false);
+            await DestroyAsync(slot).ConfigureAwait(false);
             _reserved.TryRemove(slot, out _);
         }
     }
@@ -163,7 +181,7 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
         }
         catch
         {
-            await SandboxNetwork.DestroyAsync(FileOf(slot), network, CancellationToken.None).ConfigureAwait(false);
+            await DestroyAsync(slot).ConfigureAwait(false);
             _reserved.TryRemove(slot, out _);
             throw;
         }

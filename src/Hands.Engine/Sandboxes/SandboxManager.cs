@@ -46,7 +46,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     /// <summary>Network namespaces made ahead, which memory forks take instead of making their own before CRIU restores them.</summary>
     public SpareNetworks SpareNetworks { get; } = new(Path.Combine(options.DataDirectory, "netns"),
-        binaries.Criu is not null && !identity.UserNamespace ? options.SpareNetworks : 0,
+        binaries.Criu is not null && !identity.UserNamespace ? Math.Clamp(options.SpareNetworks, 0, SpareNetworks.MaxTarget) : 0,
         NetworkSlot.PrefixFor(options.DataDirectory), options.HostPorts, logger, options.TimeProvider);
 
     public string? CriuProblem => binaries.CriuProblem;
@@ -165,6 +165,11 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         volume.EnsureRoomFor("the sandbox was not created");
         SandboxRecord record;
         KeyedLock<string>.Releaser held;
+        // Taken before the allocation, which the refill's own slot reservation waits for: from here to the boot's end
+        // the refill starts no spare beside this sandbox.
+        using var quietNetworks = SpareNetworks.HoldRefill();
+        var tookSpare = false;
+        var spareSlot = 0;
         await _allocation.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -208,8 +213,8 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
                 ExposedPorts = NormalizePorts(request.ExposedPorts ?? snapshot?.ExposedPorts ?? []),
                 AllowUnauthenticatedAccess = request.AllowUnauthenticatedAccess ?? snapshot?.AllowUnauthenticatedAccess ?? false,
                 // A fork takes a spare network's slot (made ahead, below); the rotation of new slots is not moved back.
-                Slot = isMemoryRestore && SpareNetworks.TryTake(out var spare)
-                    ? spare
+                Slot = isMemoryRestore && (tookSpare = SpareNetworks.TryTake(out spareSlot))
+                    ? spareSlot
                     : (_lastSlot = NetworkSlot.Allocate(alive.Select(s => s.Slot).Concat(SpareNetworks.ReservedSlots), _lastSlot).Index),
                 ImageEnv = new Dictionary<string, string>(image.Env),
                 RestoredFromSnapshot = snapshot?.Id,
@@ -225,6 +230,12 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
             held = await _locks.AcquireAsync(record.Id, CancellationToken.None).ConfigureAwait(false);
             store.Save(record);
         }
+        catch when (tookSpare)
+        {
+            // The record that would have owned it was never saved: its slot is nobody's again, and so is the spare.
+            await SpareNetworks.DestroyAsync(spareSlot).ConfigureAwait(false);
+            throw;
+        }
         finally
         {
             _allocation.Release();
@@ -235,8 +246,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         {
             var phases = new BootPhases(options.TimeProvider);
             using var quiet = BlankDisks.HoldRefill();
-            using var quietNetworks = SpareNetworks.HoldRefill();
-            await BootAsync(record, image, isMemoryRestore ? snapshot!.CheckpointDirectory : null, CancellationToken.None, phases).ConfigureAwait(false);
+            await BootAsync(record, image, isMemoryRestore ? snapshot!.CheckpointDirectory : null, CancellationToken.None, phases, tookSpare).ConfigureAwait(false);
             CrashPoints.Reach(CrashPoints.CreateBooted);
             SandboxLifecycle.MoveTo(record, SandboxState.Running, Now);
             store.Save(record);
@@ -259,7 +269,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     }
 
     /// <summary>Mounts the root, makes the network, writes the bundle and starts (or restores) the container.</summary>
-    private async Task BootAsync(SandboxRecord record, ResolvedImage image, string? checkpoint, CancellationToken cancellationToken, BootPhases? phases = null)
+    private async Task BootAsync(SandboxRecord record, ResolvedImage image, string? checkpoint, CancellationToken cancellationToken, BootPhases? phases = null, bool spareNetwork = false)
     {
         phases ??= new BootPhases(options.TimeProvider);
         var paths = PathsOf(record.Id);
@@ -285,7 +295,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         // rules). A restore needs them all before CRIU binds the sockets it brings back.
         var network = phases.TimeAsync(() => checkpoint is null
             ? SandboxNetwork.CreateNamespaceAsync(paths.NetworkNamespace, slot, cancellationToken)
-            : SpareNetworks.IsSpare(record.Slot)
+            : spareNetwork
                 ? AdoptSpareNetworkAsync(record, cancellationToken)
                 : CreateNetworkAsync(record, cancellationToken, connect: !quarantine));
         await AllOfAsync(root, network).ConfigureAwait(false);
@@ -476,6 +486,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
     /// </summary>
     private async Task AdoptSpareNetworkAsync(SandboxRecord record, CancellationToken cancellationToken)
     {
+        CrashPoints.Reach(CrashPoints.ForkSpareTaken);
         var spare = SpareNetworks.FileOf(record.Slot);
         var own = PathsOf(record.Id).NetworkNamespace;
         try
@@ -509,9 +520,15 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
         await _allocation.WaitAsync(ct).ConfigureAwait(false);
         try
         {
+            // A create that began while this waited for the lock holds the refill from before its allocation.
+            if (SpareNetworks.Held)
+            {
+                return null;
+            }
+
             var slot = _lastSlot = NetworkSlot.Allocate(store.LiveSandboxes().Select(s => s.Slot).Concat(SpareNetworks.ReservedSlots), _lastSlot).Index;
             SpareNetworks.Reserve(slot);
-            return slot;
+            return (int?)slot;
         }
         finally
         {
