@@ -28,13 +28,9 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
     /// <summary>The most spares an engine keeps (<see cref="EngineOptions.MaxSpareNetworks"/>).</summary>
     public const int MaxTarget = EngineOptions.MaxSpareNetworks;
 
-    /// <summary>How long the refill waits after a failure before it tries again.</summary>
-    private static readonly TimeSpan RetryAfterFault = TimeSpan.FromSeconds(30);
-
     private readonly ConcurrentQueue<int> _ready = new();
     private readonly ConcurrentDictionary<int, byte> _reserved = new();
-    private readonly SemaphoreSlim _wanted = new(0, 1);
-    private int _holds;
+    private readonly StockRefill _refill = new("spare networks", logger, time);
 
     /// <summary>How many are ready now.</summary>
     public int Count => _ready.Count;
@@ -78,7 +74,7 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
     }
 
     /// <summary>Whether a boot or a wake holds the refill now.</summary>
-    public bool Held => Volatile.Read(ref _holds) > 0;
+    public bool Held => _refill.Held;
 
     /// <summary>Destroys the spare of <paramref name="slot"/>, taken for a sandbox that was then never recorded; never throws.</summary>
     public async Task DestroyAsync(int slot)
@@ -94,70 +90,31 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
     }
 
     /// <summary>Keeps the refill from starting a spare until the returned handle is disposed (a boot under way).</summary>
-    public IDisposable HoldRefill()
-    {
-        Interlocked.Increment(ref _holds);
-        return new Hold(this);
-    }
+    public IDisposable HoldRefill() => _refill.Hold();
 
     /// <summary>Asks the refill to top the stock up.</summary>
     public void Wake()
     {
-        if (target > 0 && _wanted.CurrentCount == 0)
+        if (target > 0)
         {
-            try
-            {
-                _wanted.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // Another wake got there first.
-            }
+            _refill.Wake();
         }
     }
 
     /// <summary>
-    /// Refills to the target, reserving each spare's slot through <paramref name="reserveSlot"/>, until
-    /// <paramref name="cancellationToken"/>; a spare under way when it is cancelled is finished (a few ms of child
-    /// processes), so none outlives the engine half made. Never throws: a failure is logged and tried again later.
+    /// Refills to the target, reserving each spare's slot through <paramref name="reserveSlot"/> (null: not now, a
+    /// create holds the refill), until <paramref name="cancellationToken"/>; a spare under way when it is cancelled is
+    /// finished (a few ms of child processes), so none outlives the engine half made. Never throws: a failure is logged
+    /// and tried again later.
     /// </summary>
-    public async Task RunAsync(Func<CancellationToken, Task<int?>> reserveSlot, CancellationToken cancellationToken)
-    {
-        if (target == 0)
+    public Task RunAsync(Func<CancellationToken, Task<int?>> reserveSlot, CancellationToken cancellationToken) =>
+        target == 0 ? Task.CompletedTask : _refill.RunAsync(async ct =>
         {
-            return;
-        }
-
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
+            while (!ct.IsCancellationRequested && !Held && _ready.Count < target && await reserveSlot(ct).ConfigureAwait(false) is { } slot)
             {
-                while (!cancellationToken.IsCancellationRequested && !Held && _ready.Count < target
-                    && await reserveSlot(cancellationToken).ConfigureAwait(false) is { } slot)
-                {
-                    await MakeOneAsync(slot).ConfigureAwait(false);
-                }
-
-                await _wanted.WaitAsync(cancellationToken).ConfigureAwait(false);
+                await MakeOneAsync(slot).ConfigureAwait(false);
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                logger.LogError(ex, "spare networks: the refill failed; trying again in {Seconds} s", RetryAfterFault.TotalSeconds);
-                try
-                {
-                    await Task.Delay(RetryAfterFault, time, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
-            }
-        }
-    }
+        }, cancellationToken);
 
     /// <summary>Destroys every ready spare (the engine stops; the refill has ended); never throws.</summary>
     public async Task DestroyAllAsync()
@@ -184,19 +141,6 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
             await DestroyAsync(slot).ConfigureAwait(false);
             _reserved.TryRemove(slot, out _);
             throw;
-        }
-    }
-
-    private sealed class Hold(SpareNetworks owner) : IDisposable
-    {
-        private int _released;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _released, 1) == 0 && Interlocked.Decrement(ref owner._holds) == 0)
-            {
-                owner.Wake();
-            }
         }
     }
 }

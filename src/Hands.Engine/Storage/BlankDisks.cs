@@ -24,15 +24,11 @@ internal sealed class BlankDisks(DataVolume volume, int target, ILogger logger, 
     /// <summary>Room the volume keeps above its low-water mark that refills do not take.</summary>
     public const long Headroom = 64L << 20;
 
-    /// <summary>How long the refill waits after a failure it did not expect before it tries again.</summary>
-    private static readonly TimeSpan RetryAfterFault = TimeSpan.FromSeconds(30);
-
     private const string PartialSuffix = ".partial";
 
     private readonly ConcurrentQueue<string> _ready = new();
-    private readonly SemaphoreSlim _wanted = new(0, 1);
+    private readonly StockRefill _refill = new("blank disks", logger, time);
     private int _saidFull;
-    private int _holds;
 
     /// <summary>Where the blank disks are.</summary>
     public string Directory { get; } = Path.Combine(volume.MountPoint, "blank-disks");
@@ -96,39 +92,14 @@ internal sealed class BlankDisks(DataVolume volume, int target, ILogger logger, 
     }
 
     /// <summary>Keeps the refill from starting a mkfs until the returned handle is disposed (a boot under way).</summary>
-    public IDisposable HoldRefill()
-    {
-        Interlocked.Increment(ref _holds);
-        return new Hold(this);
-    }
+    public IDisposable HoldRefill() => _refill.Hold();
 
     /// <summary>Room in the volume may have come back (a sandbox or snapshot deleted): a short stock refills.</summary>
     public void Wake()
     {
-        // One pending wake is enough: the loop re-checks everything when it runs.
-        if (target > 0 && _wanted.CurrentCount == 0)
+        if (target > 0)
         {
-            try
-            {
-                _wanted.Release();
-            }
-            catch (SemaphoreFullException)
-            {
-                // Another wake got there first.
-            }
-        }
-    }
-
-    private sealed class Hold(BlankDisks owner) : IDisposable
-    {
-        private int _released;
-
-        public void Dispose()
-        {
-            if (Interlocked.Exchange(ref _released, 1) == 0 && Interlocked.Decrement(ref owner._holds) == 0)
-            {
-                owner.Wake();
-            }
+            _refill.Wake();
         }
     }
 
@@ -137,45 +108,16 @@ internal sealed class BlankDisks(DataVolume volume, int target, ILogger logger, 
     /// way when it is cancelled is let finish (a few ms), so no child process outlives the engine's stop or keeps the
     /// volume busy while it unmounts. Never throws: a failure is logged and tried again later.
     /// </summary>
-    public async Task RunAsync(CancellationToken cancellationToken)
+    public Task RunAsync(CancellationToken cancellationToken) => target == 0 ? Task.CompletedTask : _refill.RunAsync(async ct =>
     {
-        if (target == 0)
+        while (!ct.IsCancellationRequested && !_refill.Held && _ready.Count < target && HasRoom())
         {
-            return;
-        }
-
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            try
+            if (!await MakeOneAsync().ConfigureAwait(false))
             {
-                while (!cancellationToken.IsCancellationRequested && Volatile.Read(ref _holds) == 0 && _ready.Count < target && HasRoom())
-                {
-                    if (!await MakeOneAsync().ConfigureAwait(false))
-                    {
-                        break;
-                    }
-                }
-
-                await _wanted.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
-            {
-                return;
-            }
-            catch (Exception ex)
-            {
-                logger.LogError(ex, "blank disks: the refill failed; trying again in {Seconds} s", RetryAfterFault.TotalSeconds);
-                try
-                {
-                    await Task.Delay(RetryAfterFault, time, cancellationToken).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
-                }
+                break;
             }
         }
-    }
+    }, cancellationToken);
 
     private bool HasRoom()
     {
