@@ -93,7 +93,10 @@ public sealed class DashboardTests(EngineFixture engine)
                 var trace = page.GetByText("hands.orchestrator.spawn").First;
                 await Assertions.Expect(trace).ToBeVisibleAsync(new() { Timeout = WaitMs });
                 await trace.ClickAsync();
-                await page.WaitForURLAsync("**/traces/detail/**", new() { Timeout = WaitMs });
+                // Polled, not awaited as a navigation event: the dashboard routes in the page (a same-document
+                // navigation), and a wait that starts after the route changed can miss it (seen once in CI, with the
+                // detail page already on screen).
+                await Assertions.Expect(page).ToHaveURLAsync(new System.Text.RegularExpressions.Regex("/traces/detail/"), new() { Timeout = WaitMs });
                 // The worker exports when it idles out; the detail page shows its spans as they arrive.
                 foreach (var span in new[] { "anthropic.environment.work", "anthropic.tool_use write", "anthropic.tool_use read", "hands.sandbox.create" })
                 {
