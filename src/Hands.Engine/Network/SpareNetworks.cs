@@ -25,9 +25,6 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
     /// <summary>The file name prefix of a spare namespace in the <c>netns</c> directory; its slot follows.</summary>
     public const string FilePrefix = "spare-";
 
-    /// <summary>The most spares an engine keeps (<see cref="EngineOptions.MaxSpareNetworks"/>).</summary>
-    public const int MaxTarget = EngineOptions.MaxSpareNetworks;
-
     private readonly ConcurrentQueue<int> _ready = new();
     private readonly ConcurrentDictionary<int, byte> _reserved = new();
     private readonly StockRefill _refill = new("spare networks", logger, time);
@@ -131,7 +128,7 @@ internal sealed class SpareNetworks(string directory, int target, string interfa
         var network = new NetworkSlot(slot, interfacePrefix);
         try
         {
-            // ConfigureAsync destroys what it made if it fails; CreateNamespaceAsync too.
+            // Both remove what they made when their command fails; the destroy below covers any other exception.
             await SandboxNetwork.CreateNamespaceAsync(FileOf(slot), network, CancellationToken.None).ConfigureAwait(false);
             await SandboxNetwork.ConfigureAsync(FileOf(slot), network, policy: null, hostPorts, CancellationToken.None, connect: false).ConfigureAwait(false);
             _ready.Enqueue(slot);

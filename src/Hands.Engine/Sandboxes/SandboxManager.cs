@@ -46,7 +46,7 @@ internal sealed partial class SandboxManager(EngineOptions options, EngineStore 
 
     /// <summary>Network namespaces made ahead, which memory forks take instead of making their own before CRIU restores them.</summary>
     public SpareNetworks SpareNetworks { get; } = new(Path.Combine(options.DataDirectory, "netns"),
-        binaries.Criu is not null && !identity.UserNamespace ? Math.Clamp(options.SpareNetworks, 0, SpareNetworks.MaxTarget) : 0,
+        binaries.Criu is not null && !identity.UserNamespace ? Math.Clamp(options.SpareNetworks, 0, EngineOptions.MaxSpareNetworks) : 0,
         NetworkSlot.PrefixFor(options.DataDirectory), options.HostPorts, logger, options.TimeProvider);
 
     public string? CriuProblem => binaries.CriuProblem;
